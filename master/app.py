@@ -1,0 +1,32 @@
+"""The master's WSGI application: the SLAP XML, JSON and HATEOAS adapters over one Database.
+
+Both `slapos proxy start` and `slapos master start` serve this app; they differ only in their
+settings (proxy: one local computer, SQLite) and server (workers, threads).
+"""
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from master.api import hateoas, json_rpc, slap_xml
+from master.db.database import Database
+from master.settings import AppSettings
+
+
+def create_app(db: Database, settings: AppSettings | None = None) -> Flask:
+    settings = settings or AppSettings()
+    app = Flask("partita.master")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.url_map.strict_slashes = False
+    app.extensions["partita.db"] = db
+    app.extensions["partita.settings"] = settings
+    app.register_blueprint(slap_xml.blueprint)
+    app.register_blueprint(json_rpc.blueprint)
+    app.register_blueprint(hateoas.blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    """Werkzeug's own errors (404 route, 405 method, 413 body) as one plain line, never HTML."""
+    return f"{error.code} {error.name}: {error.description}\n", error.code, {"Content-Type": "text/plain; charset=utf-8"}

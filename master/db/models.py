@@ -1,0 +1,164 @@
+"""The catalog's tables, as SQLAlchemy 2 declarative models.
+
+Every tree and supply has an owner. Instance titles are unique per (owner, scope): the scope of a
+root instance is 0, the scope of every other instance of a tree is the id of the tree's root, so a
+child requested by a child lands in the root's namespace (as in SlapOS).
+
+The schema is changed only through Alembic migrations in ``master/migrations``; a test checks that
+these models and the migrations agree.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROOT_SCOPE = 0
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Owner(Base):
+    """A user of the catalog. In proxy mode everything belongs to the built-in user ``local``."""
+
+    __tablename__ = "owners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Computer(Base):
+    """A node. ``generation`` grows on every change that concerns it (the node's wake-up signal)."""
+
+    __tablename__ = "computers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(255), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    netmask: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    partitions: Mapped[list[Partition]] = relationship(
+        back_populates="computer", order_by="Partition.id", cascade="all, delete-orphan"
+    )
+
+
+class Partition(Base):
+    """A computer partition: a unix user and a directory on a node, with its own addresses."""
+
+    __tablename__ = "partitions"
+    __table_args__ = (UniqueConstraint("computer_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="free", index=True)
+
+    computer: Mapped[Computer] = relationship(back_populates="partitions")
+    addresses: Mapped[list[PartitionAddress]] = relationship(
+        back_populates="partition", order_by="PartitionAddress.id", cascade="all, delete-orphan"
+    )
+    instance: Mapped[SoftwareInstance | None] = relationship(back_populates="partition", uselist=False)
+
+
+class PartitionAddress(Base):
+    __tablename__ = "partition_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partition_id: Mapped[int] = mapped_column(ForeignKey("partitions.id", ondelete="CASCADE"), index=True)
+    interface: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(64))
+    netmask: Mapped[str] = mapped_column(String(64), default="")
+
+    partition: Mapped[Partition] = relationship(back_populates="addresses")
+
+
+class Supply(Base):
+    """"Computer C must have software release U installed (or removed)", and what C reported."""
+
+    __tablename__ = "supplies"
+    __table_args__ = (UniqueConstraint("computer_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+    url: Mapped[str] = mapped_column(Text)
+    requested_state: Mapped[str] = mapped_column(String(16), default="available")
+    reported_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    error_log: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    computer: Mapped[Computer] = relationship()
+
+
+class SoftwareInstance(Base):
+    """A requested deployment of a software release, allocated to a partition (or waiting for one)."""
+
+    __tablename__ = "software_instances"
+    __table_args__ = (UniqueConstraint("owner_id", "scope_id", "title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    scope_id: Mapped[int] = mapped_column(Integer, default=ROOT_SCOPE)
+    root_id: Mapped[int | None] = mapped_column(ForeignKey("software_instances.id"), nullable=True, index=True)
+    requester_id: Mapped[int | None] = mapped_column(
+        ForeignKey("software_instances.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    software_release: Mapped[str] = mapped_column(Text)
+    software_type: Mapped[str] = mapped_column(String(255), default="default")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    connection_parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sla: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_state: Mapped[str] = mapped_column(String(16), default="started")
+    reported_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    partition_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partitions.id"), nullable=True, unique=True
+    )
+    timestamp: Mapped[float] = mapped_column(Float, default=0.0)  # bumped on every change
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+    partition: Mapped[Partition | None] = relationship(back_populates="instance")
+    owner: Mapped[Owner] = relationship()
+    attachment: Mapped[SharedAttachment | None] = relationship(
+        foreign_keys="SharedAttachment.shared_instance_id", back_populates="shared_instance",
+        uselist=False, cascade="all, delete-orphan",
+    )
+
+
+class SharedAttachment(Base):
+    """A shared instance served by a host instance (which owns the partition)."""
+
+    __tablename__ = "shared_attachments"
+
+    shared_instance_id: Mapped[int] = mapped_column(
+        ForeignKey("software_instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_instance_id: Mapped[int] = mapped_column(
+        ForeignKey("software_instances.id", ondelete="CASCADE"), index=True
+    )
+
+    shared_instance: Mapped[SoftwareInstance] = relationship(
+        foreign_keys=[shared_instance_id], back_populates="attachment"
+    )
+    host_instance: Mapped[SoftwareInstance] = relationship(foreign_keys=[host_instance_id])

@@ -1,0 +1,83 @@
+"""Telling waiting nodes that their computer changed, within a process and across processes.
+
+`ChangeBus` keeps a counter per computer and a condition variable: a committed change increments
+the counter and wakes the waiters. On PostgreSQL, every write transaction that changed a computer
+also sends ``NOTIFY partita_changes, '<computer>'``; each worker process runs one listener thread
+(started on first use, so it survives gunicorn's fork) that feeds those notifications into its own
+bus. Waiting costs a sleeping thread, never a poll of the database.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+CHANNEL = "partita_changes"
+LISTENER_RECONNECT_DELAY = 2.0
+
+log = logging.getLogger(__name__)
+
+
+class ChangeBus:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._counters: dict[str, int] = {}
+
+    def counter(self, computer: str) -> int:
+        with self._condition:
+            return self._counters.get(computer, 0)
+
+    def publish(self, computers: Iterable[str]) -> None:
+        computers = list(computers)
+        if not computers:
+            return
+        with self._condition:
+            for computer in computers:
+                self._counters[computer] = self._counters.get(computer, 0) + 1
+            self._condition.notify_all()
+
+    def wait(self, computer: str, seen: int, timeout: float) -> bool:
+        """Wait until `computer`'s counter moves past `seen`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._counters.get(computer, 0) == seen:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+            return True
+
+
+class PostgresListener:
+    """One thread per process: LISTEN on the channel and publish what arrives into a bus."""
+
+    def __init__(self, dsn: str, bus: ChangeBus) -> None:
+        self._dsn = dsn
+        self._bus = bus
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()
+
+    def ensure_started(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self.ready.clear()
+                self._thread = threading.Thread(target=self._run, name="partita-listen", daemon=True)
+                self._thread.start()
+        self.ready.wait(timeout)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while True:
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.ready.set()
+                    for notify in conn.notifies():
+                        self._bus.publish([notify.payload])
+            except Exception as exc:  # the listener must outlive a database restart
+                log.warning("change listener lost its connection: %s; reconnecting", exc)
+                self.ready.clear()
+                time.sleep(LISTENER_RECONNECT_DELAY)

@@ -1,0 +1,39 @@
+"""Change tracking: instance timestamps and computer generations.
+
+Every change that concerns a partition bumps the timestamp of the instance it hosts (what the node
+compares with its ``.timestamp`` file) and the generation of its computer (what the node's
+wait-for-change call watches). Changed computers are collected in the session; the database layer
+announces them after commit (in-process, and through PostgreSQL NOTIFY to other workers).
+"""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.orm import Session
+
+from master.db.models import Computer, SoftwareInstance
+
+CHANGED_COMPUTERS = "partita_changed_computers"
+
+
+def next_timestamp(previous: float | None, now: float | None = None) -> float:
+    """A timestamp strictly greater than `previous` (two changes in one microsecond still differ)."""
+    now = time.time() if now is None else now
+    previous = previous or 0.0
+    return round(max(now, previous + 1e-6), 6)
+
+
+def mark_computer_changed(session: Session, computer: Computer) -> None:
+    computer.generation = (computer.generation or 0) + 1
+    session.info.setdefault(CHANGED_COMPUTERS, set()).add(computer.reference)
+
+
+def bump(session: Session, instance: SoftwareInstance) -> None:
+    """Record that `instance` changed: its node must process it again."""
+    instance.timestamp = next_timestamp(instance.timestamp)
+    if instance.partition is not None:
+        mark_computer_changed(session, instance.partition.computer)
+
+
+def changed_computers(session: Session) -> set[str]:
+    return set(session.info.get(CHANGED_COMPUTERS, ()))

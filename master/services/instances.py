@@ -1,0 +1,232 @@
+"""Requesting software instances: idempotent per (owner, tree, title), atomic allocation.
+
+A user's request creates or updates a root instance. A partition's request creates or updates an
+instance in its own tree (the scope of its root), with the requesting instance as requester.
+A requested state applies to the instance and every instance it requested, down the tree; a child
+re-requested as started while its root is stopped or destroyed takes the root's state.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from master.db.models import ROOT_SCOPE, Computer, Partition, SoftwareInstance
+from master.services import allocator
+from master.services.changes import bump
+from master.services.identity import Caller
+from master.services.owners import ensure_owner
+from master.services.validation import (
+    clean_parameters, clean_sla, clean_software_release, clean_software_type, clean_title,
+)
+from slap.errors import BadAuthorization, Conflict, NotFound
+from slap.states import InstanceState, check_instance_transition, parse_instance_state
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A request as every protocol gives it, before validation."""
+
+    title: str
+    software_release: str
+    software_type: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    state: str | None = None
+    shared: bool = False
+    sla: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CleanRequest:
+    title: str
+    software_release: str
+    software_type: str
+    parameters: dict[str, Any]
+    state: InstanceState | None
+    shared: bool
+    sla: dict[str, str]
+
+
+def clean_request(spec: RequestSpec) -> CleanRequest:
+    """Validate every field before anything is stored (pure)."""
+    return CleanRequest(
+        title=clean_title(spec.title),
+        software_release=clean_software_release(spec.software_release),
+        software_type=clean_software_type(spec.software_type),
+        parameters=clean_parameters(spec.parameters),
+        state=None if spec.state in (None, "", "None") else parse_instance_state(spec.state),
+        shared=bool(spec.shared),
+        sla=clean_sla(spec.sla),
+    )
+
+
+def new_guid() -> str:
+    return "SOFTINST-" + uuid.uuid4().hex[:16]
+
+
+def acting_instance(session: Session, caller: Caller) -> SoftwareInstance | None:
+    """The instance on whose behalf a partition calls, or None for a user."""
+    if not caller.is_partition:
+        return None
+    instance = session.scalar(
+        select(SoftwareInstance).join(Partition, Partition.id == SoftwareInstance.partition_id)
+        .join(Computer, Computer.id == Partition.computer_id)
+        .where(Computer.reference == caller.computer, Partition.reference == caller.partition)
+    )
+    if instance is None:
+        raise BadAuthorization(
+            f"no instance on partition {caller.partition!r} of computer {caller.computer!r}"
+        )
+    return instance
+
+
+def find_instance(session: Session, owner_id: int, scope_id: int, title: str,
+                  lock: bool = False) -> SoftwareInstance | None:
+    query = select(SoftwareInstance).where(
+        SoftwareInstance.owner_id == owner_id,
+        SoftwareInstance.scope_id == scope_id,
+        SoftwareInstance.title == title,
+    )
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def get_instance_by_guid(session: Session, guid: str) -> SoftwareInstance:
+    instance = session.scalar(select(SoftwareInstance).where(SoftwareInstance.guid == guid))
+    if instance is None:
+        raise NotFound(f"unknown instance {guid!r}")
+    return instance
+
+
+def get_root_by_title(session: Session, caller: Caller, title: str) -> SoftwareInstance:
+    owner = ensure_owner(session, caller.owner)
+    instance = find_instance(session, owner.id, ROOT_SCOPE, title)
+    if instance is None:
+        raise NotFound(f"no instance titled {title!r}")
+    return instance
+
+
+def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> SoftwareInstance | None:
+    """Create or update the instance `spec` names; None if it asks to destroy one that does not exist."""
+    request = clean_request(spec)
+    requester = acting_instance(session, caller)
+    if requester is not None:
+        owner_id, scope_id = requester.owner_id, requester.root_id or requester.id
+    else:
+        owner_id, scope_id = ensure_owner(session, caller.owner).id, ROOT_SCOPE
+    instance = find_instance(session, owner_id, scope_id, request.title, lock=True)
+    if instance is None:
+        if request.state == InstanceState.DESTROYED:
+            return None
+        instance = _create(session, request, owner_id, scope_id, requester)
+        allocator.allocate(session, instance)
+        return instance
+    _update(session, instance, request, requester)
+    if allocator.is_waiting(instance):
+        allocator.allocate(session, instance)
+    return instance
+
+
+def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: int,
+            requester: SoftwareInstance | None) -> SoftwareInstance:
+    state = request.state or InstanceState.STARTED
+    if requester is not None:
+        state = _imposed_by_root(session, requester, state)
+    now = time.time()
+    instance = SoftwareInstance(
+        guid=new_guid(), owner_id=owner_id, title=request.title, scope_id=scope_id,
+        root_id=scope_id if scope_id != ROOT_SCOPE else None,
+        requester_id=requester.id if requester is not None else None,
+        software_release=request.software_release, software_type=request.software_type,
+        parameters=request.parameters, connection_parameters={}, sla=request.sla,
+        requested_state=state.value, shared=request.shared, timestamp=now, status_reason="",
+        created_at=now,
+    )
+    session.add(instance)
+    session.flush()
+    if instance.root_id is None:
+        instance.root_id = instance.id
+    return instance
+
+
+def _imposed_by_root(session: Session, requester: SoftwareInstance, wanted: InstanceState) -> InstanceState:
+    root = session.get(SoftwareInstance, requester.root_id) if requester.root_id else requester
+    root_state = InstanceState(root.requested_state) if root is not None else InstanceState.STARTED
+    if root_state != InstanceState.STARTED and wanted != InstanceState.DESTROYED:
+        return root_state
+    return wanted
+
+
+def _update(session: Session, instance: SoftwareInstance, request: CleanRequest,
+            requester: SoftwareInstance | None) -> None:
+    if instance.shared != request.shared:
+        kind = "shared" if instance.shared else "not shared"
+        raise Conflict(f"instance {instance.title!r} exists and is {kind}")
+    wanted = request.state or InstanceState(instance.requested_state)
+    if requester is not None:
+        wanted = _imposed_by_root(session, requester, wanted)
+    check_instance_transition(InstanceState(instance.requested_state), wanted)
+    changed = False
+    for name in ("software_release", "software_type", "parameters", "sla"):
+        value = getattr(request, name)
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed = True
+    if requester is not None and instance.requester_id != requester.id:
+        instance.requester_id = requester.id
+        changed = True
+    if changed:
+        bump(session, instance)
+        if instance.shared and instance.attachment is not None:
+            bump(session, instance.attachment.host_instance)
+    if wanted.value != instance.requested_state:
+        set_requested_state(session, instance, wanted)
+
+
+def set_requested_state(session: Session, instance: SoftwareInstance, state: InstanceState) -> None:
+    """Apply `state` to `instance` and everything it requested, down its part of the tree."""
+    for member in [instance, *descendants(session, instance)]:
+        current = InstanceState(member.requested_state)
+        if current == state or current == InstanceState.DESTROYED:
+            continue
+        check_instance_transition(current, state)
+        member.requested_state = state.value
+        bump(session, member)
+        if member.shared:
+            _shared_state_changed(session, member, state)
+        elif state == InstanceState.DESTROYED and member.partition_id is None:
+            session.delete(member)  # never allocated: nothing for a node to clean
+    session.flush()
+
+
+def _shared_state_changed(session: Session, shared: SoftwareInstance, state: InstanceState) -> None:
+    attachment = shared.attachment
+    if attachment is not None:
+        bump(session, attachment.host_instance)
+    if state == InstanceState.DESTROYED:
+        session.delete(shared)  # the host drops it from its list on its next pass
+
+
+def descendants(session: Session, instance: SoftwareInstance) -> list[SoftwareInstance]:
+    """Every instance requested by `instance`, directly or not (breadth first)."""
+    tree_id = instance.root_id or instance.id
+    members = list(session.scalars(
+        select(SoftwareInstance).where(SoftwareInstance.root_id == tree_id,
+                                       SoftwareInstance.id != instance.id)
+    ))
+    children: dict[int, list[SoftwareInstance]] = {}
+    for member in members:
+        if member.requester_id is not None:
+            children.setdefault(member.requester_id, []).append(member)
+    found: list[SoftwareInstance] = []
+    queue = [instance.id]
+    while queue:
+        for child in children.pop(queue.pop(0), []):
+            found.append(child)
+            queue.append(child.id)
+    return found

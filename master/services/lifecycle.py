@@ -1,0 +1,134 @@
+"""What nodes and instances report: states, connection parameters, bangs, renames, freeing.
+
+A changed connection parameter bumps the requester of the instance that published it (so a root
+whose child publishes is processed again in the same node pass); freeing a destroyed partition
+makes it reusable at once and hands it to the oldest waiting request.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from master.db.models import SharedAttachment, SoftwareInstance
+from master.services import allocator
+from master.services.changes import bump, mark_computer_changed
+from master.services.computers import get_partition
+from master.services.validation import clean_parameters, clean_title
+from slap.errors import Conflict, NotFound
+from slap.states import InstanceState, PartitionState, ReportedState
+
+MAX_MESSAGE = 64 * 1024
+
+
+def instance_on(session: Session, computer: str, partition: str) -> SoftwareInstance:
+    """The instance a busy partition hosts; NotFound for an unknown or free partition."""
+    found = get_partition(session, computer, partition)
+    if found.instance is None:
+        raise NotFound(f"partition {partition!r} of computer {computer!r} hosts no instance")
+    return found.instance
+
+
+def report_state(session: Session, instance: SoftwareInstance, state: ReportedState,
+                 message: str = "") -> None:
+    """Record what the node did with an instance (started, stopped, error with its message)."""
+    instance.reported_state = state.value
+    if state == ReportedState.ERROR:
+        instance.status_reason = message[-MAX_MESSAGE:] or "error reported by the node"
+    else:
+        instance.status_reason = message[-MAX_MESSAGE:] if message else state.value
+
+
+def set_connection_parameters(session: Session, instance: SoftwareInstance,
+                              parameters: dict[str, Any], shared_reference: str | None = None) -> None:
+    """Publish `parameters` for `instance`, or for the shared instance it hosts named `shared_reference`."""
+    parameters = clean_parameters(parameters, "connection parameters")
+    target = instance if shared_reference is None else hosted_shared(session, instance, shared_reference)
+    if target.connection_parameters == parameters:
+        return
+    target.connection_parameters = parameters
+    if target.requester_id is not None:
+        requester = session.get(SoftwareInstance, target.requester_id)
+        if requester is not None:
+            bump(session, requester)
+
+
+def hosted_shared(session: Session, host: SoftwareInstance, reference: str) -> SoftwareInstance:
+    """A shared instance hosted by `host`, named by guid or by title."""
+    shared = session.scalar(
+        select(SoftwareInstance).join(SharedAttachment, SharedAttachment.shared_instance_id == SoftwareInstance.id)
+        .where(SharedAttachment.host_instance_id == host.id)
+        .where((SoftwareInstance.guid == reference) | (SoftwareInstance.title == reference))
+    )
+    if shared is None:
+        raise NotFound(f"instance {host.title!r} hosts no shared instance {reference!r}")
+    return shared
+
+
+def bang(session: Session, instance: SoftwareInstance, message: str = "") -> None:
+    """Ask for the whole tree to be processed again."""
+    tree_id = instance.root_id or instance.id
+    for member in session.scalars(select(SoftwareInstance).where(SoftwareInstance.root_id == tree_id)):
+        bump(session, member)
+
+
+def rename(session: Session, instance: SoftwareInstance, new_title: str) -> None:
+    new_title = clean_title(new_title)
+    if new_title == instance.title:
+        return
+    clash = session.scalar(select(SoftwareInstance.id).where(
+        SoftwareInstance.owner_id == instance.owner_id,
+        SoftwareInstance.scope_id == instance.scope_id,
+        SoftwareInstance.title == new_title,
+    ))
+    if clash is not None:
+        raise Conflict(f"an instance titled {new_title!r} already exists in this tree")
+    instance.title = new_title
+    bump(session, instance)
+
+
+def free_partition(session: Session, computer: str, partition_reference: str) -> None:
+    """The node destroyed the instance on this partition: free it and reuse it."""
+    partition = get_partition(session, computer, partition_reference)
+    instance = partition.instance
+    if instance is None:
+        return  # already free: a repeated report changes nothing
+    if instance.requested_state != InstanceState.DESTROYED.value:
+        raise Conflict(f"instance {instance.title!r} on {partition_reference!r} is not requested destroyed")
+    for attachment in session.scalars(
+        select(SharedAttachment).where(SharedAttachment.host_instance_id == instance.id)
+    ):
+        shared = attachment.shared_instance
+        session.delete(attachment)
+        shared.status_reason = "its host was destroyed; waiting for another host"
+    instance.partition = None
+    instance.reported_state = ReportedState.DESTROYED.value
+    partition.state = PartitionState.FREE.value
+    mark_computer_changed(session, partition.computer)
+    session.flush()
+    _collect_destroyed(session, instance)
+    allocator.allocate_waiting(session)
+
+
+def _collect_destroyed(session: Session, instance: SoftwareInstance) -> None:
+    """Delete destroyed, freed instances that no live instance of the tree still refers to."""
+    tree_id = instance.root_id or instance.id
+    members = list(session.scalars(select(SoftwareInstance).where(SoftwareInstance.root_id == tree_id)))
+    done = {m.id for m in members
+            if m.requested_state == InstanceState.DESTROYED.value and m.partition_id is None}
+    live = [m for m in members if m.id not in done]
+    if not live:
+        for member in members:  # drop the self-references first: rows go in any order
+            member.requester_id = None
+            member.root_id = None
+        session.flush()
+        for member in members:
+            session.delete(member)
+        session.flush()
+        return
+    referenced = {m.root_id for m in live} | {m.requester_id for m in live}
+    for member in members:
+        if member.id in done and member.id not in referenced:
+            session.delete(member)
+    session.flush()

@@ -1,0 +1,91 @@
+"""Checks of user input, as pure functions: each returns the cleaned value or raises ValidationError."""
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from slap.errors import ValidationError
+
+MAX_TITLE = 255
+MAX_URL = 2048
+MAX_PARAMETERS_BYTES = 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+URL_SCHEMES = ("http", "https", "file")
+
+
+def clean_title(title: str, what: str = "title") -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise ValidationError(f"{what} must not be empty")
+    if len(title) > MAX_TITLE:
+        raise ValidationError(f"{what} is longer than {MAX_TITLE} characters")
+    if _CONTROL.search(title):
+        raise ValidationError(f"{what} must not contain control characters")
+    return title
+
+
+def clean_reference(reference: str, what: str) -> str:
+    """Computer and partition references also name files on nodes: no slashes, no dot-dot."""
+    clean_title(reference, what)
+    if "/" in reference or "\\" in reference or reference in (".", ".."):
+        raise ValidationError(f"{what} must not contain path separators: {reference!r}")
+    return reference
+
+
+def clean_software_release(url: str) -> str:
+    """An http(s) or file URL, or an absolute local path, with no '..' segment."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError("software release URL must not be empty")
+    if len(url) > MAX_URL:
+        raise ValidationError(f"software release URL is longer than {MAX_URL} characters")
+    if _CONTROL.search(url) or " " in url:
+        raise ValidationError("software release URL must not contain spaces or control characters")
+    if url.startswith("/"):
+        path = url
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in URL_SCHEMES or (parts.scheme != "file" and not parts.netloc):
+            raise ValidationError(
+                f"software release must be an http(s) or file URL or an absolute path: {url!r}"
+            )
+        path = parts.path
+    if ".." in path.split("/"):
+        raise ValidationError(f"software release URL must not contain '..': {url!r}")
+    if url.startswith("/") and posixpath.normpath(url) != url.rstrip("/"):
+        raise ValidationError(f"software release path is not normalised: {url!r}")
+    return url
+
+
+def clean_software_type(software_type: str | None) -> str:
+    if software_type is None or software_type == "" or software_type == "None":
+        return "default"
+    return clean_title(software_type, "software type")
+
+
+def clean_parameters(parameters: Any, what: str = "parameters") -> dict[str, Any]:
+    """A flat mapping of string keys; values are strings (SLAP) or any JSON value (JSON API)."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, Mapping):
+        raise ValidationError(f"{what} must be a mapping")
+    for key in parameters:
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"{what} keys must be non-empty strings")
+    return dict(parameters)
+
+
+def clean_sla(sla: Any) -> dict[str, str]:
+    if sla is None:
+        return {}
+    if not isinstance(sla, Mapping):
+        raise ValidationError("SLA must be a mapping")
+    cleaned: dict[str, str] = {}
+    for key, value in sla.items():
+        if value is None or value == "None":
+            continue
+        if not isinstance(key, str) or not isinstance(value, str | int | float):
+            raise ValidationError(f"SLA {key!r} must be a string")
+        cleaned[key] = str(value)
+    return cleaned

@@ -1,0 +1,167 @@
+"""Reading SlapOS-format configuration files (``slapos.cfg``, ``slapos-client.cfg``).
+
+One file can drive the proxy, the master, the node and the client: each reads its own sections.
+
+- ``[slapos]``: ``computer_id``, ``master_url``, ``master_rest_url``, ``key_file``, ``cert_file``,
+  ``instance_root``, ``software_root``, ...
+- ``[slapproxy]``: ``host``, ``port``, ``database_uri``
+- ``[slapformat]``: ``partition_amount``, ``interface_name``, ... (read by the node)
+- ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
+  ``workers``, ``threads``
+
+Which file: ``--cfg`` if given, else the environment variable (``SLAPOS_CONFIGURATION`` for the
+node, proxy and master, ``SLAPOS_CLIENT_CONFIGURATION`` for the client), else SlapOS's default
+path (``/etc/opt/slapos/slapos.cfg``, ``~/.slapos/slapos-client.cfg``).
+"""
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from slap.errors import ConfigurationError
+
+NODE_ENV = "SLAPOS_CONFIGURATION"
+CLIENT_ENV = "SLAPOS_CLIENT_CONFIGURATION"
+NODE_DEFAULT = "/etc/opt/slapos/slapos.cfg"
+CLIENT_DEFAULT = "~/.slapos/slapos-client.cfg"
+
+DEFAULT_COMPUTER_ID = "local_computer"
+DEFAULT_PROXY_HOST = "127.0.0.1"
+DEFAULT_PROXY_PORT = 8080
+
+
+def find_config_file(cfg: str | None, *, client: bool) -> Path:
+    """The configuration file to read, by SlapOS's precedence rules."""
+    if cfg:
+        return Path(cfg).expanduser()
+    env = os.environ.get(CLIENT_ENV if client else NODE_ENV)
+    if env:
+        return Path(env).expanduser()
+    if client:
+        client_path = Path(CLIENT_DEFAULT).expanduser()
+        # SlapOS clients fall back to the node's file when no client file exists.
+        if not client_path.exists() and Path(NODE_DEFAULT).exists():
+            return Path(NODE_DEFAULT)
+        return client_path
+    return Path(NODE_DEFAULT)
+
+
+def read_config(cfg: str | None, *, client: bool = False) -> configparser.ConfigParser:
+    """Parse the configuration file; a missing or unreadable file is a ConfigurationError."""
+    path = find_config_file(cfg, client=client)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file not found: {path} (give one with --cfg)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from None
+    except configparser.Error as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigurationError(f"bad configuration file {path}: {first_line}") from None
+    parser.source_path = str(path)  # type: ignore[attr-defined]
+    return parser
+
+
+def _get(parser: configparser.ConfigParser, section: str, key: str, default: str | None = None) -> str | None:
+    if parser.has_option(section, key):
+        value = parser.get(section, key).strip()
+        return value if value != "" else default
+    return default
+
+
+def _get_int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    raw = _get(parser, section, key)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"[{section}] {key} must be an integer, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What ``slapos request/supply/info/list`` need."""
+
+    master_url: str
+    master_rest_url: str | None = None
+    key_file: str | None = None
+    cert_file: str | None = None
+    computer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """What ``slapos proxy start`` needs: one local computer, a SQLite file, a loopback address."""
+
+    computer_id: str
+    host: str
+    port: int
+    database_uri: str
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    """What ``slapos master init|start`` need."""
+
+    database_uri: str
+    host: str
+    port: int
+    workers: int
+    threads: int
+
+
+def client_config(parser: configparser.ConfigParser) -> ClientConfig:
+    master_url = _get(parser, "slapos", "master_url")
+    if not master_url:
+        raise ConfigurationError("[slapos] master_url is missing from the configuration")
+    return ClientConfig(
+        master_url=master_url,
+        master_rest_url=_get(parser, "slapos", "master_rest_url"),
+        key_file=_get(parser, "slapos", "key_file") or _get(parser, "slapconsole", "key_file"),
+        cert_file=_get(parser, "slapos", "cert_file") or _get(parser, "slapconsole", "cert_file"),
+        computer_id=_get(parser, "slapos", "computer_id"),
+    )
+
+
+def database_uri_from(value: str, base_dir: Path) -> str:
+    """A SQLAlchemy URL from a config value: URLs are kept, paths become SQLite files."""
+    if "://" in value:
+        if value.startswith("postgresql://"):
+            return "postgresql+psycopg://" + value[len("postgresql://"):]
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return f"sqlite:///{path}"
+
+
+def proxy_config(parser: configparser.ConfigParser) -> ProxyConfig:
+    base_dir = Path(getattr(parser, "source_path", ".")).parent
+    database = _get(parser, "slapproxy", "database_uri")
+    if not database:
+        raise ConfigurationError("[slapproxy] database_uri is missing from the configuration")
+    return ProxyConfig(
+        computer_id=_get(parser, "slapos", "computer_id", DEFAULT_COMPUTER_ID) or DEFAULT_COMPUTER_ID,
+        host=_get(parser, "slapproxy", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
+        port=_get_int(parser, "slapproxy", "port", DEFAULT_PROXY_PORT),
+        database_uri=database_uri_from(database, base_dir),
+    )
+
+
+def master_config(parser: configparser.ConfigParser) -> MasterConfig:
+    base_dir = Path(getattr(parser, "source_path", ".")).parent
+    database = _get(parser, "slapmaster", "database_uri")
+    if not database:
+        raise ConfigurationError("[slapmaster] database_uri is missing from the configuration")
+    return MasterConfig(
+        database_uri=database_uri_from(database, base_dir),
+        host=_get(parser, "slapmaster", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
+        port=_get_int(parser, "slapmaster", "port", DEFAULT_PROXY_PORT),
+        workers=_get_int(parser, "slapmaster", "workers", 2),
+        threads=_get_int(parser, "slapmaster", "threads", 32),
+    )

@@ -1,0 +1,118 @@
+"""Errors shared by every side of Partita, each with a stable code used on the wire.
+
+The tree::
+
+    PartitaError                     code             HTTP
+    ├── BadRequest                   BAD_REQUEST      400
+    │   ├── DecodeError              BAD_ENCODING     400   malformed or unsafe XML/JSON
+    │   ├── ValidationError          INVALID          400   a field is missing or has a bad value
+    │   ├── BadAuthorization         BAD_AUTHORIZATION 400  the X-SlapPartition header is wrong
+    │   └── TooLarge                 TOO_LARGE        413   the body is over the size limit
+    ├── Forbidden                    FORBIDDEN        403   the caller may not do this
+    ├── NotFound                     NOT_FOUND        404   unknown computer, partition, instance
+    ├── Conflict                     CONFLICT         409   the request contradicts the current state
+    │   └── InvalidTransition        INVALID_TRANSITION 409
+    ├── NotReady                     NOT_READY        408   accepted, waiting (e.g. for a partition)
+    ├── ConfigurationError           CONFIGURATION    -     a configuration file is wrong (CLI only)
+    └── ClientError                  -                -     raised by the client library
+        ├── MasterUnreachable        UNREACHABLE      -     no answer from the master in time
+        └── RemoteError              (from the wire)  -     the master answered with an error
+
+Adapters translate these into their protocol (an HTTP status and a JSON body, a SLAP XML status
+and a text line, a one-line message and an exit code); nothing else is caught at the edges.
+"""
+from __future__ import annotations
+
+
+class PartitaError(Exception):
+    """Base of every error Partita raises on purpose."""
+
+    code = "ERROR"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadRequest(PartitaError):
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class DecodeError(BadRequest):
+    code = "BAD_ENCODING"
+
+
+class ValidationError(BadRequest):
+    code = "INVALID"
+
+
+class BadAuthorization(BadRequest):
+    code = "BAD_AUTHORIZATION"
+
+
+class TooLarge(BadRequest):
+    code = "TOO_LARGE"
+    status = 413
+
+
+class Forbidden(PartitaError):
+    code = "FORBIDDEN"
+    status = 403
+
+
+class NotFound(PartitaError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class Conflict(PartitaError):
+    code = "CONFLICT"
+    status = 409
+
+
+class InvalidTransition(Conflict):
+    code = "INVALID_TRANSITION"
+
+
+class NotReady(PartitaError):
+    code = "NOT_READY"
+    status = 408
+
+
+class ConfigurationError(PartitaError):
+    code = "CONFIGURATION"
+    status = 400
+
+
+class ClientError(PartitaError):
+    """Raised by the client library in `slap.client`."""
+
+
+class MasterUnreachable(ClientError):
+    code = "UNREACHABLE"
+    status = 0
+
+
+class RemoteError(ClientError):
+    """The master answered with an error; `code` and `status` come from its answer."""
+
+    def __init__(self, message: str, code: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+_BY_CODE = {cls.code: cls for cls in (
+    BadRequest, DecodeError, ValidationError, BadAuthorization, TooLarge, Forbidden, NotFound,
+    Conflict, InvalidTransition, NotReady,
+)}
+
+
+def error_class_for(code: str) -> type[PartitaError] | None:
+    """The local class of a wire error code, if there is one."""
+    return _BY_CODE.get(code)
