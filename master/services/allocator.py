@@ -18,7 +18,7 @@ from master.db.models import Computer, Partition, SharedAttachment, SoftwareInst
 from master.services.changes import bump
 from slap.states import InstanceState, PartitionState, SupplyState
 
-CANDIDATE_BATCH = 16
+CANDIDATE_BATCH = 32
 
 
 def demand_of(instance: SoftwareInstance) -> Demand:
@@ -38,14 +38,12 @@ def allocate(session: Session, instance: SoftwareInstance) -> bool:
     if instance.shared:
         return _attach_to_host(session, instance)
     demand = demand_of(instance)
-    candidate = choose_partition(_partition_candidates(session, demand), demand)
-    if candidate is None:
+    partition = _take_partition(session, demand)
+    if partition is None:
         instance.status_reason = (
             f"waiting for a free partition ({describe_filter(demand, SLA_KEYS_FOR_PARTITIONS)})"
         )
         return False
-    partition = session.get(Partition, candidate.partition_id)
-    assert partition is not None
     partition.state = PartitionState.BUSY.value
     instance.partition = partition
     instance.status_reason = ""
@@ -55,7 +53,34 @@ def allocate(session: Session, instance: SoftwareInstance) -> bool:
     return True
 
 
-def _partition_candidates(session: Session, demand: Demand) -> list[PartitionCandidate]:
+def _take_partition(session: Session, demand: Demand) -> Partition | None:
+    """Lock the best free partition for `demand`; a partition locked by another worker is skipped.
+
+    Candidates are read without locks; only the chosen one is locked (``SKIP LOCKED``), so
+    concurrent requests do not starve each other. A lost race removes that candidate and plans
+    again; None means nothing free is left for this demand.
+    """
+    tried: set[int] = set()
+    while True:
+        candidates = _partition_candidates(session, demand, tried)
+        if not candidates:
+            return None
+        while candidates:
+            choice = choose_partition(candidates, demand)
+            if choice is None:
+                return None
+            tried.add(choice.partition_id)
+            partition = session.scalar(
+                select(Partition).where(Partition.id == choice.partition_id,
+                                        Partition.state == PartitionState.FREE.value)
+                .with_for_update(skip_locked=True)
+            )
+            if partition is not None:
+                return partition
+            candidates = [c for c in candidates if c.partition_id != choice.partition_id]
+
+
+def _partition_candidates(session: Session, demand: Demand, exclude: set[int]) -> list[PartitionCandidate]:
     supplied = (
         select(Supply.id).where(
             Supply.computer_id == Partition.computer_id,
@@ -69,8 +94,9 @@ def _partition_candidates(session: Session, demand: Demand) -> list[PartitionCan
         .where(Partition.state == PartitionState.FREE.value)
         .order_by(supplied.desc(), Computer.reference, Partition.id)
         .limit(CANDIDATE_BATCH)
-        .with_for_update(of=Partition, skip_locked=True)
     )
+    if exclude:
+        query = query.where(Partition.id.not_in(exclude))
     computer = demand.sla.get("computer_guid")
     if computer is not None:
         query = query.where(Computer.reference == computer)

@@ -19,7 +19,7 @@ from master.db.models import ROOT_SCOPE, Computer, Partition, SoftwareInstance
 from master.services import allocator
 from master.services.changes import bump
 from master.services.identity import Caller
-from master.services.owners import ensure_owner
+from master.services.owners import ensure_owner, find_owner
 from master.services.validation import (
     clean_parameters, clean_sla, clean_software_release, clean_software_type, clean_title,
 )
@@ -104,11 +104,23 @@ def get_instance_by_guid(session: Session, guid: str) -> SoftwareInstance:
 
 
 def get_root_by_title(session: Session, caller: Caller, title: str) -> SoftwareInstance:
-    owner = ensure_owner(session, caller.owner)
-    instance = find_instance(session, owner.id, ROOT_SCOPE, title)
+    owner = find_owner(session, caller.owner)
+    instance = find_instance(session, owner.id, ROOT_SCOPE, title) if owner is not None else None
     if instance is None:
         raise NotFound(f"no instance titled {title!r}")
     return instance
+
+
+def list_roots(session: Session, caller: Caller) -> list[SoftwareInstance]:
+    """The root instances (one per tree) of the caller's owner, oldest first."""
+    owner = find_owner(session, caller.owner)
+    if owner is None:
+        return []
+    return list(session.scalars(
+        select(SoftwareInstance).where(SoftwareInstance.owner_id == owner.id,
+                                       SoftwareInstance.scope_id == ROOT_SCOPE)
+        .order_by(SoftwareInstance.id)
+    ))
 
 
 def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> SoftwareInstance | None:

@@ -31,6 +31,7 @@ class SharedView:
     software_type: str
     parameters: dict[str, Any]
     connection_parameters: dict[str, Any]
+    requested_state: str = "started"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def _addresses(partition: Partition | None) -> tuple[Address, ...]:
 
 def _shared_view(shared: SoftwareInstance) -> SharedView:
     return SharedView(shared.guid, shared.title, shared.software_type,
-                      dict(shared.parameters or {}), dict(shared.connection_parameters or {}))
+                      dict(shared.parameters or {}), dict(shared.connection_parameters or {}),
+                      shared.requested_state)
 
 
 def _supply_of(session: Session, computer_id: int, url: str) -> Supply | None:

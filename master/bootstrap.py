@@ -1,0 +1,37 @@
+"""Opening a catalog: connect, create or migrate the schema, and (proxy mode) the local computer."""
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from master.db import migrate
+from master.db.database import Database
+from master.services.computers import ensure_computer
+from master.services.identity import Caller
+from slap.errors import ConfigurationError
+
+
+def open_database(url: str) -> Database:
+    """A Database at `url` with its schema up to date; unreachable or bad URLs are one-line errors."""
+    try:
+        db = Database(url)
+        migrate.upgrade(db.engine)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigurationError(f"cannot open the database {_safe(url)}: {first}") from None
+    return db
+
+
+def ensure_local_computer(db: Database, computer_id: str, owner: str) -> None:
+    """Proxy mode: the configured computer exists (and answers) even before it is formatted."""
+    with db.write() as session:
+        ensure_computer(session, Caller(owner=owner), computer_id)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url

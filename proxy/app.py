@@ -1,0 +1,26 @@
+"""The all-in-one proxy: the master app on a SQLite file with one local computer, owned by `local`."""
+from __future__ import annotations
+
+from flask import Flask
+
+from master.app import create_app
+from master.bootstrap import ensure_local_computer, open_database
+from master.db.database import Database
+from master.services.identity import LOCAL_OWNER
+from master.settings import AppSettings
+from slap.config import ProxyConfig
+
+
+def prepare(config: ProxyConfig) -> None:
+    """Create or migrate the database and the local computer (before the server forks)."""
+    db = open_database(config.database_uri)
+    try:
+        ensure_local_computer(db, config.computer_id, LOCAL_OWNER)
+    finally:
+        db.dispose()
+
+
+def make_app(config: ProxyConfig) -> Flask:
+    """The app of one server worker (the schema was prepared before it started)."""
+    db = Database(config.database_uri)
+    return create_app(db, AppSettings(mode="proxy", computer_id=config.computer_id, default_owner=LOCAL_OWNER))

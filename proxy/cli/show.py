@@ -1,0 +1,55 @@
+"""`slapos proxy show`: the proxy's catalog as tables (or JSON), read from its database."""
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from master.bootstrap import open_database
+from proxy.snapshot import SECTIONS, catalog_rows
+from slap.config import proxy_config, read_config
+
+
+@click.command("show")
+@click.option("--cfg", help="SlapOS configuration file of the proxy.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--computers", "only", flag_value="computers", help="Only the computers.")
+@click.option("--partitions", "only", flag_value="partitions", help="Only the partitions.")
+@click.option("--instances", "--slaves", "only", flag_value="instances", help="Only the instances.")
+@click.option("--software", "only", flag_value="supplies", help="Only the supplied software releases.")
+@click.option("--params", "--connections", "only", flag_value="connections",
+              help="Only the connection parameters.")
+def command(cfg: str | None, output_format: str, only: str | None) -> None:
+    """Print computers, partitions, instances, supplies and connection parameters."""
+    db = open_database(proxy_config(read_config(cfg)).database_uri)
+    try:
+        with db.read() as session:
+            rows = catalog_rows(session)
+    finally:
+        db.dispose()
+    sections = [only] if only else list(SECTIONS)
+    if output_format == "json":
+        click.echo(json.dumps({name: rows[name] for name in sections}, indent=2, sort_keys=True))
+        return
+    console = Console()
+    for name in sections:
+        console.print(_table(name, rows[name]))
+
+
+def _table(name: str, rows: list[dict]) -> Table:
+    table = Table(title=name.capitalize(), title_justify="left")
+    columns = list(rows[0]) if rows else ["(none)"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[_cell(row[column]) for column in columns])
+    return table
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return str(value)

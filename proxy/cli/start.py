@@ -1,0 +1,37 @@
+"""`slapos proxy start`: serve the all-in-one master on loopback, in the foreground."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from master.server import ServeOptions, serve
+from proxy.app import make_app, prepare
+from slap.config import database_uri_from, proxy_config, read_config
+
+
+@click.command("start")
+@click.option("--cfg", help="SlapOS configuration file ([slapos] computer_id, [slapproxy] host, port, database_uri).")
+@click.option("--host", help="Address to listen on (default: [slapproxy] host, else 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default: [slapproxy] port, else 8080).")
+@click.option("-u", "--database-uri", help="SQLite file (or database URL) instead of [slapproxy] database_uri.")
+@click.option("--threads", type=int, default=32, show_default=True, help="Threads serving requests.")
+def command(cfg: str | None, host: str | None, port: int | None, database_uri: str | None, threads: int) -> None:
+    """Start the proxy: a master with one local computer, on a SQLite file."""
+    parser = read_config(cfg)
+    if database_uri:
+        if not parser.has_section("slapproxy"):
+            parser.add_section("slapproxy")
+        parser.set("slapproxy", "database_uri", database_uri_from(database_uri, Path.cwd()))
+    config = proxy_config(parser)
+    config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
+    prepare(config)
+    click.echo(f"Partita proxy for computer {config.computer_id} on http://{_url_host(config.host)}:{config.port}/",
+               err=True)
+    serve(lambda: make_app(config), ServeOptions(config.host, config.port, workers=1, threads=threads),
+          sqlite=config.database_uri.startswith("sqlite"))
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,27 @@
+"""A fresh catalog on each backend: every master test that takes `db` runs on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from master.db import migrate
+from master.db.database import Database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    migrate.upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()

@@ -1,0 +1,202 @@
+"""The service layer on both backends: requests, trees, shared instances, waiting, freeing."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from master.db.database import Database
+from master.db.models import SoftwareInstance
+from master.services import computers, instances, lifecycle, supplies, views
+from master.services.computers import AddressSpec, PartitionSpec
+from master.services.identity import Caller
+from master.services.instances import RequestSpec
+from slap.errors import BadAuthorization, InvalidTransition, ValidationError
+from slap.states import BuildState, InstanceState, ReportedState, SupplyState
+
+SR = "https://example.invalid/hello/software.cfg"
+USER = Caller()
+COMPUTER = "COMP-1"
+
+
+def format_partitions(db: Database, count: int, computer: str = COMPUTER, start: int = 0) -> None:
+    specs = [PartitionSpec(f"slappart{i}", (AddressSpec(f"10.0.{i // 250}.{i % 250 + 1}", "255.0.0.0", "lo"),))
+             for i in range(start + count)]
+    with db.write() as session:
+        computers.format_computer(session, USER, computer, specs)
+
+
+def request(db: Database, title: str, caller: Caller = USER, **fields: object) -> views.InstanceView | None:
+    with db.write() as session:
+        instance = instances.request_instance(session, caller, RequestSpec(title, fields.pop("sr", SR), **fields))
+        return views.instance_view(session, instance) if instance is not None else None
+
+
+def computer_state(db: Database, computer: str = COMPUTER) -> views.ComputerView:
+    with db.read() as session:
+        return views.computer_view(session, computers.get_computer(session, computer))
+
+
+def test_request_is_idempotent(db: Database) -> None:
+    format_partitions(db, 3)
+    first = request(db, "a", parameters={"x": "1"})
+    again = request(db, "a", parameters={"x": "1"})
+    assert first is not None and again is not None
+    assert (again.guid, again.partition, again.timestamp) == (first.guid, first.partition, first.timestamp)
+    changed = request(db, "a", parameters={"x": "2"})
+    assert changed is not None and changed.partition == first.partition
+    assert changed.timestamp > first.timestamp
+
+
+def test_waiting_request_gets_a_partition_when_formatted(db: Database) -> None:
+    waiting = request(db, "a")
+    assert waiting is not None and waiting.partition is None
+    assert waiting.status == "waiting for a free partition (any computer)"
+    pinned = request(db, "b", sla={"computer_guid": "COMP-2"})
+    assert pinned is not None and "computer_guid=COMP-2" in pinned.status
+    format_partitions(db, 2)
+    assert request(db, "a").partition == "slappart0"  # type: ignore[union-attr]
+    assert request(db, "b", sla={"computer_guid": "COMP-2"}).partition is None  # type: ignore[union-attr]
+    format_partitions(db, 1, computer="COMP-2")
+    allocated = request(db, "b", sla={"computer_guid": "COMP-2"})
+    assert allocated is not None and (allocated.computer, allocated.partition) == ("COMP-2", "slappart0")
+
+
+def test_supplied_computer_is_preferred(db: Database) -> None:
+    format_partitions(db, 2, computer="COMP-A")
+    format_partitions(db, 2, computer="COMP-B")
+    with db.write() as session:
+        supplies.supply(session, USER, "COMP-B", SR, SupplyState.AVAILABLE)
+    assert request(db, "a").computer == "COMP-B"  # type: ignore[union-attr]
+
+
+def test_child_joins_tree_and_publishing_bumps_requester(db: Database) -> None:
+    format_partitions(db, 3)
+    root = request(db, "root")
+    assert root is not None
+    as_root = Caller(computer=COMPUTER, partition=root.partition)
+    child = request(db, "child", caller=as_root, parameters={"foo": "from-parent"})
+    assert child is not None and child.root_title == "root" and child.requester_guid == root.guid
+    before = request(db, "root")
+    with db.write() as session:
+        lifecycle.set_connection_parameters(
+            session, lifecycle.instance_on(session, COMPUTER, child.partition), {"url": "http://x"})
+    after = request(db, "root")
+    assert before is not None and after is not None and after.timestamp > before.timestamp
+    # the same title at root level is another instance (another tree)
+    other = request(db, "child")
+    assert other is not None and other.guid != child.guid
+
+
+def test_unknown_acting_partition_is_refused(db: Database) -> None:
+    format_partitions(db, 1)
+    with pytest.raises(BadAuthorization):
+        request(db, "x", caller=Caller(computer=COMPUTER, partition="slappart0"))
+
+
+def test_stopping_root_stops_tree_and_child_follows_root(db: Database) -> None:
+    format_partitions(db, 3)
+    root = request(db, "root")
+    as_root = Caller(computer=COMPUTER, partition=root.partition)  # type: ignore[union-attr]
+    request(db, "child", caller=as_root)
+    request(db, "root", state="stopped")
+    assert request(db, "child", caller=as_root).requested_state == "stopped"  # type: ignore[union-attr]
+    assert request(db, "child", caller=as_root, state="started").requested_state == "stopped"  # type: ignore[union-attr]
+
+
+def test_destroyed_tree_is_freed_in_one_pass(db: Database) -> None:
+    format_partitions(db, 3)
+    root = request(db, "root")
+    as_root = Caller(computer=COMPUTER, partition=root.partition)  # type: ignore[union-attr]
+    request(db, "child", caller=as_root)
+    request(db, "front", shared=True)
+    destroyed = request(db, "root", state="destroyed")
+    assert destroyed is not None and destroyed.requested_state == "destroyed"
+    state = computer_state(db)
+    busy = [p for p in state.partitions if p.instance is not None]
+    assert [p.instance.requested_state for p in busy] == ["destroyed", "destroyed"]  # type: ignore[union-attr]
+    with db.write() as session:  # one report pass: the node frees both, in any order
+        for partition in reversed(busy):
+            lifecycle.free_partition(session, COMPUTER, partition.reference)
+    state = computer_state(db)
+    assert all(p.state == "free" and p.instance is None for p in state.partitions)
+    with db.read() as session:
+        titles = list(session.scalars(select(SoftwareInstance.title)))
+    assert titles == ["front"]  # the shared one lost its host and waits for another
+    again = request(db, "root")
+    assert again is not None and again.guid != root.guid and again.partition is not None  # type: ignore[union-attr]
+
+
+def test_shared_instance_waits_for_host_then_attaches(db: Database) -> None:
+    format_partitions(db, 2)
+    shared = request(db, "front", shared=True, parameters={"hostname": "a.invalid"})
+    assert shared is not None and shared.partition is None and "waiting for a host" in shared.status
+    host = request(db, "host")
+    shared = request(db, "front", shared=True, parameters={"hostname": "a.invalid"})
+    assert shared is not None and shared.partition == host.partition and shared.host_guid == host.guid  # type: ignore[union-attr]
+    hosted = [p.instance for p in computer_state(db).partitions if p.instance and p.instance.hosted]
+    assert [h.title for h in hosted[0].hosted] == ["front"]  # type: ignore[union-attr]
+
+
+def test_cannot_free_a_started_instance_or_revive_a_destroyed_one(db: Database) -> None:
+    format_partitions(db, 1)
+    request(db, "a")
+    with pytest.raises(lifecycle.Conflict), db.write() as session:
+        lifecycle.free_partition(session, COMPUTER, "slappart0")
+    request(db, "a", state="destroyed")
+    with pytest.raises(InvalidTransition):
+        request(db, "a", state="started")
+
+
+def test_destroying_unknown_creates_nothing(db: Database) -> None:
+    assert request(db, "ghost", state="destroyed") is None
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(SoftwareInstance)) == 0
+
+
+@pytest.mark.parametrize("fields", [
+    {"sr": ""}, {"sr": "relative/software.cfg"}, {"sr": "/opt/../etc/software.cfg"},
+    {"sr": "ftp://x.invalid/software.cfg"}, {"state": "bogus"}, {"parameters": ["not", "a", "dict"]},
+])
+def test_bad_request_stores_nothing(db: Database, fields: dict) -> None:
+    format_partitions(db, 1)
+    with pytest.raises(ValidationError):
+        request(db, "bad", **fields)
+    with pytest.raises(ValidationError):
+        request(db, "", sr=SR)
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(SoftwareInstance)) == 0
+    assert computer_state(db).partitions[0].state == "free"
+
+
+def test_build_reports_and_status(db: Database) -> None:
+    format_partitions(db, 1)
+    assert request(db, "a").status == f"waiting for the software release to be supplied to {COMPUTER}"  # type: ignore[union-attr]
+    with db.write() as session:
+        supplies.supply(session, USER, COMPUTER, SR, SupplyState.AVAILABLE)
+        supplies.report_build(session, COMPUTER, SR, BuildState.BUILDING)
+    assert request(db, "a").status == "software building"  # type: ignore[union-attr]
+    with db.write() as session:
+        supplies.report_build(session, COMPUTER, SR, BuildState.ERROR, "line\nError: no compiler")
+    assert request(db, "a").status.startswith("software failed: line")  # type: ignore[union-attr]
+    with db.write() as session:
+        supplies.report_build(session, COMPUTER, SR, BuildState.AVAILABLE)
+        lifecycle.report_state(session, lifecycle.instance_on(session, COMPUTER, "slappart0"),
+                               ReportedState.STARTED)
+    assert request(db, "a").status == "started"  # type: ignore[union-attr]
+
+
+def test_shrinking_keeps_busy_partitions(db: Database) -> None:
+    format_partitions(db, 3)
+    request(db, "a")
+    with db.write() as session:
+        computers.format_computer(session, USER, COMPUTER, [PartitionSpec("slappart2")])
+    refs = [(p.reference, p.state) for p in computer_state(db).partitions]
+    assert refs == [("slappart0", "busy"), ("slappart2", "free")]
+
+
+def test_state_of_a_waiting_instance_can_change(db: Database) -> None:
+    request(db, "a")
+    stopped = request(db, "a", state="stopped")
+    assert stopped is not None and stopped.requested_state == InstanceState.STOPPED.value
+    assert request(db, "a", state="destroyed") is not None
+    assert request(db, "a") is not None  # destroyed while waiting: gone, so a new request starts over
