@@ -5,7 +5,7 @@ settings (proxy: one local computer, SQLite) and server (workers, threads).
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from master.api import hateoas, json_rpc, slap_xml
@@ -28,5 +28,10 @@ def create_app(db: Database, settings: AppSettings | None = None) -> Flask:
 
 
 def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
-    """Werkzeug's own errors (404 route, 405 method, 413 body) as one plain line, never HTML."""
+    """Werkzeug's own errors (404 route, 405 method, 413 body) as one plain line, never HTML.
+
+    On the JSON API's paths (``/slapos.*``) they get its JSON error body instead.
+    """
+    if request.path.startswith("/slapos."):
+        return json_rpc.http_error(error)
     return f"{error.code} {error.name}: {error.description}\n", error.code, {"Content-Type": "text/plain; charset=utf-8"}

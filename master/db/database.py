@@ -105,6 +105,8 @@ class Database:
         raise AssertionError("unreachable")
 
     def dispose(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.engine.dispose()
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 CHANNEL = "partita_changes"
 LISTENER_RECONNECT_DELAY = 2.0
+LISTEN_POLL_SECONDS = 1.0  # how often the listener checks that it should stop
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ class ChangeBus:
                 self._counters[computer] = self._counters.get(computer, 0) + 1
             self._condition.notify_all()
 
+    def wake_all(self) -> None:
+        """Wake every waiter (after notifications may have been missed): they re-check the database."""
+        with self._condition:
+            for computer in self._counters:
+                self._counters[computer] += 1
+            self._condition.notify_all()
+
     def wait(self, computer: str, seen: int, timeout: float) -> bool:
         """Wait until `computer`'s counter moves past `seen`; False on timeout."""
         deadline = time.monotonic() + timeout
@@ -57,6 +65,7 @@ class PostgresListener:
         self._bus = bus
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.ready = threading.Event()
 
     def ensure_started(self, timeout: float = 10.0) -> None:
@@ -67,17 +76,31 @@ class PostgresListener:
                 self._thread.start()
         self.ready.wait(timeout)
 
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _run(self) -> None:
         import psycopg
 
-        while True:
+        lost = False
+        while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.ready.set()
-                    for notify in conn.notifies():
-                        self._bus.publish([notify.payload])
-            except Exception as exc:  # the listener must outlive a database restart
+                    if lost:  # changes made while we were away were not announced
+                        self._bus.wake_all()
+                        lost = False
+                    while not self._stopping.is_set():
+                        for notify in conn.notifies(timeout=LISTEN_POLL_SECONDS):
+                            self._bus.publish([notify.payload])
+            except psycopg.Error as exc:  # the listener must outlive a database restart
+                if self._stopping.is_set():
+                    return
                 log.warning("change listener lost its connection: %s; reconnecting", exc)
                 self.ready.clear()
-                time.sleep(LISTENER_RECONNECT_DELAY)
+                lost = True
+                self._stopping.wait(LISTENER_RECONNECT_DELAY)

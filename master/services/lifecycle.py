@@ -48,10 +48,18 @@ def set_connection_parameters(session: Session, instance: SoftwareInstance,
     if target.connection_parameters == parameters:
         return
     target.connection_parameters = parameters
+    _connection_shown_changed(session, target)
     if target.requester_id is not None:
         requester = session.get(SoftwareInstance, target.requester_id)
         if requester is not None:
             bump(session, requester)
+
+
+def _connection_shown_changed(session: Session, instance: SoftwareInstance) -> None:
+    """Its node's view of the computer shows the instance's connection parameters: a new
+    generation (without a timestamp bump: publishing must not make the node process it again)."""
+    if instance.partition is not None:
+        mark_computer_changed(session, instance.partition.computer)
 
 
 def hosted_shared(session: Session, host: SoftwareInstance, reference: str) -> SoftwareInstance:
@@ -86,6 +94,19 @@ def rename(session: Session, instance: SoftwareInstance, new_title: str) -> None
         raise Conflict(f"an instance titled {new_title!r} already exists in this tree")
     instance.title = new_title
     bump(session, instance)
+    _bump_shown_title(session, instance)
+
+
+def _bump_shown_title(session: Session, instance: SoftwareInstance) -> None:
+    """Others show a renamed instance's title: its host (slave_title), its tree (root title)."""
+    if instance.shared:
+        if instance.attachment is not None:
+            bump(session, instance.attachment.host_instance)
+        return
+    if instance.root_id in (None, instance.id):
+        for member in session.scalars(select(SoftwareInstance).where(
+                SoftwareInstance.root_id == instance.id, SoftwareInstance.id != instance.id)):
+            bump(session, member)
 
 
 def free_partition(session: Session, computer: str, partition_reference: str) -> None:

@@ -49,6 +49,7 @@ def report_build(session: Session, computer_reference: str, url: str, state: Bui
         return  # a report about something never supplied (or already removed) changes nothing
     if state == BuildState.DESTROYED and row.requested_state == SupplyState.DESTROYED.value:
         session.delete(row)
+        mark_computer_changed(session, computer)  # the release leaves the computer's list
         session.flush()
         return
     row.reported_state = state.value

@@ -1,14 +1,11 @@
 """`slapos proxy show`: the proxy's catalog as tables (or JSON), read from its database."""
 from __future__ import annotations
 
-import json
-
 import click
-from rich.console import Console
-from rich.table import Table
 
 from master.bootstrap import open_database
 from proxy.snapshot import SECTIONS, catalog_rows
+from slap.cli.output import print_json, print_table
 from slap.config import proxy_config, read_config
 
 
@@ -32,24 +29,8 @@ def command(cfg: str | None, output_format: str, only: str | None) -> None:
         db.dispose()
     sections = [only] if only else list(SECTIONS)
     if output_format == "json":
-        click.echo(json.dumps({name: rows[name] for name in sections}, indent=2, sort_keys=True))
+        print_json({name: rows[name] for name in sections})
         return
-    console = Console()
     for name in sections:
-        console.print(_table(name, rows[name]))
-
-
-def _table(name: str, rows: list[dict]) -> Table:
-    table = Table(title=name.capitalize(), title_justify="left")
-    columns = list(rows[0]) if rows else ["(none)"]
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*[_cell(row[column]) for column in columns])
-    return table
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
-    return str(value)
+        columns = list(rows[name][0]) if rows[name] else ["(none)"]
+        print_table(columns, [[row[c] for c in columns] for row in rows[name]], title=name.capitalize())

@@ -1,0 +1,140 @@
+"""JSON API methods about compute nodes, their partitions and their software installations.
+
+Each method receives a body already validated against ``openapi.yaml``, runs one service
+transaction and answers a document from `json_rpc_documents`. No business rule lives here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+
+from master.api import context
+from master.api import json_rpc_documents as documents
+from master.services import computers, lifecycle, supplies, views
+from master.services.computers import AddressSpec, PartitionSpec
+from slap.states import BuildState, parse_build_state, parse_supply_state
+
+
+def get_compute_partition(body: dict[str, Any]) -> dict[str, Any]:
+    """The instance a partition hosts (404 for an unknown or free partition)."""
+    with context.database().read() as session:
+        instance = lifecycle.instance_on(session, body["computer_guid"], body["compute_partition_id"])
+        return documents.instance_document(views.instance_view(session, instance))
+
+
+def compute_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
+    with context.database().read() as session:
+        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+    return {"result_list": [
+        documents.compute_node_instance_entry(p.reference, p.instance)
+        for p in computer.partitions if p.instance is not None
+    ]}
+
+
+def software_installation_list(body: dict[str, Any]) -> dict[str, Any]:
+    reference = body["computer_guid"]
+    with context.database().read() as session:
+        rows = [views.supply_view(reference, s) for s in supplies.list_supplies(session, reference)]
+    return {"result_list": [documents.software_installation(s) for s in rows]}
+
+
+def post_software_installation(body: dict[str, Any]) -> dict[str, Any]:
+    """Supply a software release to a compute node (or ask for its removal)."""
+    reference, url = body["computer_guid"], body["software_release_uri"]
+    state = parse_supply_state(body.get("state", "available"))
+    caller = context.caller()
+    context.database().run_write(lambda session: supplies.supply(session, caller, reference, url, state))
+    return documents.success(f"Supplied {url} to be {state.value}")
+
+
+def put_compute_node_format(body: dict[str, Any]) -> dict[str, Any]:
+    """Register the compute node's partitions and addresses; waiting requests get allocated."""
+    specs = [
+        PartitionSpec(
+            reference=partition["partition_id"],
+            addresses=tuple(
+                AddressSpec(address=ip["ip-address"], netmask=ip.get("netmask", ""),
+                            interface=ip.get("network-interface", ""))
+                for ip in partition.get("ip_list", ())
+            ),
+        )
+        for partition in body["compute_partition_list"]
+    ]
+    caller = context.caller()
+    context.database().run_write(
+        lambda session: computers.format_computer(session, caller, body["computer_guid"], specs)
+    )
+    return documents.success("Formatted")
+
+
+def put_installation_reported_state(body: dict[str, Any]) -> dict[str, Any]:
+    state = parse_build_state(body["reported_state"])
+    _report_build(body, state, body.get("error_log", ""))
+    return documents.success("Destroyed" if state == BuildState.DESTROYED else "Recorded")
+
+
+def put_installation_error(body: dict[str, Any]) -> dict[str, Any]:
+    _report_build(body, BuildState.ERROR, body["message"])
+    return documents.success("Recorded")
+
+
+def _report_build(body: dict[str, Any], state: BuildState, log: str) -> None:
+    reference, url = body["computer_guid"], body["software_release_uri"]
+    context.database().run_write(lambda session: supplies.report_build(session, reference, url, state, log))
+
+
+def _known_computer(reference: str) -> None:
+    """404 unless the compute node exists."""
+    with context.database().read() as session:
+        computers.get_computer(session, reference)
+
+
+def ignored(body: dict[str, Any]) -> dict[str, Any]:
+    """Accepted and ignored (compute node bang, usage, certificate removal) for a known node."""
+    _known_computer(body["computer_guid"])
+    return documents.success("Ignored")
+
+
+def post_certificate(body: dict[str, Any]) -> dict[str, Any]:
+    """No certificates in this version: empty ones, for a known compute node."""
+    _known_computer(body["computer_guid"])
+    return {"key": "", "certificate": ""}
+
+
+def compute_node_status(body: dict[str, Any]) -> dict[str, Any]:
+    with context.database().read() as session:
+        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+    return {"text": documents.compute_node_status(computer)}
+
+
+def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
+    with context.database().read() as session:
+        return {"result_list": [
+            {"computer_guid": c.reference, "title": c.title or c.reference}
+            for c in computers.list_computers(session)
+        ]}
+
+
+def hateoas_url(body: dict[str, Any]) -> dict[str, Any]:
+    """The absolute URL of this server's HATEOAS API (honours the script root)."""
+    return {"hateoas_url": request.url_root.rstrip("/") + "/hateoas/"}
+
+
+METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "slapos.get.v0.compute_partition": get_compute_partition,
+    "slapos.allDocs.v0.compute_node_instance_list": compute_node_instance_list,
+    "slapos.allDocs.v0.compute_node_software_installation_list": software_installation_list,
+    "slapos.post.v0.software_installation": post_software_installation,
+    "slapos.put.v0.compute_node_format": put_compute_node_format,
+    "slapos.put.v0.software_installation_reported_state": put_installation_reported_state,
+    "slapos.put.v0.software_installation_error": put_installation_error,
+    "slapos.put.v0.compute_node_bang": ignored,
+    "slapos.post.v0.compute_node_usage": ignored,
+    "slapos.remove.v0.compute_node_certificate": ignored,
+    "slapos.post.v0.compute_node_certificate": post_certificate,
+    "slapos.get.v0.compute_node_status": compute_node_status,
+    "slapos.allDocs.WIP.compute_node_list": compute_node_list,
+    "slapos.get.v0.hateoas_url": hateoas_url,
+}

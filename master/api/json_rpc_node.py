@@ -1,0 +1,58 @@
+"""Partita's JSON API extensions for nodes: the desired state in one call, and a long-poll for changes.
+
+`compute_node_change` never polls the database. Its ordering loses no change:
+
+1. make sure this process hears about changes (on PostgreSQL, ``Database.wait_for_change`` starts
+   the LISTEN thread and waits until it listens; on SQLite every writer is in this process);
+2. take the change counter of the computer (``db.bus.counter``), *then* read its generation in a
+   read transaction: a change committed after that read bumps the counter after step 2;
+3. if the generation differs from the node's, answer at once; else sleep on the bus until the
+   counter moves past the value of step 2 or the time is up, and go back to step 2 (a wake-up for
+   a change the node already saw is not reported as a change).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from master.api import context
+from master.api import json_rpc_documents as documents
+from master.db.database import Database
+from master.services import computers, views
+
+DEFAULT_WAIT_SECONDS = 30.0
+
+
+def compute_node_state(body: dict[str, Any]) -> dict[str, Any]:
+    """Everything the node must converge to: software, partitions, instances, shared instances."""
+    with context.database().read() as session:
+        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+    return documents.compute_node_state(computer)
+
+
+def _generation(db: Database, reference: str) -> int:
+    with db.read() as session:
+        return computers.get_computer(session, reference).generation
+
+
+def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
+    """Wait until the computer's generation differs from the node's, or the timeout passes."""
+    reference, known = body["computer_guid"], int(body["generation"])
+    timeout = min(float(body.get("timeout", DEFAULT_WAIT_SECONDS)), context.settings().max_wait_seconds)
+    deadline = time.monotonic() + max(timeout, 0.0)
+    db = context.database()
+    db.wait_for_change(reference, db.bus.counter(reference), 0)  # step 1: start listening first
+    while True:
+        seen = db.bus.counter(reference)
+        generation = _generation(db, reference)
+        remaining = deadline - time.monotonic()
+        if generation != known or remaining <= 0:
+            return {"computer_guid": reference, "generation": generation, "changed": generation != known}
+        db.wait_for_change(reference, seen, remaining)
+
+
+METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "slapos.get.v0.compute_node_state": compute_node_state,
+    "slapos.wait.v0.compute_node_change": compute_node_change,
+}

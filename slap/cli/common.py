@@ -1,0 +1,124 @@
+"""What the client commands share: ``--cfg`` and ``--format``, the client, instance summaries.
+
+Configuration: ``--cfg FILE``, else ``$SLAPOS_CLIENT_CONFIGURATION``, else
+``~/.slapos/slapos-client.cfg`` (`slap.config`); the commands read ``[slapos] master_url`` and,
+for https, ``key_file``/``cert_file``.
+
+Display: a ``_`` parameter holding JSON (SlapOS's json-in-xml convention) is decoded before
+printing, for tables and JSON alike.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
+from slap.cli.output import print_json, print_mapping
+from slap.client import MasterClient
+from slap.config import client_config, read_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMATS = ("table", "json")
+
+SUMMARY_KEYS = (
+    "title", "instance_guid", "state", "reported_state", "status_reason", "computer", "partition",
+    "software_release", "software_type", "shared", "parameters", "connection_parameters",
+)
+
+
+def cfg_option(func: F) -> F:
+    """``--cfg FILE``: the client configuration file."""
+    return click.option(
+        "--cfg", metavar="FILE",
+        help="Client configuration file (default: $SLAPOS_CLIENT_CONFIGURATION, "
+             "else ~/.slapos/slapos-client.cfg).",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    """``--format table|json``."""
+    return click.option(
+        "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True,
+        help="Output for people (table) or for scripts (json).",
+    )(func)
+
+
+def open_client(cfg: str | None) -> MasterClient:
+    """A client of the master named by the configuration (a ConfigurationError if it is wrong)."""
+    config = client_config(read_config(cfg, client=True))
+    cert = (config.cert_file, config.key_file) if config.cert_file and config.key_file else None
+    return MasterClient(config.master_url, cert=cert)
+
+
+def decode_underscore(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Parameters with a JSON ``_`` value decoded and merged in (as SlapOS shows them)."""
+    parameters = dict(parameters or {})
+    raw = parameters.get("_")
+    if not isinstance(raw, str):
+        return parameters
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return parameters
+    if not isinstance(decoded, dict):
+        parameters["_"] = decoded
+        return parameters
+    del parameters["_"]
+    return {**parameters, **decoded}
+
+
+def is_allocated(doc: dict[str, Any]) -> bool:
+    """Whether the master found the instance a partition (or a host, for a shared one)."""
+    return doc.get("compute_partition_id") is not None
+
+
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """What `request` and `info` show of an instance document, in `SUMMARY_KEYS` order."""
+    return {
+        "title": doc.get("title"),
+        "instance_guid": doc.get("instance_guid"),
+        "state": doc.get("state"),
+        "reported_state": doc.get("reported_state"),
+        "status_reason": doc.get("status_reason"),
+        "computer": doc.get("computer_guid"),
+        "partition": doc.get("compute_partition_id"),
+        "software_release": doc.get("software_release_uri"),
+        "software_type": doc.get("software_type"),
+        "shared": bool(doc.get("shared")),
+        "parameters": decode_underscore(doc.get("parameters")),
+        "connection_parameters": decode_underscore(doc.get("connection_parameters")),
+    }
+
+
+def where(doc: dict[str, Any]) -> str:
+    """``slappart0 on COMP-1``, or a dash while the instance waits for a partition."""
+    if not is_allocated(doc):
+        return "-"
+    return f"{doc.get('compute_partition_id')} on {doc.get('computer_guid')}"
+
+
+def show_instance(doc: dict[str, Any], output_format: str) -> None:
+    """An instance document as JSON (`summary`) or as key/value tables."""
+    data = summary(doc)
+    if output_format == "json":
+        print_json(data)
+        return
+    state = data["state"]
+    if data["reported_state"] and data["reported_state"] != state:
+        state = f"{state} (reported: {data['reported_state']})"
+    print_mapping({
+        "title": data["title"],
+        "state": state,
+        "status": data["status_reason"],
+        "partition": where(doc),
+        "software release": data["software_release"],
+        "software type": data["software_type"],
+        "shared": "yes" if data["shared"] else "no",
+        "instance guid": data["instance_guid"],
+    })
+    print_mapping(data["parameters"], title="Parameters:")
+    print_mapping(data["connection_parameters"], title="Connection parameters:")

@@ -1,0 +1,45 @@
+"""``slapos list`` (also ``slapos service list``): your instance trees."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from slap.cli.common import cfg_option, format_option, open_client, where
+from slap.cli.output import print_json, print_table
+
+COLUMNS = ("title", "state", "status", "software release", "partition")
+
+
+@click.command("list")
+@cfg_option
+@format_option
+def command(cfg: str | None, output_format: str) -> None:
+    """List your instance trees: title, state, status, software release, partition."""
+    with open_client(cfg) as client:
+        trees = client.list_instance_trees()
+    if output_format == "json":
+        print_json([tree_row(tree) for tree in trees])
+        return
+    if not trees:
+        click.echo("No instances.")
+        return
+    rows = []
+    for tree in trees:
+        row = tree_row(tree)
+        rows.append([row["title"], row["state"], row["status_reason"], row["software_release"], where(tree)])
+    print_table(COLUMNS, rows)
+
+
+def tree_row(tree: dict[str, Any]) -> dict[str, Any]:
+    """One instance tree as `list --format json` shows it."""
+    return {
+        "title": tree.get("title"),
+        "instance_guid": tree.get("instance_guid"),
+        "state": tree.get("state"),
+        "status_reason": tree.get("status_reason"),
+        "software_release": tree.get("software_release_uri"),
+        "software_type": tree.get("software_type"),
+        "computer": tree.get("computer_guid"),
+        "partition": tree.get("compute_partition_id"),
+    }

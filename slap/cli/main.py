@@ -1,0 +1,239 @@
+"""The ``slapos`` command: global options, then a command (as in SlapOS).
+
+Commands come from two places, both loaded lazily (only the module of the command being run is
+imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``node``):
+
+- the client commands of this package (`BUILTIN_COMMANDS`): ``request``, ``supply``, ``remove``,
+  ``info``, ``list``, and SlapOS's names ``service list`` and ``service info`` for the last two;
+- the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
+  becomes the sub-command ``b`` of the group ``a`` (groups are created on the fly).
+
+Errors: a `PartitaError` (a bad configuration, an unreachable master, an error answered by the
+master) ends the command with one line on stderr, ``slapos: error: <message>``, and exit status 1,
+or 2 when the thing is not ready yet (as SlapOS's "Master is provisioning it"). ``--debug`` shows
+the traceback instead.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from importlib.metadata import entry_points
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from slap.errors import ConfigurationError, PartitaError
+
+ENTRY_POINT_GROUP = "partita.cli"
+EXIT_ERROR = 1
+EXIT_NOT_READY = 2
+
+BUILTIN_COMMANDS: dict[str, str] = {
+    "request": "slap.cli.request:command",
+    "supply": "slap.cli.supply:command",
+    "remove": "slap.cli.remove:command",
+    "info": "slap.cli.info:command",
+    "list": "slap.cli.list:command",
+    "service.list": "slap.cli.list:command",
+    "service.info": "slap.cli.info:command",
+}
+
+GROUP_HELP: dict[str, str] = {
+    "service": "Your instances (SlapOS's names for list and info).",
+    "proxy": "The all-in-one proxy: a master with one local computer.",
+    "master": "The master: the catalog and its APIs.",
+    "configure": "Write configuration files.",
+    "node": "The node agent.",
+}
+
+
+class LoadError(PartitaError):
+    """A command declared by an entry point could not be imported."""
+
+
+def load_target(target: str, qualified_name: str) -> click.Command:
+    """Import ``module:attribute`` and check that it is a click command."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name.strip())
+        for part in attribute.strip().split(".") if attribute.strip() else ():
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as error:
+        raise LoadError(f"cannot load the command '{qualified_name}' ({target}): {error}") from None
+    if not isinstance(found, click.Command):
+        raise LoadError(f"the command '{qualified_name}' ({target}) is not a click command")
+    return found
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are ``module:attribute`` targets imported on first use."""
+
+    def __init__(self, *args: Any, **attrs: Any) -> None:
+        super().__init__(*args, **attrs)
+        self.targets: dict[str, str] = {}
+
+    def add_target(self, path: list[str], target: str) -> None:
+        """Declare ``path[0] path[1] ...`` as `target`, creating sub-groups on the fly."""
+        head, rest = path[0], path[1:]
+        if not rest:
+            self.targets.setdefault(head, target)
+            return
+        group = self.commands.get(head)
+        if not isinstance(group, LazyGroup):
+            group = LazyGroup(head, help=GROUP_HELP.get(head, f"The {head} commands."))
+            self.add_command(group)
+        group.add_target(rest, target)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.targets))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = self.targets.get(cmd_name)
+        if target is None:
+            return None
+        command = load_target(target, " ".join([*ctx.command_path.split()[1:], cmd_name]))
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Like click's, but the root lists other packages' commands without importing them."""
+        rows = []
+        for name in self.list_commands(ctx):
+            target = self.targets.get(name)
+            if name not in self.commands and target and ctx.parent is None and not target.startswith("slap."):
+                rows.append((name, f"(from {target.partition(':')[0]})"))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class RootGroup(LazyGroup):
+    """``slapos``: discovers the commands on first use and turns errors into one line."""
+
+    _discovered = False
+
+    def discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        for name, target in BUILTIN_COMMANDS.items():
+            self.add_target(name.split("."), target)
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            path = [part for part in entry.name.split(".") if part]
+            if path:
+                self.add_target(path, entry.value)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.discover()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.discover()
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PartitaError as error:
+            if ctx.params.get("debug"):
+                raise
+            report_error(error)
+            ctx.exit(exit_code_for(error))
+
+
+def one_line(message: str) -> str:
+    """A message on one line (lines joined with `` | ``)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return " | ".join(lines)
+
+
+def report_error(error: PartitaError) -> None:
+    click.echo(f"slapos: error: {one_line(str(error)) or type(error).__name__}", err=True)
+
+
+def exit_code_for(error: PartitaError) -> int:
+    """2 when the master says "not ready yet" (as SlapOS's 408), else 1."""
+    return EXIT_NOT_READY if getattr(error, "code", None) == "NOT_READY" else EXIT_ERROR
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (click's test runner replaces it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def setup_logging(verbose: int, quiet: bool, log_file: str | None) -> Callable[[], None]:
+    """Log to stderr (warnings; -v info; -vv debug; -q errors only) and, with --log-file, to a file.
+
+    Returns what undoes it (the command's context calls it when it closes).
+    """
+    root = logging.getLogger()
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    stderr_handler = _StderrHandler()
+    stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handlers: list[logging.Handler] = [stderr_handler]
+    if log_file:
+        try:
+            file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as error:
+            raise ConfigurationError(f"cannot open the log file {log_file}: {error.strerror}") from None
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(file_handler)
+    previous_level = root.level
+    for handler in handlers:
+        handler.setLevel(level)
+        root.addHandler(handler)
+    root.setLevel(level)
+
+    def undo() -> None:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(previous_level)
+
+    return undo
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More output (-vv for debug messages).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("--log-file", metavar="FILE", help="Also write the log to FILE.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="partita", prog_name="slapos")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: str | None, debug: bool) -> None:
+    """Partita, a SlapOS-compatible deployment platform.
+
+    Global options go before the command: slapos -v request TITLE URL.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.call_on_close(setup_logging(verbose, quiet, log_file))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: run `cli` and return its exit status."""
+    try:
+        cli.main(args=argv, prog_name="slapos")
+    except SystemExit as done:
+        if done.code is None:
+            return 0
+        if isinstance(done.code, int):
+            return done.code
+        click.echo(str(done.code), err=True)
+        return EXIT_ERROR
+    return 0

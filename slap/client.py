@@ -1,0 +1,236 @@
+"""The JSON API client: one `MasterClient` per master, one method per JSON method.
+
+Every call is ``POST <master_url>/<method>`` with a JSON body and a JSON answer (the slapproxy
+JSON-RPC v0 naming, `reference/slap-protocol.md` §2.7). The client keeps one `requests.Session`
+(keep-alive) and puts a deadline on every call: ``timeout`` seconds to connect and to read, and for
+the long poll `wait_compute_node_change` its own timeout plus `WAIT_MARGIN`.
+
+Errors (see `slap.errors`)::
+
+    ClientError
+    ├── MasterUnreachable   no connection, or no answer in time: "cannot reach the master at URL: ..."
+    └── RemoteError         the master answered an error: the JSON body's ``title``, ``code`` and
+                            ``status``; a body that is not JSON gives its first line and the code
+                            ``HTTP_<status>``
+
+Transport seam: pass ``session=`` anything with the `requests.Session` ``post`` signature (and
+``headers``, ``cert``, ``verify`` attributes, ``close``) to run the client without a network.
+
+Identity: a partition acting for its instance passes ``partition=(computer_id, partition_id)``
+and every call carries ``Authorization: X-SlapPartition computer_id=C, computer_partition_id=P``;
+a user passes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import requests
+
+from slap.errors import ClientError, MasterUnreachable, RemoteError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+WAIT_MARGIN = 10.0
+USER_AGENT = "partita-client/0.1"
+
+JSONDict = dict[str, Any]
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+class MasterClient:
+    """A client of one master's JSON API."""
+
+    def __init__(self, master_url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 partition: tuple[str, str] | None = None,
+                 cert: tuple[str, str] | str | None = None, verify: bool | str = True,
+                 session: requests.Session | None = None) -> None:
+        if not master_url:
+            raise ClientError("no master URL given")
+        self.master_url = master_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.partition = partition
+        self.session = session if session is not None else requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        if partition is not None:
+            computer, part = partition
+            self.session.headers["Authorization"] = (
+                f"X-SlapPartition computer_id={computer}, computer_partition_id={part}"
+            )
+        if cert is not None:
+            self.session.cert = cert
+        self.session.verify = verify
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> MasterClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def call(self, method: str, body: JSONDict | None = None, *, read_timeout: float | None = None) -> Any:
+        """POST `body` to `method` and return the decoded JSON answer, or raise a ClientError."""
+        url = f"{self.master_url}/{method}"
+        deadline = (self.timeout, read_timeout if read_timeout is not None else self.timeout)
+        started = time.monotonic()
+        try:
+            response = self.session.post(url, json=body or {}, timeout=deadline)
+        except requests.Timeout:
+            raise MasterUnreachable(
+                f"cannot reach the master at {self.master_url}: no answer within {_seconds(deadline)}"
+            ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as error:
+            raise ClientError(f"bad master URL {self.master_url!r}: {error}") from None
+        except requests.RequestException as error:
+            raise MasterUnreachable(f"cannot reach the master at {self.master_url}: {_reason(error)}") from None
+        log.debug("%s -> %s in %.3fs", method, response.status_code, time.monotonic() - started)
+        return _decode(method, response)
+
+    # -- users: instances and software installations --------------------------------------------
+
+    def request_instance(self, title: str, software_release_uri: str, software_type: str = "default", *,
+                         parameters: JSONDict | None = None, shared: bool = False,
+                         state: str | None = None, sla_parameters: dict[str, str] | None = None) -> JSONDict:
+        """``slapos.post.v0.software_instance``: create or update an instance; its document.
+
+        An instance that waits for a partition is answered with ``compute_partition_id`` null and a
+        ``status_reason`` naming what it waits for. ``state`` None keeps the current one.
+        """
+        body: JSONDict = {
+            "title": title, "software_release_uri": software_release_uri,
+            "software_type": software_type, "parameters": dict(parameters or {}),
+            "shared": bool(shared), "sla_parameters": dict(sla_parameters or {}),
+        }
+        if state is not None:
+            body["state"] = state
+        return self.call("slapos.post.v0.software_instance", body)
+
+    def get_instance(self, instance_guid: str) -> JSONDict:
+        """``slapos.get.v0.software_instance``: the instance document."""
+        return self.call("slapos.get.v0.software_instance", {"instance_guid": instance_guid})
+
+    def get_instance_tree(self, title: str) -> JSONDict:
+        """``slapos.get.v0.instance_tree``: the document of the root instance titled `title`."""
+        return self.call("slapos.get.v0.instance_tree", {"title": title})
+
+    def list_instance_trees(self) -> list[JSONDict]:
+        """``slapos.allDocs.v0.instance_tree_list``: the caller's instance trees (``result_list``)."""
+        return _result_list(self.call("slapos.allDocs.v0.instance_tree_list", {}))
+
+    def supply(self, computer_guid: str, software_release_uri: str, state: str = "available") -> JSONDict:
+        """``slapos.post.v0.software_installation``: ask `computer_guid` to install (or remove) an SR."""
+        return self.call("slapos.post.v0.software_installation", {
+            "computer_guid": computer_guid, "software_release_uri": software_release_uri, "state": state,
+        })
+
+    def list_software_installations(self, computer_guid: str) -> list[JSONDict]:
+        """``slapos.allDocs.v0.compute_node_software_installation_list`` (``result_list``)."""
+        return _result_list(self.call("slapos.allDocs.v0.compute_node_software_installation_list",
+                                      {"computer_guid": computer_guid}))
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def get_compute_node_state(self, computer_guid: str) -> JSONDict:
+        """``slapos.get.v0.compute_node_state``: everything the node must converge to."""
+        return self.call("slapos.get.v0.compute_node_state", {"computer_guid": computer_guid})
+
+    def wait_compute_node_change(self, computer_guid: str, generation: int, timeout: float = 30.0) -> JSONDict:
+        """``slapos.wait.v0.compute_node_change``: long poll until the computer's generation moves."""
+        return self.call("slapos.wait.v0.compute_node_change",
+                         {"computer_guid": computer_guid, "generation": generation, "timeout": timeout},
+                         read_timeout=float(timeout) + WAIT_MARGIN)
+
+    def format_compute_node(self, computer_guid: str, compute_partition_list: list[JSONDict]) -> JSONDict:
+        """``slapos.put.v0.compute_node_format``: declare the computer's partitions and addresses.
+
+        Each partition: ``{"partition_id": "slappart0", "ip_list": [{"ip-address": "127.0.1.1",
+        "network-interface": "lo", "netmask": "255.255.255.255"}]}``.
+        """
+        return self.call("slapos.put.v0.compute_node_format",
+                         {"computer_guid": computer_guid, "compute_partition_list": compute_partition_list})
+
+    def report_software_installation_state(self, computer_guid: str, software_release_uri: str,
+                                           reported_state: str, error_log: str | None = None) -> JSONDict:
+        """``slapos.put.v0.software_installation_reported_state``: building, available, error, destroyed."""
+        body: JSONDict = {"computer_guid": computer_guid, "software_release_uri": software_release_uri,
+                          "reported_state": reported_state}
+        if error_log is not None:
+            body["error_log"] = error_log
+        return self.call("slapos.put.v0.software_installation_reported_state", body)
+
+    def report_instance_state(self, instance_guid: str, reported_state: str,
+                              status_message: str | None = None) -> JSONDict:
+        """``slapos.put.v0.software_instance_reported_state``: started, stopped, destroyed, error."""
+        body: JSONDict = {"instance_guid": instance_guid, "reported_state": reported_state}
+        if status_message is not None:
+            body["status_message"] = status_message
+        return self.call("slapos.put.v0.software_instance_reported_state", body)
+
+    def set_connection_parameters(self, instance_guid: str, connection_parameter_dict: JSONDict,
+                                  shared_instance_guid: str | None = None) -> JSONDict:
+        """``slapos.put.v0.software_instance_connection_parameter``: publish (for a hosted shared one too)."""
+        body: JSONDict = {"instance_guid": instance_guid, "connection_parameter_dict": connection_parameter_dict}
+        if shared_instance_guid is not None:
+            body["shared_instance_guid"] = shared_instance_guid
+        return self.call("slapos.put.v0.software_instance_connection_parameter", body)
+
+    def bang(self, instance_guid: str, message: str) -> JSONDict:
+        """``slapos.put.v0.software_instance_bang``: ask for the instance's tree to be processed again."""
+        return self.call("slapos.put.v0.software_instance_bang",
+                         {"instance_guid": instance_guid, "message": message})
+
+
+def _decode(method: str, response: requests.Response) -> Any:
+    """The JSON answer of a 2xx response; a RemoteError for anything else."""
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            return response.json()
+        except ValueError:
+            raise RemoteError(f"the master answered {method} with something that is not JSON: "
+                              f"{_first_line(response.text)!r}", "BAD_ANSWER", status) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("title"):
+        code = body.get("code") or f"HTTP_{status}"
+        raise RemoteError(str(body["title"]), str(code), int(body.get("status") or status))
+    line = _first_line(response.text) or f"{status} {response.reason or ''}".strip()
+    raise RemoteError(line, f"HTTP_{status}", status)
+
+
+def _result_list(answer: Any) -> list[JSONDict]:
+    if isinstance(answer, dict) and isinstance(answer.get("result_list"), list):
+        return answer["result_list"]
+    raise RemoteError("the master's answer has no result_list", "BAD_ANSWER", 200)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:500]
+    return ""
+
+
+def _reason(error: BaseException) -> str:
+    """A short reason ("Connection refused") from requests' long nested messages."""
+    match = _ERRNO.search(str(error))
+    if match:
+        return match.group(1).strip()
+    text = str(error)
+    return text if len(text) < 200 else type(error).__name__
+
+
+def _seconds(deadline: tuple[float, float]) -> str:
+    return f"{max(deadline):g}s"

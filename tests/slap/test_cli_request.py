@@ -1,0 +1,164 @@
+"""``slapos request`` against a real master: output, exit statuses, parameters, SLA, --wait."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from slap.cli import request as request_module
+from slap.cli.main import cli
+from slap.cli.request import is_ready
+from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def request(master: LiveMaster, *args: str) -> Result:
+    return run("request", "--cfg", str(master.cfg), *args)
+
+
+def test_request_prints_state_partition_and_connection_parameters(master: LiveMaster) -> None:
+    result = request(master, "web", SR)
+    assert result.exit_code == 0, result.output
+    assert "slappart0 on local_computer" in result.stdout
+    assert "started" in result.stdout
+    guid = master.client.get_instance_tree("web")["instance_guid"]
+    master.act_as_node(guid, {"url": "http://127.0.1.1:8080/", "password": "s3cret"})
+    result = request(master, "web", SR)
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.1.1:8080/" in result.stdout
+    assert "s3cret" in result.stdout
+
+
+def test_request_decodes_json_in_xml_connection_parameters(master: LiveMaster) -> None:
+    request(master, "web", SR)
+    guid = master.client.get_instance_tree("web")["instance_guid"]
+    master.act_as_node(guid, {"_": json.dumps({"url": "http://x/", "port": 8080})})
+    result = request(master, "web", SR, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["connection_parameters"] == {"url": "http://x/", "port": 8080}
+
+
+def test_request_without_free_partition_exits_2_and_says_why(master: LiveMaster) -> None:
+    for i in range(3):
+        master.client.request_instance(f"busy{i}", SR)
+    result = request(master, "extra", SR)
+    assert result.exit_code == 2, result.output
+    assert "waiting for a free partition" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_parameters_take_several_pairs_after_one_flag(master: LiveMaster) -> None:
+    result = request(master, "--parameters", "a=1", "b=x=y", "web", SR, "--type", "t1")
+    assert result.exit_code == 0, result.output
+    doc = master.client.get_instance_tree("web")
+    assert doc["parameters"] == {"a": "1", "b": "x=y"}
+    assert doc["software_type"] == "t1"
+    result = request(master, "web", SR, "--type", "t1", "--parameters", "a=2", "c=3", "--parameters", "d=4")
+    assert result.exit_code == 0, result.output
+    assert master.client.get_instance_tree("web")["parameters"] == {"a": "2", "c": "3", "d": "4"}
+
+
+def test_parameters_file_json_nested_is_sent_as_json_in_xml(master: LiveMaster, tmp_path: Path) -> None:
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps({"name": "x", "ports": [1, 2], "tls": {"on": True}}))
+    result = request(master, "web", SR, "--parameters-file", str(file))
+    assert result.exit_code == 0, result.output
+    parameters = master.client.get_instance_tree("web")["parameters"]
+    assert list(parameters) == ["_"]
+    assert json.loads(parameters["_"]) == {"name": "x", "ports": [1, 2], "tls": {"on": True}}
+
+
+def test_parameters_file_yaml_of_strings_is_sent_flat(master: LiveMaster, tmp_path: Path) -> None:
+    file = tmp_path / "p.yaml"
+    file.write_text("name: x\nurl: 'http://y/'\n")
+    result = request(master, "web", SR, "--parameters-file", str(file))
+    assert result.exit_code == 0, result.output
+    assert master.client.get_instance_tree("web")["parameters"] == {"name": "x", "url": "http://y/"}
+
+
+def test_parameters_file_must_hold_a_mapping(master: LiveMaster, tmp_path: Path) -> None:
+    file = tmp_path / "p.yaml"
+    file.write_text("- a\n- b\n")
+    result = request(master, "web", SR, "--parameters-file", str(file))
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("slapos: error: parameters file")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_node_filter_goes_to_sla(master: LiveMaster) -> None:
+    result = request(master, "web", SR, "--node", f"computer_guid={COMPUTER}")
+    assert result.exit_code == 0, result.output
+    assert master.client.get_instance_tree("web")["sla_parameters"] == {"computer_guid": COMPUTER}
+    result = request(master, "elsewhere", SR, "--node", "computer_guid=COMP-404")
+    assert result.exit_code == 2, result.output
+    assert "COMP-404" in result.stderr
+
+
+def test_slave_request_is_shared_and_hosted(master: LiveMaster) -> None:
+    assert request(master, "host", SR).exit_code == 0
+    result = request(master, "route", SR, "--slave", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["shared"] is True
+    assert doc["partition"] == "slappart0"
+
+
+def test_state_stopped(master: LiveMaster) -> None:
+    assert request(master, "web", SR).exit_code == 0
+    result = request(master, "web", SR, "--state", "stopped")
+    assert result.exit_code == 0, result.output
+    assert master.client.get_instance_tree("web")["state"] == "stopped"
+
+
+def test_destroying_an_unknown_instance_is_not_an_error(master: LiveMaster) -> None:
+    result = request(master, "ghost", SR, "--state", "destroyed")
+    assert result.exit_code == 0, result.output
+
+
+def test_both_parameter_sources_are_refused(master: LiveMaster, tmp_path: Path) -> None:
+    file = tmp_path / "p.json"
+    file.write_text("{}")
+    result = request(master, "web", SR, "--parameters", "a=1", "--parameters-file", str(file))
+    assert result.exit_code == 1
+    assert "not both" in result.stderr
+
+
+def test_wait_times_out_with_exit_2(master: LiveMaster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request_module, "POLL_INTERVAL", 0.1)
+    result = request(master, "web", SR, "--wait", "--timeout", "0.5")
+    assert result.exit_code == 2, result.output
+    assert "not ready after 0.5s" in result.stderr
+
+
+def test_wait_returns_once_the_node_reports(master: LiveMaster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request_module, "POLL_INTERVAL", 0.1)
+    doc = master.client.request_instance("web", SR)
+    node = threading.Timer(0.5, master.act_as_node, args=(doc["instance_guid"], {"url": "http://ready/"}))
+    node.start()
+    try:
+        result = request(master, "web", SR, "--wait", "--timeout", "20")
+    finally:
+        node.join()
+    assert result.exit_code == 0, result.output
+    assert "http://ready/" in result.stdout
+
+
+def test_is_ready_rule() -> None:
+    base = {"state": "started", "compute_partition_id": "slappart0", "shared": False,
+            "reported_state": "started", "status_reason": "started", "connection_parameters": {}}
+    assert is_ready(base)
+    assert not is_ready({**base, "compute_partition_id": None, "status_reason": "waiting for a free partition"})
+    assert not is_ready({**base, "reported_state": None, "status_reason": "software building"})
+    assert not is_ready({**base, "status_reason": "promise check-port failing: refused"})
+    assert not is_ready({**base, "state": "stopped"})
+    assert is_ready({**base, "state": "stopped", "reported_state": "stopped", "status_reason": "stopped"})
+    assert is_ready({**base, "state": "destroyed", "compute_partition_id": None})
+    shared = {**base, "shared": True, "reported_state": None, "status_reason": "hosted by instance h"}
+    assert not is_ready(shared)
+    assert is_ready({**shared, "connection_parameters": {"url": "x"}})
