@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
 from master.api import slap_xml_encode as encode
@@ -132,7 +132,9 @@ def _target(session: Session, host: Any, slave_reference: str | None) -> Any:
 
 @blueprint.get("/getHateoasUrl")
 def get_hateoas_url() -> Response:
-    return _text("no HATEOAS URL advertised here; use master_rest_url", 404)
+    """Where the HATEOAS reads are: the real client then needs no master_rest_url."""
+    url = request.host_url.rstrip("/") + url_for("hateoas.root")
+    return Response(url, 200, content_type="text/plain; charset=utf-8")  # no newline: it is used as is
 
 
 def _computer_cache() -> dict[str, tuple[tuple[int, int], bytes]]:

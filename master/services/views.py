@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased
 
-from master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
+from master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
 from master.services.status import StatusFacts, describe
 from slap.states import SupplyState
 
@@ -146,36 +146,103 @@ def instance_view(session: Session, instance: SoftwareInstance,
 
 
 def computer_view(session: Session, computer: Computer) -> ComputerView:
-    """Everything a node must converge to, loaded in a handful of queries."""
-    partitions = list(session.scalars(
-        select(Partition).where(Partition.computer_id == computer.id)
-        .options(selectinload(Partition.addresses), selectinload(Partition.instance))
-        .order_by(Partition.id)
-    ))
+    """Everything a node must converge to, in six plain queries whatever the computer's size.
+
+    Core queries (rows, not ORM objects): a node asks for this on every pass, and object loading
+    would cost several times more than the queries themselves.
+    """
     supplies = list(session.scalars(select(Supply).where(Supply.computer_id == computer.id).order_by(Supply.id)))
     by_url = {s.url: s for s in supplies}
-    host_ids = [p.instance.id for p in partitions if p.instance is not None]
-    hosted: dict[int, list[SoftwareInstance]] = {}
-    if host_ids:
-        rows = session.execute(
-            select(SharedAttachment.host_instance_id, SoftwareInstance)
-            .join(SoftwareInstance, SoftwareInstance.id == SharedAttachment.shared_instance_id)
-            .where(SharedAttachment.host_instance_id.in_(host_ids)).order_by(SoftwareInstance.id)
-        )
-        for host_id, shared in rows:
-            hosted.setdefault(host_id, []).append(shared)
-    views = []
-    for partition in partitions:
-        instance = partition.instance
+    addresses: dict[int, list[Address]] = {}
+    for pid, interface, address, netmask in session.execute(
+        select(PartitionAddress.partition_id, PartitionAddress.interface, PartitionAddress.address,
+               PartitionAddress.netmask)
+        .join(Partition, Partition.id == PartitionAddress.partition_id)
+        .where(Partition.computer_id == computer.id).order_by(PartitionAddress.id)
+    ):
+        addresses.setdefault(pid, []).append(Address(interface, address, netmask))
+    instances = {row.partition_id: row for row in session.execute(
+        select(*_INSTANCE_COLUMNS).join(Partition, Partition.id == SoftwareInstance.partition_id)
+        .where(Partition.computer_id == computer.id)
+    )}
+    names = _names_of(session, {r.root_id for r in instances.values()} | {r.requester_id for r in instances.values()})
+    hosted = _hosted_by(session, computer.id)
+    partitions = []
+    for pid, reference, state in session.execute(
+        select(Partition.id, Partition.reference, Partition.state)
+        .where(Partition.computer_id == computer.id).order_by(Partition.id)
+    ):
+        row = instances.get(pid)
+        placed = tuple(addresses.get(pid, ()))
         view = None
-        if instance is not None:
-            view = instance_view(session, instance, hosted.get(instance.id, []),
-                                 by_url.get(instance.software_release))
-        views.append(PartitionView(computer.reference, partition.reference, partition.state,
-                                   _addresses(partition), view))
+        if row is not None:
+            view = _row_view(row, computer.reference, reference, placed, names,
+                             hosted.get(row.id, ()), by_url.get(row.software_release))
+        partitions.append(PartitionView(computer.reference, reference, state, placed, view))
     return ComputerView(
-        reference=computer.reference, generation=computer.generation, partitions=tuple(views),
+        reference=computer.reference, generation=computer.generation, partitions=tuple(partitions),
         supplies=tuple(supply_view(computer.reference, s) for s in supplies),
+    )
+
+
+_INSTANCE_COLUMNS = (
+    SoftwareInstance.id, SoftwareInstance.guid, SoftwareInstance.title, SoftwareInstance.root_id,
+    SoftwareInstance.requester_id, SoftwareInstance.software_release, SoftwareInstance.software_type,
+    SoftwareInstance.parameters, SoftwareInstance.connection_parameters, SoftwareInstance.sla,
+    SoftwareInstance.requested_state, SoftwareInstance.reported_state, SoftwareInstance.timestamp,
+    SoftwareInstance.status_reason, SoftwareInstance.partition_id,
+)
+
+
+def _names_of(session: Session, ids: set[int | None]) -> dict[int, tuple[str, str]]:
+    """(guid, title) of the given instances."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.execute(select(SoftwareInstance.id, SoftwareInstance.guid, SoftwareInstance.title)
+                           .where(SoftwareInstance.id.in_(wanted)))
+    return {iid: (guid, title) for iid, guid, title in rows}
+
+
+def _hosted_by(session: Session, computer_id: int) -> dict[int, list[SharedView]]:
+    """The shared instances hosted on a computer, by host instance id."""
+    host = aliased(SoftwareInstance)
+    rows = session.execute(
+        select(SharedAttachment.host_instance_id, SoftwareInstance.guid, SoftwareInstance.title,
+               SoftwareInstance.software_type, SoftwareInstance.parameters,
+               SoftwareInstance.connection_parameters, SoftwareInstance.requested_state)
+        .join(SoftwareInstance, SoftwareInstance.id == SharedAttachment.shared_instance_id)
+        .join(host, host.id == SharedAttachment.host_instance_id)
+        .join(Partition, Partition.id == host.partition_id)
+        .where(Partition.computer_id == computer_id).order_by(SoftwareInstance.id)
+    )
+    hosted: dict[int, list[SharedView]] = {}
+    for host_id, guid, title, software_type, parameters, connection, state in rows:
+        hosted.setdefault(host_id, []).append(
+            SharedView(guid, title, software_type, dict(parameters or {}), dict(connection or {}), state))
+    return hosted
+
+
+def _row_view(row: Any, computer: str, partition: str, addresses: tuple[Address, ...],
+              names: dict[int, tuple[str, str]], hosted: Iterable[SharedView], supply: Supply | None) -> InstanceView:
+    facts = StatusFacts(
+        requested_state=row.requested_state, shared=False, allocated=True,
+        stored_reason=row.status_reason or "", reported_state=row.reported_state,
+        build_state=supply.reported_state if supply else None,
+        build_error=supply.error_log if supply else "",
+        supplied=bool(supply and supply.requested_state == SupplyState.AVAILABLE.value),
+        computer=computer,
+    )
+    root = names.get(row.root_id) if row.root_id not in (None, row.id) else None
+    requester = names.get(row.requester_id) if row.requester_id is not None else None
+    return InstanceView(
+        guid=row.guid, title=row.title, root_title=root[1] if root else row.title,
+        software_release=row.software_release, software_type=row.software_type,
+        parameters=dict(row.parameters or {}), connection_parameters=dict(row.connection_parameters or {}),
+        sla=dict(row.sla or {}), requested_state=row.requested_state, reported_state=row.reported_state,
+        shared=False, timestamp=row.timestamp, status=describe(facts), computer=computer,
+        partition=partition, addresses=addresses, hosted=tuple(hosted),
+        host_guid=None, requester_guid=requester[0] if requester else None,
     )
 
 

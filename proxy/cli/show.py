@@ -32,5 +32,8 @@ def command(cfg: str | None, output_format: str, only: str | None) -> None:
         print_json({name: rows[name] for name in sections})
         return
     for name in sections:
-        columns = list(rows[name][0]) if rows[name] else ["(none)"]
+        if not rows[name]:
+            click.echo(f"{name.capitalize()}\n  (none)")
+            continue
+        columns = list(rows[name][0])
         print_table(columns, [[row[c] for c in columns] for row in rows[name]], title=name.capitalize())

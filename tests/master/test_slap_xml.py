@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from sqlalchemy import func, select
 
 from master.api import slap_xml
 from master.app import create_app
+from master.db import migrate
 from master.db.database import Database
 from master.db.models import Computer, SoftwareInstance
 from master.settings import AppSettings
@@ -367,7 +370,9 @@ def test_destroying_an_unknown_instance(client: FlaskClient) -> None:
 
 
 def test_routes_the_client_probes(client: FlaskClient) -> None:
-    assert client.get("/getHateoasUrl").status_code == 404
+    hateoas = client.get("/getHateoasUrl")
+    assert (hateoas.status_code, hateoas.text) == (200, "http://localhost/hateoas/")
+    assert client.get(hateoas.text).json["_links"]["raw_search"]["href"].startswith("http://localhost/hateoas/")
     assert client.get("/requestComputerPartition").status_code == 405
     assert client.post("/getFullComputerInformation").status_code == 405
 
@@ -522,11 +527,25 @@ def test_cached_answer_follows_every_change_it_shows(app: Flask, client: FlaskCl
         cached_equals_fresh(number)
 
 
-def test_generation_increments_are_not_lost_between_concurrent_writers(db: Database, client: FlaskClient) -> None:
-    """Two transactions that both change a computer give it two new generations (PostgreSQL)."""
-    if db.is_sqlite:
-        pytest.skip("SQLite writers are serialized by BEGIN IMMEDIATE")
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    migrate.upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def test_generation_increments_are_not_lost_between_concurrent_writers(pg_db: Database) -> None:
+    """Two PostgreSQL transactions that both change a computer give it two new generations.
+
+    (On SQLite writers are serialized by BEGIN IMMEDIATE, so the race cannot happen there.)
+    """
     from master.services.changes import mark_computer_changed
+
+    db = pg_db
+    client = create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER)).test_client()
 
     format_computer(client, 1)
     with db.read() as session:
