@@ -19,6 +19,7 @@ Supply, reported state: building -> available | error; destroyed once the node r
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
 
 from slap.errors import InvalidTransition, ValidationError
 
@@ -73,37 +74,32 @@ SUPPLY_TRANSITIONS: frozenset[tuple[SupplyState, SupplyState]] = frozenset({
 })
 
 
-def parse_instance_state(value: str) -> InstanceState:
-    """The requested state named `value`, or a ValidationError naming the allowed ones."""
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _parse(kind: type[E], value: str, what: str) -> E:
+    """The member of `kind` named `value`, or a ValidationError naming the allowed ones."""
     try:
-        return InstanceState(value)
+        return kind(value)
     except ValueError:
-        allowed = ", ".join(s.value for s in InstanceState)
-        raise ValidationError(f"bad state {value!r}: expected one of {allowed}") from None
+        allowed = ", ".join(s.value for s in kind)
+        raise ValidationError(f"bad {what} {value!r}: expected one of {allowed}") from None
+
+
+def parse_instance_state(value: str) -> InstanceState:
+    return _parse(InstanceState, value, "state")
 
 
 def parse_reported_state(value: str) -> ReportedState:
-    try:
-        return ReportedState(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in ReportedState)
-        raise ValidationError(f"bad reported state {value!r}: expected one of {allowed}") from None
+    return _parse(ReportedState, value, "reported state")
 
 
 def parse_supply_state(value: str) -> SupplyState:
-    try:
-        return SupplyState(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in SupplyState)
-        raise ValidationError(f"bad supply state {value!r}: expected one of {allowed}") from None
+    return _parse(SupplyState, value, "supply state")
 
 
 def parse_build_state(value: str) -> BuildState:
-    try:
-        return BuildState(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in BuildState)
-        raise ValidationError(f"bad software state {value!r}: expected one of {allowed}") from None
+    return _parse(BuildState, value, "software state")
 
 
 def check_instance_transition(current: InstanceState, wanted: InstanceState) -> None:

@@ -39,20 +39,6 @@ def _open(url: str) -> Database:
     return database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'master.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = _open(db_url)
-    yield database
-    database.dispose()
-
-
 def _app(db: Database, **settings: Any) -> Flask:
     return create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER, **settings))
 
