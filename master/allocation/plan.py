@@ -1,4 +1,4 @@
-"""Choose one candidate: the best score, then the oldest (formatting order), deterministically."""
+"""Choose one candidate: the best score, then the first formatted, deterministically."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -12,7 +12,7 @@ def choose_partition(candidates: Iterable[PartitionCandidate], demand: Demand) -
     eligible = partitions_matching(candidates, demand)
     if not eligible:
         return None
-    return min(eligible, key=lambda c: (-partition_score(c), c.computer_reference, c.order))
+    return min(eligible, key=lambda c: (-partition_score(c), c.order))
 
 
 def choose_host(candidates: Iterable[HostCandidate], demand: Demand) -> HostCandidate | None:

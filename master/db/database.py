@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -63,6 +64,9 @@ class Database:
             bind=self.engine.execution_options(partita_write=True), expire_on_commit=False
         )
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # SQLite: writers of this process queue here rather than in SQLite's busy handler, which
+        # sleeps and polls (up to 100 ms) instead of waking the next writer.
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         self.bus = ChangeBus()
         self._listener: PostgresListener | None = None
         if not self.is_sqlite:
@@ -72,7 +76,7 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction; computers it changed are announced once it commits."""
-        with self._writer() as session:
+        with self._write_lock, self._writer() as session:
             with session.begin():
                 yield session
                 session.flush()

@@ -130,7 +130,7 @@ class SoftwareInstance(Base):
     sla: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     requested_state: Mapped[str] = mapped_column(String(16), default="started")
     reported_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     partition_id: Mapped[int | None] = mapped_column(
         ForeignKey("partitions.id"), nullable=True, unique=True
     )

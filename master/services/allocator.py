@@ -81,28 +81,28 @@ def _take_partition(session: Session, demand: Demand) -> Partition | None:
 
 
 def _partition_candidates(session: Session, demand: Demand, exclude: set[int]) -> list[PartitionCandidate]:
-    supplied = (
-        select(Supply.id).where(
-            Supply.computer_id == Partition.computer_id,
-            Supply.url == demand.software_release,
-            Supply.requested_state == SupplyState.AVAILABLE.value,
-        ).exists()
-    )
+    """The first free partitions (formatting order) on computers where the release is supplied,
+    and on any computer; two short indexed queries, whatever the number of partitions."""
+    supplied = set(session.scalars(select(Supply.computer_id).where(
+        Supply.url == demand.software_release, Supply.requested_state == SupplyState.AVAILABLE.value,
+    )))
     query = (
-        select(Partition.id, Computer.reference, supplied.label("supplied"))
+        select(Partition.id, Partition.computer_id, Computer.reference)
         .join(Computer, Computer.id == Partition.computer_id)
         .where(Partition.state == PartitionState.FREE.value)
-        .order_by(supplied.desc(), Computer.reference, Partition.id)
-        .limit(CANDIDATE_BATCH)
+        .order_by(Partition.id).limit(CANDIDATE_BATCH)
     )
     if exclude:
         query = query.where(Partition.id.not_in(exclude))
     computer = demand.sla.get("computer_guid")
     if computer is not None:
         query = query.where(Computer.reference == computer)
+    rows = list(session.execute(query.where(Partition.computer_id.in_(supplied)))) if supplied else []
+    seen = {pid for pid, _, _ in rows}
+    rows += [row for row in session.execute(query) if row[0] not in seen]
     return [
-        PartitionCandidate(partition_id=pid, computer_reference=ref, order=pid, supplied=bool(sup))
-        for pid, ref, sup in session.execute(query)
+        PartitionCandidate(partition_id=pid, computer_reference=ref, order=pid, supplied=cid in supplied)
+        for pid, cid, ref in rows
     ]
 
 
@@ -143,8 +143,8 @@ def _attach_to_host(session: Session, instance: SoftwareInstance) -> bool:
 
 def attach_waiting_shared(session: Session, host: SoftwareInstance) -> None:
     """Shared requests waiting for a host like `host` get it now."""
-    waiting = session.scalars(
-        select(SoftwareInstance).where(
+    waiting = list(session.scalars(
+        select(SoftwareInstance.id).where(
             SoftwareInstance.shared.is_(True),
             SoftwareInstance.software_release == host.software_release,
             SoftwareInstance.software_type == host.software_type,
@@ -152,8 +152,10 @@ def attach_waiting_shared(session: Session, host: SoftwareInstance) -> None:
             ~select(SharedAttachment.shared_instance_id)
             .where(SharedAttachment.shared_instance_id == SoftwareInstance.id).exists(),
         ).order_by(SoftwareInstance.created_at, SoftwareInstance.id)
-    )
-    for shared in list(waiting):
+    ))
+    for shared_id in waiting:
+        shared = session.get(SoftwareInstance, shared_id)
+        assert shared is not None
         _attach_to_host(session, shared)
 
 

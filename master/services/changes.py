@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from master.db.models import Computer, SoftwareInstance
@@ -25,18 +24,16 @@ def next_timestamp(previous: float | None, now: float | None = None) -> float:
 
 
 def mark_computer_changed(session: Session, computer: Computer) -> None:
-    """Give `computer` a new generation, never one another transaction also gives it."""
-    _lock_generation(session, computer)
-    computer.generation = (computer.generation or 0) + 1
-    session.info.setdefault(CHANGED_COMPUTERS, set()).add(computer.reference)
+    """Give `computer` a new generation, once per transaction.
 
-
-def _lock_generation(session: Session, computer: Computer) -> None:
-    """Reload the generation under a row lock (``FOR UPDATE`` on PostgreSQL; SQLite writers are
-    serialized already): two concurrent writers would otherwise both read N and both write N + 1,
-    and an answer cached for generation N + 1 would hide the second change."""
-    if inspect(computer).persistent:
-        session.refresh(computer, attribute_names=["generation"], with_for_update=True)
+    The increment is done by the database (``generation = generation + 1``), so two concurrent
+    writers never both write N + 1: PostgreSQL's row lock orders them, and SQLite has one writer.
+    """
+    changed = session.info.setdefault(CHANGED_COMPUTERS, set())
+    if computer.reference in changed:
+        return
+    changed.add(computer.reference)
+    computer.generation = Computer.generation + 1
 
 
 def bump(session: Session, instance: SoftwareInstance) -> None:
