@@ -20,7 +20,7 @@ from slap.states import BuildState, parse_build_state, parse_supply_state
 def get_compute_partition(body: dict[str, Any]) -> dict[str, Any]:
     """The instance a partition hosts (404 for an unknown or free partition)."""
     with context.database().read() as session:
-        instance = lifecycle.instance_on(session, body["computer_guid"], body["compute_partition_id"])
+        instance = lifecycle.instance_on(session, context.caller(), body["computer_guid"], body["compute_partition_id"])
         return documents.instance_document(views.instance_view(session, instance))
 
 
@@ -36,7 +36,7 @@ def compute_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
 def software_installation_list(body: dict[str, Any]) -> dict[str, Any]:
     reference = body["computer_guid"]
     with context.database().read() as session:
-        rows = [views.supply_view(reference, s) for s in supplies.list_supplies(session, reference)]
+        rows = [views.supply_view(reference, s) for s in supplies.list_supplies(session, context.caller(), reference)]
     return {"result_list": [documents.software_installation(s) for s in rows]}
 
 
@@ -82,7 +82,7 @@ def put_installation_error(body: dict[str, Any]) -> dict[str, Any]:
 
 def _report_build(body: dict[str, Any], state: BuildState, log: str) -> None:
     reference, url = body["computer_guid"], body["software_release_uri"]
-    context.database().run_write(lambda session: supplies.report_build(session, reference, url, state, log))
+    context.database().run_write(lambda session: supplies.report_build(session, context.caller(), reference, url, state, log))
 
 
 def _known_computer(reference: str) -> None:

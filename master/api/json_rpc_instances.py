@@ -48,7 +48,7 @@ def _root_title(session: Session, caller: Caller, title: str) -> str:
 
 def get_software_instance(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
-        instance = instances.get_instance_by_guid(session, body["instance_guid"])
+        instance = instances.get_instance_by_guid(session, context.caller(), body["instance_guid"])
         return documents.instance_document(views.instance_view(session, instance))
 
 
@@ -68,14 +68,14 @@ def instance_tree_list(body: dict[str, Any]) -> dict[str, Any]:
 
 def instance_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
-        host = views.instance_view(session, instances.get_instance_by_guid(session, body["instance_guid"]))
+        host = views.instance_view(session, instances.get_instance_by_guid(session, context.caller(), body["instance_guid"]))
     return {"result_list": [documents.hosted_shared_entry(shared, host) for shared in host.hosted]}
 
 
 def _on_instance(guid: str, change: Callable[[Session, SoftwareInstance], None]) -> None:
     """Apply `change` to the instance `guid` in one write transaction."""
     def work(session: Session) -> None:
-        change(session, instances.get_instance_by_guid(session, guid))
+        change(session, instances.get_instance_by_guid(session, context.caller(), guid))
 
     context.database().run_write(work)
 
@@ -88,7 +88,7 @@ def put_reported_state(body: dict[str, Any]) -> dict[str, Any]:
     def change(session: Session, instance: SoftwareInstance) -> None:
         partition = instance.partition
         if state == ReportedState.DESTROYED and partition is not None:
-            lifecycle.free_partition(session, partition.computer.reference, partition.reference)
+            lifecycle.free_partition(session, context.caller(), partition.computer.reference, partition.reference)
         else:
             lifecycle.report_state(session, instance, state, message)
 
@@ -125,7 +125,7 @@ def put_error(body: dict[str, Any]) -> dict[str, Any]:
 def get_certificate(body: dict[str, Any]) -> dict[str, Any]:
     """No certificates in this version: empty ones, for a known instance."""
     with context.database().read() as session:
-        instances.get_instance_by_guid(session, body["instance_guid"])
+        instances.get_instance_by_guid(session, context.caller(), body["instance_guid"])
     return {"key": "", "certificate": ""}
 
 

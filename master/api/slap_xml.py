@@ -116,7 +116,7 @@ def _on_partition(parse: Callable[[forms.Fields], Work]) -> Callable[[], Respons
 
         def transaction(session: Session) -> str:
             _check_header(session)
-            return work(session, lifecycle.instance_on(session, computer, partition))
+            return work(session, lifecycle.instance_on(session, caller(computer, partition), computer, partition))
         return _text(_write(transaction))
     return view
 
@@ -214,7 +214,7 @@ def _build_report(state: BuildState) -> Callable[[], Response]:
         fields = _fields()
         url, computer = forms.required(fields, "url"), forms.required(fields, "computer_id")
         log = forms.text(fields, "error_log") if state == BuildState.ERROR else ""
-        _write(lambda session: supplies.report_build(session, computer, url, state, log))
+        _write(lambda session: supplies.report_build(session, caller(), computer, url, state, log))
         return _text("OK")
     return view
 
@@ -315,7 +315,7 @@ def destroyed_computer_partition() -> Response:
 
     def transaction(session: Session) -> None:
         _check_header(session)
-        lifecycle.free_partition(session, computer, partition)
+        lifecycle.free_partition(session, caller(computer, partition), computer, partition)
     _write(transaction)
     return _text("OK")
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from master.db.models import ROOT_SCOPE, Computer, Partition, SoftwareInstance
-from master.services import allocator
+from master.services import access, allocator
 from master.services.changes import bump
 from master.services.identity import Caller
 from master.services.owners import ensure_owner, find_owner
@@ -96,10 +96,12 @@ def find_instance(session: Session, owner_id: int, scope_id: int, title: str,
     return session.scalar(query)
 
 
-def get_instance_by_guid(session: Session, guid: str) -> SoftwareInstance:
+def get_instance_by_guid(session: Session, caller: Caller, guid: str) -> SoftwareInstance:
+    """The instance `guid`, if the caller may reach it (403 otherwise)."""
     instance = session.scalar(select(SoftwareInstance).where(SoftwareInstance.guid == guid))
     if instance is None:
         raise NotFound(f"unknown instance {guid!r}")
+    access.check_instance(session, caller, instance)
     return instance
 
 

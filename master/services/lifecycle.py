@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from master.db.models import SharedAttachment, SoftwareInstance
-from master.services import allocator
+from master.services import access, allocator
 from master.services.changes import bump, mark_computer_changed
 from master.services.computers import get_partition
+from master.services.identity import Caller
 from master.services.validation import clean_parameters, clean_title
 from slap.errors import Conflict, NotFound
 from slap.states import InstanceState, PartitionState, ReportedState
@@ -22,11 +23,13 @@ from slap.states import InstanceState, PartitionState, ReportedState
 MAX_MESSAGE = 64 * 1024
 
 
-def instance_on(session: Session, computer: str, partition: str) -> SoftwareInstance:
-    """The instance a busy partition hosts; NotFound for an unknown or free partition."""
+def instance_on(session: Session, caller: Caller, computer: str, partition: str) -> SoftwareInstance:
+    """The instance a busy partition hosts; NotFound for an unknown or free partition, 403 when
+    the caller may not reach it."""
     found = get_partition(session, computer, partition)
     if found.instance is None:
         raise NotFound(f"partition {partition!r} of computer {computer!r} hosts no instance")
+    access.check_instance(session, caller, found.instance)
     return found.instance
 
 
@@ -109,9 +112,10 @@ def _bump_shown_title(session: Session, instance: SoftwareInstance) -> None:
             bump(session, member)
 
 
-def free_partition(session: Session, computer: str, partition_reference: str) -> None:
+def free_partition(session: Session, caller: Caller, computer: str, partition_reference: str) -> None:
     """The node destroyed the instance on this partition: free it and reuse it."""
     partition = get_partition(session, computer, partition_reference)
+    access.check_computer(session, caller, partition.computer)
     instance = partition.instance
     if instance is None:
         return  # already free: a repeated report changes nothing

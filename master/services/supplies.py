@@ -6,14 +6,14 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from master.db.models import Supply
+from master.db.models import Partition, SoftwareInstance, Supply
+from master.services import access
 from master.services.changes import bump, mark_computer_changed
 from master.services.computers import ensure_computer, get_computer
 from master.services.identity import Caller
 from master.services.owners import ensure_owner
 from master.services.status import tail
 from master.services.validation import clean_software_release
-from master.db.models import Partition, SoftwareInstance
 from slap.states import BuildState, SupplyState
 
 MAX_ERROR_LOG = 64 * 1024
@@ -40,10 +40,11 @@ def supply(session: Session, caller: Caller, computer_reference: str, url: str,
     return row
 
 
-def report_build(session: Session, computer_reference: str, url: str, state: BuildState,
+def report_build(session: Session, caller: Caller, computer_reference: str, url: str, state: BuildState,
                  error_log: str = "") -> None:
     """Record what a node says about a software release: building, available, error, destroyed."""
     computer = get_computer(session, computer_reference)
+    access.check_computer(session, caller, computer)
     row = session.scalar(select(Supply).where(Supply.computer_id == computer.id, Supply.url == url))
     if row is None:
         return  # a report about something never supplied (or already removed) changes nothing
@@ -69,6 +70,7 @@ def _bump_instances_of(session: Session, computer_id: int, url: str) -> None:
         bump(session, instance)
 
 
-def list_supplies(session: Session, computer_reference: str) -> list[Supply]:
+def list_supplies(session: Session, caller: Caller, computer_reference: str) -> list[Supply]:
     computer = get_computer(session, computer_reference)
+    access.check_computer(session, caller, computer)
     return list(session.scalars(select(Supply).where(Supply.computer_id == computer.id).order_by(Supply.id)))

@@ -10,7 +10,7 @@ from master.services import computers, instances, lifecycle, supplies, views
 from master.services.computers import AddressSpec, PartitionSpec
 from master.services.identity import Caller
 from master.services.instances import RequestSpec
-from slap.errors import BadAuthorization, InvalidTransition, ValidationError
+from slap.errors import BadAuthorization, Forbidden, InvalidTransition, ValidationError
 from slap.states import BuildState, InstanceState, ReportedState, SupplyState
 
 SR = "https://example.invalid/hello/software.cfg"
@@ -79,7 +79,7 @@ def test_child_joins_tree_and_publishing_bumps_requester(db: Database) -> None:
     before = request(db, "root")
     with db.write() as session:
         lifecycle.set_connection_parameters(
-            session, lifecycle.instance_on(session, COMPUTER, child.partition), {"url": "http://x"})
+            session, lifecycle.instance_on(session, USER, COMPUTER, child.partition), {"url": "http://x"})
     after = request(db, "root")
     assert before is not None and after is not None and after.timestamp > before.timestamp
     # the same title at root level is another instance (another tree)
@@ -116,7 +116,7 @@ def test_destroyed_tree_is_freed_in_one_pass(db: Database) -> None:
     assert [p.instance.requested_state for p in busy] == ["destroyed", "destroyed"]  # type: ignore[union-attr]
     with db.write() as session:  # one report pass: the node frees both, in any order
         for partition in reversed(busy):
-            lifecycle.free_partition(session, COMPUTER, partition.reference)
+            lifecycle.free_partition(session, USER, COMPUTER, partition.reference)
     state = computer_state(db)
     assert all(p.state == "free" and p.instance is None for p in state.partitions)
     with db.read() as session:
@@ -141,7 +141,7 @@ def test_cannot_free_a_started_instance_or_revive_a_destroyed_one(db: Database) 
     format_partitions(db, 1)
     request(db, "a")
     with pytest.raises(lifecycle.Conflict), db.write() as session:
-        lifecycle.free_partition(session, COMPUTER, "slappart0")
+        lifecycle.free_partition(session, USER, COMPUTER, "slappart0")
     request(db, "a", state="destroyed")
     with pytest.raises(InvalidTransition):
         request(db, "a", state="started")
@@ -173,14 +173,14 @@ def test_build_reports_and_status(db: Database) -> None:
     assert request(db, "a").status == f"waiting for the software release to be supplied to {COMPUTER}"  # type: ignore[union-attr]
     with db.write() as session:
         supplies.supply(session, USER, COMPUTER, SR, SupplyState.AVAILABLE)
-        supplies.report_build(session, COMPUTER, SR, BuildState.BUILDING)
+        supplies.report_build(session, USER, COMPUTER, SR, BuildState.BUILDING)
     assert request(db, "a").status == "software building"  # type: ignore[union-attr]
     with db.write() as session:
-        supplies.report_build(session, COMPUTER, SR, BuildState.ERROR, "line\nError: no compiler")
+        supplies.report_build(session, USER, COMPUTER, SR, BuildState.ERROR, "line\nError: no compiler")
     assert request(db, "a").status.startswith("software failed: line")  # type: ignore[union-attr]
     with db.write() as session:
-        supplies.report_build(session, COMPUTER, SR, BuildState.AVAILABLE)
-        lifecycle.report_state(session, lifecycle.instance_on(session, COMPUTER, "slappart0"),
+        supplies.report_build(session, USER, COMPUTER, SR, BuildState.AVAILABLE)
+        lifecycle.report_state(session, lifecycle.instance_on(session, USER, COMPUTER, "slappart0"),
                                ReportedState.STARTED)
     assert request(db, "a").status == "started"  # type: ignore[union-attr]
 
@@ -200,3 +200,20 @@ def test_state_of_a_waiting_instance_can_change(db: Database) -> None:
     assert stopped is not None and stopped.requested_state == InstanceState.STOPPED.value
     assert request(db, "a", state="destroyed") is not None
     assert request(db, "a") is not None  # destroyed while waiting: gone, so a new request starts over
+
+
+def test_access_rules_owner_and_tree(db: Database) -> None:
+    format_partitions(db, 3)
+    mine = request(db, "mine")
+    theirs = request(db, "theirs", caller=Caller(owner="someone-else"))
+    assert mine is not None and theirs is not None
+    with db.read() as session:
+        assert instances.get_instance_by_guid(session, USER, mine.guid).title == "mine"
+        with pytest.raises(Forbidden):
+            instances.get_instance_by_guid(session, USER, theirs.guid)
+        as_mine = Caller(computer=COMPUTER, partition=mine.partition)
+        assert lifecycle.instance_on(session, as_mine, COMPUTER, mine.partition).title == "mine"
+        with pytest.raises(Forbidden):  # a partition reaches its own tree only
+            lifecycle.instance_on(session, as_mine, COMPUTER, theirs.partition)
+    with pytest.raises(Forbidden), db.write() as session:
+        supplies.report_build(session, Caller(owner="someone-else"), COMPUTER, SR, BuildState.BUILDING)
