@@ -82,7 +82,8 @@ def put_installation_error(body: dict[str, Any]) -> dict[str, Any]:
 
 def _report_build(body: dict[str, Any], state: BuildState, log: str) -> None:
     reference, url = body["computer_guid"], body["software_release_uri"]
-    context.database().run_write(lambda session: supplies.report_build(session, context.caller(), reference, url, state, log))
+    caller = context.caller()
+    context.database().run_write(lambda session: supplies.report_build(session, caller, reference, url, state, log))
 
 
 def _known_computer(reference: str) -> None:

@@ -68,7 +68,8 @@ def instance_tree_list(body: dict[str, Any]) -> dict[str, Any]:
 
 def instance_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
-        host = views.instance_view(session, instances.get_instance_by_guid(session, context.caller(), body["instance_guid"]))
+        found = instances.get_instance_by_guid(session, context.caller(), body["instance_guid"])
+        host = views.instance_view(session, found)
     return {"result_list": [documents.hosted_shared_entry(shared, host) for shared in host.hosted]}
 
 
