@@ -19,6 +19,7 @@ is served at ``GET /openapi.yaml`` and ``GET /openapi.json``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -84,21 +85,33 @@ def read_body() -> Any:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise DecodeError(f"malformed JSON body: {exc}") from None
-    _reject_nul(body)
+    _check_strings(body)
     return body
 
 
-def _reject_nul(body: Any) -> None:
-    """No string may hold U+0000: PostgreSQL cannot store it (and no title or URL needs it)."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise DecodeError(f"malformed JSON body: {text[:40]} is not a finite number")
+    return value
+
+
+def _check_strings(body: Any) -> None:
+    """No string may hold U+0000 (PostgreSQL cannot store it) or a lone surrogate (no encoding can)."""
     stack = [body]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
             if "\x00" in node:
                 raise DecodeError("malformed JSON body: strings must not contain NUL characters (\\u0000)")
+            if _SURROGATE.search(node):
+                raise DecodeError("malformed JSON body: strings must not contain lone surrogates")
         elif isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())

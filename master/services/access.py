@@ -1,7 +1,8 @@
 """Who may reach what: pure rules over the caller and the owner/tree of the target.
 
 - A user reaches the instances, supplies and computers of its own owner.
-- A partition reaches the instance it hosts and the instances of that instance's tree.
+- A partition reaches the instance it hosts and the instances of that instance's tree; a partition
+  that hosts no instance (or does not exist) is a bad Authorization header (400).
 In proxy mode every caller is the owner ``local``, so everything is reachable; authentication
 (a later layer) only changes who the Caller is, not these rules.
 """
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from master.db.models import Computer, Owner, Partition, SoftwareInstance
 from master.services.identity import Caller
-from slap.errors import Forbidden
+from slap.errors import BadAuthorization, Forbidden
 
 
 def _owner_name(session: Session, owner_id: int) -> str | None:
@@ -33,7 +34,12 @@ def _acting_tree(session: Session, caller: Caller) -> int | None:
 def check_instance(session: Session, caller: Caller, instance: SoftwareInstance) -> None:
     """Refuse (403) a caller that may not reach `instance`."""
     if caller.is_partition:
-        if _acting_tree(session, caller) != (instance.root_id or instance.id):
+        tree = _acting_tree(session, caller)
+        if tree is None:
+            raise BadAuthorization(
+                f"No partition matching the authorization header: ({caller.computer} / {caller.partition})"
+            )
+        if tree != (instance.root_id or instance.id):
             raise Forbidden(f"partition {caller.partition!r} may not act on instance {instance.guid!r}")
         return
     if _owner_name(session, instance.owner_id) != caller.owner:

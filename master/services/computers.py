@@ -14,7 +14,7 @@ from master.services import allocator
 from master.services.changes import mark_computer_changed
 from master.services.identity import Caller
 from master.services.owners import ensure_owner
-from master.services.validation import clean_reference
+from master.services.validation import clean_label, clean_reference
 from slap.errors import Forbidden, NotFound, ValidationError
 from slap.states import PartitionState
 
@@ -117,6 +117,8 @@ def _check_specs(partitions: Sequence[PartitionSpec]) -> None:
                 raise ValidationError(
                     f"partition {spec.reference!r} has a bad address {address.address!r}"
                 ) from None
+            clean_label(address.netmask, f"the netmask of {address.address}")
+            clean_label(address.interface, f"the interface of {address.address}")
 
 
 def list_computers(session: Session) -> list[Computer]:

@@ -16,7 +16,7 @@ from master.services import access, allocator
 from master.services.changes import bump, mark_computer_changed
 from master.services.computers import get_partition
 from master.services.identity import Caller
-from master.services.validation import clean_parameters, clean_title
+from master.services.validation import clean_parameters, clean_text, clean_title
 from slap.errors import Conflict, NotFound
 from slap.states import InstanceState, PartitionState, ReportedState
 
@@ -36,6 +36,7 @@ def instance_on(session: Session, caller: Caller, computer: str, partition: str)
 def report_state(session: Session, instance: SoftwareInstance, state: ReportedState,
                  message: str = "") -> None:
     """Record what the node did with an instance (started, stopped, error with its message)."""
+    message = clean_text(message)
     instance.reported_state = state.value
     if state == ReportedState.ERROR:
         instance.status_reason = message[-MAX_MESSAGE:] or "error reported by the node"

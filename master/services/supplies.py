@@ -13,7 +13,7 @@ from master.services.computers import ensure_computer, get_computer
 from master.services.identity import Caller
 from master.services.owners import ensure_owner
 from master.services.status import tail
-from master.services.validation import clean_software_release
+from master.services.validation import clean_software_release, clean_text
 from slap.states import BuildState, SupplyState
 
 MAX_ERROR_LOG = 64 * 1024
@@ -54,7 +54,7 @@ def report_build(session: Session, caller: Caller, computer_reference: str, url:
         session.flush()
         return
     row.reported_state = state.value
-    row.error_log = tail(error_log, MAX_ERROR_LOG) if state == BuildState.ERROR else ""
+    row.error_log = tail(clean_text(error_log), MAX_ERROR_LOG) if state == BuildState.ERROR else ""
     row.updated_at = time.time()
     if state == BuildState.AVAILABLE:
         _bump_instances_of(session, computer.id, url)

@@ -12,7 +12,10 @@ from slap.errors import ValidationError
 MAX_TITLE = 255
 MAX_URL = 2048
 MAX_PARAMETERS_BYTES = 1024 * 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# What XML 1.0 cannot carry: everything Partita stores must travel over SLAP XML too.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+MAX_DEPTH = 32
 URL_SCHEMES = ("http", "https", "file")
 
 
@@ -65,7 +68,8 @@ def clean_software_type(software_type: str | None) -> str:
 
 
 def clean_parameters(parameters: Any, what: str = "parameters") -> dict[str, Any]:
-    """A flat mapping of string keys; values are strings (SLAP) or any JSON value (JSON API)."""
+    """A mapping of non-empty string keys; values are strings (SLAP) or JSON values (JSON API),
+    with finite numbers and only characters XML can carry."""
     if parameters is None:
         return {}
     if not isinstance(parameters, Mapping):
@@ -73,7 +77,38 @@ def clean_parameters(parameters: Any, what: str = "parameters") -> dict[str, Any
     for key in parameters:
         if not isinstance(key, str) or not key:
             raise ValidationError(f"{what} keys must be non-empty strings")
+    _check_value(parameters, what, 0)
     return dict(parameters)
+
+
+def _check_value(value: Any, what: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValidationError(f"{what} are nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if _NOT_IN_XML.search(value):
+            raise ValidationError(f"{what} contain a character that XML cannot carry")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"{what} must be finite numbers")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(key, what, depth + 1)
+            _check_value(item, what, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, what, depth + 1)
+
+
+def clean_text(text: str) -> str:
+    """Free text from a node (a log tail, a message): what XML cannot carry becomes U+FFFD."""
+    return _NOT_IN_XML.sub("\ufffd", text)
+
+
+def clean_label(value: str, what: str, limit: int = 64) -> str:
+    """A short technical string (an interface name, a netmask): printable, at most `limit` long."""
+    if len(value) > limit or _CONTROL.search(value):
+        raise ValidationError(f"{what} must be at most {limit} printable characters")
+    return value
 
 
 def clean_sla(sla: Any) -> dict[str, str]:
@@ -87,5 +122,5 @@ def clean_sla(sla: Any) -> dict[str, str]:
             continue
         if not isinstance(key, str) or not isinstance(value, str | int | float):
             raise ValidationError(f"SLA {key!r} must be a string")
-        cleaned[key] = str(value)
+        cleaned[clean_label(key, "SLA keys", MAX_TITLE)] = clean_label(str(value), f"SLA {key!r}", MAX_URL)
     return cleaned

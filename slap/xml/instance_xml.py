@@ -118,4 +118,6 @@ def instance_xml_to_dict(text: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) 
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise DecodeError(f"malformed XML: {exc}") from None
+    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding expat cannot read
+        raise DecodeError(f"unreadable XML encoding: {exc}") from None
     return reader.result

@@ -528,6 +528,8 @@ def _parse(data: bytes, max_bytes: int, depth: int, encoding: str | None) -> Any
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise DecodeError(f"malformed XML: {exc}") from None
+    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding expat cannot read
+        raise DecodeError(f"unreadable XML encoding: {exc}") from None
     if not decoder.result:
         raise DecodeError("no <marshal> element")
     return decoder.result[0]
