@@ -19,21 +19,27 @@ from typing import Any
 from master.api import context
 from master.api import json_rpc_documents as documents
 from master.db.database import Database
-from master.services import computers, views
+from master.services import access, computers, views
+from master.services.identity import Caller
 
 DEFAULT_WAIT_SECONDS = 30.0
 
 
 def compute_node_state(body: dict[str, Any]) -> dict[str, Any]:
     """Everything the node must converge to: software, partitions, instances, shared instances."""
+    caller = context.caller()
     with context.database().read() as session:
-        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
-    return documents.compute_node_state(computer)
+        computer = computers.get_computer(session, body["computer_guid"])
+        access.check_computer(session, caller, computer)
+        view = views.computer_view(session, computer)
+    return documents.compute_node_state(view)
 
 
-def _generation(db: Database, reference: str) -> int:
+def _generation(db: Database, caller: Caller, reference: str) -> int:
     with db.read() as session:
-        return computers.get_computer(session, reference).generation
+        computer = computers.get_computer(session, reference)
+        access.check_computer(session, caller, computer)
+        return computer.generation
 
 
 def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +47,11 @@ def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
     reference, known = body["computer_guid"], int(body["generation"])
     timeout = min(float(body.get("timeout", DEFAULT_WAIT_SECONDS)), context.settings().max_wait_seconds)
     deadline = time.monotonic() + max(timeout, 0.0)
-    db = context.database()
+    db, caller = context.database(), context.caller()
     db.wait_for_change(reference, db.bus.counter(reference), 0)  # step 1: start listening first
     while True:
         seen = db.bus.counter(reference)
-        generation = _generation(db, reference)
+        generation = _generation(db, caller, reference)
         remaining = deadline - time.monotonic()
         if generation != known or remaining <= 0:
             return {"computer_guid": reference, "generation": generation, "changed": generation != known}

@@ -509,7 +509,8 @@ def test_wait_times_out_without_polling_the_database(api: Api, monkeypatch: pyte
     generation = api.state()["generation"]
     reads: list[str] = []
     original = json_rpc_node._generation
-    monkeypatch.setattr(json_rpc_node, "_generation", lambda db, ref: reads.append(ref) or original(db, ref))
+    monkeypatch.setattr(json_rpc_node, "_generation",
+                        lambda db, caller, ref: reads.append(ref) or original(db, caller, ref))
     answer, elapsed = _wait(api, generation, 1.0)
     assert answer == {"computer_guid": COMPUTER, "generation": generation, "changed": False}
     assert 0.9 <= elapsed < 5
