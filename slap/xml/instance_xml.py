@@ -23,10 +23,9 @@ It differs where ``xml2dict`` fails or guesses: a ``<parameter>`` without ``id``
 from __future__ import annotations
 
 from typing import Any
-from xml.parsers import expat
 
 from slap.errors import DecodeError
-from slap.xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, safe_parser, to_bytes
+from slap.xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, parse_with, to_bytes
 
 __all__ = ["dict_to_instance_xml", "instance_xml_to_dict"]
 
@@ -110,14 +109,5 @@ def instance_xml_to_dict(text: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) 
         return {}
     data, encoding = to_bytes(text, max_bytes)
     reader = _Reader(MAX_DEPTH)
-    parser = safe_parser(encoding)
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.characters
-    try:
-        parser.Parse(data, True)
-    except expat.ExpatError as exc:
-        raise DecodeError(f"malformed XML: {exc}") from None
-    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding expat cannot read
-        raise DecodeError(f"unreadable XML encoding: {exc}") from None
+    parse_with(reader, data, encoding)
     return reader.result

@@ -518,18 +518,26 @@ def to_bytes(data: bytes | str, max_bytes: int) -> tuple[bytes, str | None]:
     return bytes(data), encoding
 
 
-def _parse(data: bytes, max_bytes: int, depth: int, encoding: str | None) -> Any:
-    decoder = _Decoder(depth, max_bytes)
+def parse_with(handlers: Any, data: bytes, encoding: str | None) -> None:
+    """Feed `data` to a safe parser that calls ``handlers.start/end/characters``.
+
+    Malformed XML, and an encoding expat cannot read, are DecodeErrors.
+    """
     parser = safe_parser(encoding)
-    parser.StartElementHandler = decoder.start
-    parser.EndElementHandler = decoder.end
-    parser.CharacterDataHandler = decoder.characters
+    parser.StartElementHandler = handlers.start
+    parser.EndElementHandler = handlers.end
+    parser.CharacterDataHandler = handlers.characters
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise DecodeError(f"malformed XML: {exc}") from None
-    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding expat cannot read
+    except (LookupError, UnicodeError, ValueError) as exc:
         raise DecodeError(f"unreadable XML encoding: {exc}") from None
+
+
+def _parse(data: bytes, max_bytes: int, depth: int, encoding: str | None) -> Any:
+    decoder = _Decoder(depth, max_bytes)
+    parse_with(decoder, data, encoding)
     if not decoder.result:
         raise DecodeError("no <marshal> element")
     return decoder.result[0]
