@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from slap.config import url_host
 from slap.errors import ConfigurationError
 
 
@@ -47,7 +48,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def bind_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{url_host(host)}:{port}"
 
 
 def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) -> None:

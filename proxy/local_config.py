@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from slap.config import url_host
 from slap.errors import ValidationError
 
 
@@ -39,7 +40,7 @@ def check(settings: LocalSettings) -> None:
 
 def render(settings: LocalSettings) -> str:
     check(settings)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    host = url_host(settings.host)
     return f"""# All-in-one Partita configuration: proxy, node and client read this one file.
 [slapos]
 computer_id = {settings.computer_id}

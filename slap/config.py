@@ -32,6 +32,11 @@ DEFAULT_PROXY_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8080
 
 
+def url_host(host: str) -> str:
+    """`host` as it stands in a URL or a bind address: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def find_config_file(cfg: str | None, *, client: bool) -> Path:
     """The configuration file to read, by SlapOS's precedence rules."""
     if cfg:

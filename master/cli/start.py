@@ -6,13 +6,14 @@ import click
 from master.app import create_app
 from master.bootstrap import open_database
 from master.db.database import Database
-from master.server import ServeOptions, serve
+from master.server import ServeOptions, bind_address, serve
 from master.settings import AppSettings
 from slap.config import master_config, read_config
 
 
 @click.command("start")
-@click.option("--cfg", help="Configuration file with a [slapmaster] section (database_uri, host, port, workers, threads).")
+@click.option("--cfg", help="Configuration file with a [slapmaster] section "
+                            "(database_uri, host, port, workers, threads).")
 @click.option("--host", help="Address to listen on.")
 @click.option("--port", type=int, help="Port to listen on.")
 @click.option("--workers", type=int, help="Worker processes (PostgreSQL only for more than one).")
@@ -23,7 +24,7 @@ def command(cfg: str | None, host: str | None, port: int | None, workers: int | 
     options = ServeOptions(host or config.host, port or config.port, workers or config.workers,
                            threads or config.threads)
     open_database(config.database_uri).dispose()  # migrate once, before the workers start
-    click.echo(f"Partita master on http://{options.host}:{options.port}/ "
+    click.echo(f"Partita master on http://{bind_address(options.host, options.port)}/ "
                f"({options.workers} workers x {options.threads} threads)", err=True)
     serve(lambda: create_app(Database(config.database_uri), AppSettings(mode="master")),
           options, sqlite=config.database_uri.startswith("sqlite"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from master.server import ServeOptions, serve
+from master.server import ServeOptions, bind_address, serve
 from proxy.app import make_app, prepare
 from slap.config import database_uri_from, proxy_config, read_config
 
@@ -27,11 +27,7 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     config = proxy_config(parser)
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
     prepare(config)
-    click.echo(f"Partita proxy for computer {config.computer_id} on http://{_url_host(config.host)}:{config.port}/",
+    click.echo(f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/",
                err=True)
     serve(lambda: make_app(config), ServeOptions(config.host, config.port, workers=1, threads=threads),
           sqlite=config.database_uri.startswith("sqlite"))
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

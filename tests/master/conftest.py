@@ -17,10 +17,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+def open_catalog(url: str) -> Database:
+    """A Database at `url` with its schema up to date (the caller disposes of it)."""
+    database = Database(url)
+    migrate.upgrade(database.engine)
+    return database
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    migrate.upgrade(database.engine)
+    database = open_catalog(database_url)
     try:
         yield database
     finally:

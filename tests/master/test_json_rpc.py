@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from master.api import json_rpc_node, openapi
 from master.app import create_app
-from master.db import migrate
 from master.db.database import Database
 from master.db.models import Base
 from master.services import supplies
 from master.services.identity import Caller
 from master.settings import AppSettings
+from tests.master.conftest import open_catalog
 from slap.states import SupplyState
 
 COMPUTER = "local_computer"
@@ -32,12 +32,6 @@ OTHER_SR = "https://example.org/software/other/software.cfg"
 
 
 # ---------------------------------------------------------------------------------------- fixtures
-
-def _open(url: str) -> Database:
-    database = Database(url)
-    migrate.upgrade(database.engine)
-    return database
-
 
 def _app(db: Database, **settings: Any) -> Flask:
     return create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER, **settings))
@@ -551,7 +545,7 @@ def test_wait_wakes_up_when_another_thread_changes_the_computer(app: Flask, api:
 
 @pytest.mark.postgresql
 def test_change_through_another_worker_wakes_a_waiter_on_postgresql(postgres_url: str) -> None:
-    worker_a, worker_b = _open(postgres_url), Database(postgres_url)
+    worker_a, worker_b = open_catalog(postgres_url), Database(postgres_url)
     try:
         api = Api(_app(worker_a).test_client())
         api.format("slappart0")

@@ -23,10 +23,10 @@ from sqlalchemy import func, select
 
 from master.api import slap_xml
 from master.app import create_app
-from master.db import migrate
 from master.db.database import Database
 from master.db.models import Computer, SoftwareInstance
 from master.settings import AppSettings
+from tests.master.conftest import open_catalog
 from slap.xml.instance_xml import dict_to_instance_xml
 from slap.xml.marshal import MarshalObject, dumps, loads
 
@@ -529,8 +529,7 @@ def test_cached_answer_follows_every_change_it_shows(app: Flask, client: FlaskCl
 
 @pytest.fixture
 def pg_db(postgres_url: str) -> Iterator[Database]:
-    database = Database(postgres_url)
-    migrate.upgrade(database.engine)
+    database = open_catalog(postgres_url)
     try:
         yield database
     finally:
