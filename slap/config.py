@@ -71,15 +71,15 @@ def read_config(cfg: str | None, *, client: bool = False) -> configparser.Config
     return parser
 
 
-def _get(parser: configparser.ConfigParser, section: str, key: str, default: str | None = None) -> str | None:
+def get_option(parser: configparser.ConfigParser, section: str, key: str, default: str | None = None) -> str | None:
     if parser.has_option(section, key):
         value = parser.get(section, key).strip()
         return value if value != "" else default
     return default
 
 
-def _get_int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
-    raw = _get(parser, section, key)
+def get_int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    raw = get_option(parser, section, key)
     if raw is None:
         return default
     try:
@@ -121,15 +121,15 @@ class MasterConfig:
 
 
 def client_config(parser: configparser.ConfigParser) -> ClientConfig:
-    master_url = _get(parser, "slapos", "master_url")
+    master_url = get_option(parser, "slapos", "master_url")
     if not master_url:
         raise ConfigurationError("[slapos] master_url is missing from the configuration")
     return ClientConfig(
         master_url=master_url,
-        master_rest_url=_get(parser, "slapos", "master_rest_url"),
-        key_file=_get(parser, "slapos", "key_file") or _get(parser, "slapconsole", "key_file"),
-        cert_file=_get(parser, "slapos", "cert_file") or _get(parser, "slapconsole", "cert_file"),
-        computer_id=_get(parser, "slapos", "computer_id"),
+        master_rest_url=get_option(parser, "slapos", "master_rest_url"),
+        key_file=get_option(parser, "slapos", "key_file") or get_option(parser, "slapconsole", "key_file"),
+        cert_file=get_option(parser, "slapos", "cert_file") or get_option(parser, "slapconsole", "cert_file"),
+        computer_id=get_option(parser, "slapos", "computer_id"),
     )
 
 
@@ -147,26 +147,26 @@ def database_uri_from(value: str, base_dir: Path) -> str:
 
 def proxy_config(parser: configparser.ConfigParser) -> ProxyConfig:
     base_dir = Path(getattr(parser, "source_path", ".")).parent
-    database = _get(parser, "slapproxy", "database_uri")
+    database = get_option(parser, "slapproxy", "database_uri")
     if not database:
         raise ConfigurationError("[slapproxy] database_uri is missing from the configuration")
     return ProxyConfig(
-        computer_id=_get(parser, "slapos", "computer_id", DEFAULT_COMPUTER_ID) or DEFAULT_COMPUTER_ID,
-        host=_get(parser, "slapproxy", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
-        port=_get_int(parser, "slapproxy", "port", DEFAULT_PROXY_PORT),
+        computer_id=get_option(parser, "slapos", "computer_id", DEFAULT_COMPUTER_ID) or DEFAULT_COMPUTER_ID,
+        host=get_option(parser, "slapproxy", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
+        port=get_int(parser, "slapproxy", "port", DEFAULT_PROXY_PORT),
         database_uri=database_uri_from(database, base_dir),
     )
 
 
 def master_config(parser: configparser.ConfigParser) -> MasterConfig:
     base_dir = Path(getattr(parser, "source_path", ".")).parent
-    database = _get(parser, "slapmaster", "database_uri")
+    database = get_option(parser, "slapmaster", "database_uri")
     if not database:
         raise ConfigurationError("[slapmaster] database_uri is missing from the configuration")
     return MasterConfig(
         database_uri=database_uri_from(database, base_dir),
-        host=_get(parser, "slapmaster", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
-        port=_get_int(parser, "slapmaster", "port", DEFAULT_PROXY_PORT),
-        workers=_get_int(parser, "slapmaster", "workers", 2),
-        threads=_get_int(parser, "slapmaster", "threads", 32),
+        host=get_option(parser, "slapmaster", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
+        port=get_int(parser, "slapmaster", "port", DEFAULT_PROXY_PORT),
+        workers=get_int(parser, "slapmaster", "workers", 2),
+        threads=get_int(parser, "slapmaster", "threads", 32),
     )

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.peer import Peer, PeerMissing, find_peer
+from node.toolchain import Toolchain
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_server
+from tests.support.toolchain import test_toolchain
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +57,9 @@ def peer() -> Peer:
 def _failure(message: str) -> BaseException:
     """A test failure showing only ``message`` (what ``pytest.fail`` raises)."""
     return pytest.fail.Exception(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    """The node's toolchain (buildout + Partita's recipes), built once per version of the code."""
+    return test_toolchain()

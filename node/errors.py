@@ -1,0 +1,43 @@
+"""Errors of the node agent. Each becomes one readable line for the user and, where it concerns a
+software release or an instance, the status reason the master shows.
+
+The tree::
+
+    PartitaError (slap.errors)
+    └── NodeError                      the node could not do something
+        ├── SetupError                 this machine cannot host the node as configured
+        │                              (users, addresses, directories, the toolchain)
+        ├── CommandFailed              a subprocess failed or ran past its deadline; carries the
+        │                              log tail that the status reason shows
+        ├── LockTimeout                another process holds a lock past the deadline
+        └── SupervisorError            the node's supervisord did not answer or refused
+"""
+from __future__ import annotations
+
+from slap.errors import PartitaError
+
+
+class NodeError(PartitaError):
+    code = "NODE"
+
+
+class SetupError(NodeError):
+    code = "NODE_SETUP"
+
+
+class CommandFailed(NodeError):
+    """A subprocess failed. `tail` is the end of its output, for the status reason."""
+
+    code = "COMMAND_FAILED"
+
+    def __init__(self, message: str, tail: str = "") -> None:
+        super().__init__(message)
+        self.tail = tail
+
+
+class LockTimeout(NodeError):
+    code = "LOCK_TIMEOUT"
+
+
+class SupervisorError(NodeError):
+    code = "SUPERVISOR"
