@@ -23,13 +23,16 @@ The node runs each plugin in its own process, as the partition's user, with the 
 Python: ``python -m slap.promise <file>``. That process prints one JSON line,
 ``{"ok": bool, "message": str, "period": float, "timeout": float, "failure_threshold": int}``, and
 exits 0 (also when the promise fails: the JSON says so); exit status 2 means the plugin file itself
-is broken (the JSON's message says how).
+is broken (the JSON's message says how). A ``check()`` still running after ``timeout`` seconds is a
+failure ("timed out after Ns").
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +105,22 @@ def run(path: Path) -> tuple[dict[str, Any], int]:
         return ({"ok": False, "message": _one_line(f"cannot load the plugin: {error}"),
                  **settings(object)}, 2)
     answer = settings(cls)
-    try:
-        message = cls(config).check()
-    except Exception as error:  # any exception of check() is the promise failing
-        text = str(error) or type(error).__name__
-        return {"ok": False, "message": _one_line(text), **answer}, 0
-    return {"ok": True, "message": _one_line(message or "ok"), **answer}, 0
+    outcome: dict[str, Any] = {}
+
+    def check() -> None:
+        try:
+            outcome["message"] = cls(config).check()
+        except Exception as error:  # any exception of check() is the promise failing
+            outcome["error"] = str(error) or type(error).__name__
+
+    worker = threading.Thread(target=check, daemon=True)
+    worker.start()
+    worker.join(answer["timeout"])
+    if worker.is_alive():
+        return {"ok": False, "message": f"timed out after {answer['timeout']:g}s", **answer}, 0
+    if "error" in outcome:
+        return {"ok": False, "message": _one_line(outcome["error"]), **answer}, 0
+    return {"ok": True, "message": _one_line(outcome.get("message") or "ok"), **answer}, 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m slap.promise PLUGIN_FILE", file=sys.stderr)
         return 2
     answer, status = run(Path(args[0]))
-    print(json.dumps(answer))
+    print(json.dumps(answer), flush=True)
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # a check still running past its timeout must not keep the process alive

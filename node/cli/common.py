@@ -4,12 +4,17 @@ Configuration: ``--cfg FILE``, else ``$SLAPOS_CONFIGURATION``, else ``/etc/opt/s
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
 
 from node.config import NodeConfig, node_config
+from node.context import master_client
+from node.errors import SetupError
+from node.locks import try_lock
 from slap.client import MasterClient
 from slap.config import read_config
 
@@ -31,5 +36,33 @@ def load_config(cfg: str | None) -> NodeConfig:
 
 def open_master(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
     """A client of the node's master, with the node's certificate when it has one."""
-    cert = (config.cert_file, config.key_file) if config.cert_file and config.key_file else None
-    return MasterClient(config.master_url, timeout=timeout or config.http_timeout, cert=cert)
+    return master_client(config, timeout=timeout)
+
+
+EXIT_FAILED = 1
+EXIT_PROMISE = 2
+EXIT_BUSY = 10
+
+
+def show_progress() -> None:
+    """Node commands tell what they do (INFO) unless the user asked for -q."""
+    root = click.get_current_context().find_root()
+    if not root.params.get("quiet") and not root.params.get("verbose"):
+        logging.getLogger("node").setLevel(logging.INFO)
+
+
+@contextmanager
+def command_lock(config: NodeConfig, *kinds: str) -> Iterator[None]:
+    """Hold the locks of the node commands `kinds` ("software", "instance", "report"); another
+    node command holding one makes this one exit 10, as in SlapOS."""
+    directory = config.instance_root / "var" / "run"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SetupError(f"cannot create {directory}: {error.strerror} (run slapos node format)") from None
+    with ExitStack() as stack:
+        for kind in kinds:
+            if not stack.enter_context(try_lock(directory / f"node-{kind}.lock")):
+                click.echo(f"slapos: another 'slapos node {kind}' or 'slapos node run' is running", err=True)
+                raise SystemExit(EXIT_BUSY)
+        yield

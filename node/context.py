@@ -1,0 +1,77 @@
+"""What every pass needs: the configuration, the master, the toolchain, supervisord, and who
+runs what.
+
+Who runs what follows the files, as in SlapOS: a partition's work runs as the owner of its
+directory, a build as the owner of ``software_root``. The node refuses to run either as root: in
+root mode `slapos node format` gives them to ``slapuserN`` and ``slapsoft``; in single-user mode
+everything belongs to the node's own user anyway.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.config import NodeConfig
+from node.errors import SetupError
+from node.runner import RunAs
+from node.toolchain import Toolchain
+from slap.client import MasterClient
+
+
+def owner_of(path: Path) -> RunAs:
+    """The unix identity owning `path` (never root when the node runs as root)."""
+    try:
+        uid = path.stat().st_uid
+    except FileNotFoundError:
+        raise SetupError(f"{path} does not exist: run slapos node format") from None
+    if uid == 0 and os.geteuid() == 0:
+        raise SetupError(f"{path} belongs to root: the node never runs builds or partitions as root "
+                         "(run slapos node format)")
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        raise SetupError(f"{path} belongs to uid {uid}, which has no user entry") from None
+    groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    return RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    client: MasterClient
+    toolchain: Toolchain
+    supervisor: object = field(default=None)  # node.supervisor.Supervisor, set by the caller
+
+    def partition_path(self, partition_id: str) -> Path:
+        return self.config.partition_path(partition_id)
+
+    def software_path(self, digest: str) -> Path:
+        return self.config.software_root / digest
+
+    def partition_user(self, partition_id: str) -> RunAs:
+        return owner_of(self.partition_path(partition_id))
+
+    def software_user(self) -> RunAs:
+        return owner_of(self.config.software_root)
+
+
+def master_client(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
+    """A client of the node's master, with the node's certificate when it has one."""
+    cert = (config.cert_file, config.key_file) if config.cert_file and config.key_file else None
+    return MasterClient(config.master_url, timeout=timeout or config.http_timeout, cert=cert)
+
+
+def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeContext:
+    """Everything a pass needs, ready: the toolchain built, supervisord running (or adopted)."""
+    from node.supervisor import Supervisor
+    from node.toolchain import ensure_toolchain
+
+    toolchain = ensure_toolchain(config.toolchain_root, config.toolchain_python)
+    ctx = NodeContext(config, master_client(config), toolchain)
+    if with_supervisor:
+        supervisor = Supervisor(config)
+        supervisor.ensure_running()
+        ctx.supervisor = supervisor
+    return ctx

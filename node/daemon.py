@@ -1,0 +1,131 @@
+"""`slapos node run`: converge, wait for the master to say something changed, converge again.
+
+One iteration: read the computer's state, build or remove software, deploy what changed, destroy
+what is requested destroyed. Then wait on ``slapos.wait.v0.compute_node_change`` (the master
+answers as soon as anything for this computer changes: no polling), at most until the next
+promise is due or a failed partition's retry time comes.
+
+A failed partition is retried with back-off (`retry_delay`), at once if its instance changes.
+When the master cannot be reached, services keep running (supervisord does not depend on the
+node) and the node retries with back-off until the master is back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from node import promises
+from node.context import NodeContext
+from node.desired import NodeWant
+from node.passes import fetch, instance_pass, report_pass, software_pass
+from slap.errors import ClientError, MasterUnreachable, RemoteError
+
+log = logging.getLogger(__name__)
+
+LONG_POLL = 30.0
+RETRY_FIRST = 2.0
+RETRY_MAX = 120.0
+MASTER_BACKOFF_MAX = 30.0
+
+
+def retry_delay(attempts: int, first: float = RETRY_FIRST, most: float = RETRY_MAX) -> float:
+    return min(first * 2 ** max(attempts - 1, 0), most)
+
+
+@dataclass
+class Failure:
+    stamp: str
+    attempts: int
+    retry_at: float
+
+
+@dataclass
+class Daemon:
+    ctx: NodeContext
+    stop: threading.Event = field(default_factory=threading.Event)
+    failures: dict[str, Failure] = field(default_factory=dict)
+    iterations: int = 0
+    waiting: bool = False
+
+    def run(self) -> None:
+        """Loop until `stop` is set."""
+        unreachable = 0
+        while not self.stop.is_set():
+            try:
+                generation, wait = self.iterate()
+                unreachable = 0
+            except (MasterUnreachable, RemoteError) as error:
+                if isinstance(error, RemoteError) and error.status < 500:
+                    raise
+                unreachable += 1
+                delay = retry_delay(unreachable, 1.0, MASTER_BACKOFF_MAX)
+                log.warning("master unavailable (%s); services keep running; retrying in %gs", error, delay)
+                self.waiting = True
+                try:
+                    self.stop.wait(delay)
+                finally:
+                    self.waiting = False
+                continue
+            if wait > 0 and not self.stop.is_set():
+                self._wait(generation, wait)
+
+    def iterate(self) -> tuple[int, float]:
+        """One convergence; the generation seen last and how long to wait for a change."""
+        self.iterations += 1
+        ctx = self.ctx
+        want = fetch(ctx)
+        if software_pass(ctx, want).changed:
+            want = fetch(ctx)
+        held = self._held(want)
+        summary, want = instance_pass(ctx, want, skip=held)
+        self._record(want, summary.failed, held)
+        if report_pass(ctx, want).changed:
+            want = fetch(ctx)
+        return want.generation, self._wait_seconds(want)
+
+    def _wait(self, generation: int, seconds: float) -> None:
+        self.waiting = True
+        try:
+            self.ctx.client.wait_compute_node_change(self.ctx.config.computer_id, generation, timeout=seconds)
+        except ClientError as error:
+            log.debug("waiting for a change failed: %s", error)
+            self.stop.wait(min(seconds, 1.0))
+        finally:
+            self.waiting = False
+
+    def _held(self, want: NodeWant) -> set[str]:
+        """Failed partitions not due for a retry yet (and whose instance did not change)."""
+        now = time.time()
+        held = set()
+        for partition in want.partitions:
+            failure = self.failures.get(partition.partition_id)
+            if failure and partition.instance and partition.instance.stamp == failure.stamp and now < failure.retry_at:
+                held.add(partition.partition_id)
+        return held
+
+    def _record(self, want: NodeWant, failed: list[str], held: set[str]) -> None:
+        now = time.time()
+        for partition in want.partitions:
+            pid = partition.partition_id
+            if pid in held and pid not in failed:
+                continue  # not attempted this time
+            if pid not in failed or partition.instance is None:
+                self.failures.pop(pid, None)
+                continue
+            previous = self.failures.get(pid)
+            attempts = previous.attempts + 1 if previous else 1
+            self.failures[pid] = Failure(partition.instance.stamp, attempts, now + retry_delay(attempts))
+
+    def _wait_seconds(self, want: NodeWant) -> float:
+        now = time.time()
+        moments = [f.retry_at for f in self.failures.values()]
+        for partition in want.partitions:
+            if partition.instance and partition.instance.state == "started":
+                due = promises.next_due(self.ctx.partition_path(partition.partition_id))
+                if due is not None:
+                    moments.append(due)
+        soonest = min(moments, default=now + LONG_POLL)
+        return max(0.0, min(LONG_POLL, soonest - now))
+

@@ -1,0 +1,71 @@
+"""Writing into directories that a partition's user controls, without trusting what is there.
+
+The node (root in root mode) writes a few files into a partition (``.timestamp``, the buildout
+profile, ``.slapgrid/…``). The partition's user owns that directory and could have planted
+symlinks or hard links there. So every write goes through a descriptor of the directory opened
+without following symlinks, creates a fresh temporary file (never opening an existing one) and
+renames it over the target, which replaces a planted link instead of writing through it.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from node.errors import NodeError
+
+
+def _open_dir(directory: Path) -> int:
+    try:
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise NodeError(f"cannot open {directory}: {error.strerror}") from None
+
+
+def write_file(directory: Path, name: str, data: str | bytes, *, mode: int = 0o644,
+               owner: tuple[int, int] | None = None) -> None:
+    """Atomically (re)place `directory/name` with `data`, never following links."""
+    if "/" in name:
+        raise ValueError(f"not a plain file name: {name!r}")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    dir_fd = _open_dir(directory)
+    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        try:
+            os.write(fd, payload)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as error:
+        try:
+            os.unlink(temporary, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise NodeError(f"cannot write {directory / name}: {error.strerror}") from None
+    finally:
+        os.close(dir_fd)
+
+
+def read_text(path: Path) -> str | None:
+    """The content of a small file, or None when it is missing or unreadable."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def node_directory(path: Path, *, group: int | None, mode: int = 0o750) -> None:
+    """Make `path` a real directory owned by the node (group `group`), replacing anything else."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir() and path.stat().st_uid != os.geteuid():
+        shutil.rmtree(path)  # made by someone else: not to be trusted
+    path.mkdir(mode=mode, exist_ok=True)
+    if group is not None and os.geteuid() == 0:
+        os.chown(path, 0, group)
+    path.chmod(mode)

@@ -1,0 +1,445 @@
+"""`slapos node format`: make this machine's partitions, then declare them to the master.
+
+A partition ``slappartN`` is the directory ``instance_root/slappartN`` (mode 0750), its owner and
+two addresses (`node.network`). Who owns it depends on the mode:
+
+- **root** (``alter_user``, the default as root): the user ``<user_base_name>N`` in its own group
+  and in the group of ``software_user``, which owns ``software_root``; users and groups are
+  created when missing (`node.users`);
+- **root with existing users** (``alter_user = false``): the same users, which must exist;
+- **single-user** (not root): the node's own user owns everything; nothing is created on the
+  network, IPv6 is declared only where the address is already on the interface.
+
+Each partition gets a ``.slapos-resource`` file (JSON: its user and addresses). Then the list is
+posted to the master (``slapos.put.v0.compute_node_format``).
+
+Growing adds partitions. Shrinking never touches a busy partition: the master's state is read
+first, a busy partition beyond ``partition_amount`` is kept (and posted) with a warning, a free
+one is dropped (its directory removed if it holds nothing but ``.slapos-resource``, its addresses
+removed). Users are never deleted. When the master cannot be reached, the local part is done
+(nothing is dropped, since nobody can tell what is busy) and `FormatReport.master_error` says why.
+
+The plan (`plan_partitions`) and the documents sent or written (`partition_entry`,
+`resource_document`) are pure; `format_node` does the IO.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node import network, users
+from node.config import NodeConfig
+from node.errors import NodeError, SetupError
+from node.locks import file_lock
+from slap.client import MasterClient
+from slap.errors import ConfigurationError, MasterUnreachable, RemoteError
+
+log = logging.getLogger(__name__)
+
+RESOURCE_FILE = ".slapos-resource"
+LOCK_FILE = ".slapos-format.lock"
+LOCK_TIMEOUT = 120.0
+ROOT_MODE = 0o755
+PARTITION_MODE = 0o750
+RESOURCE_MODE = 0o640
+
+MODE_ROOT = "root"
+MODE_EXISTING_USERS = "root-existing-users"
+MODE_SINGLE_USER = "single-user"
+
+
+# -- plain data --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FormatPlan:
+    """Which partition numbers to format (and post), drop, or leave alone."""
+
+    keep: tuple[int, ...]
+    busy_extra: tuple[int, ...] = ()  # in `keep`: beyond partition_amount but busy
+    drop: tuple[int, ...] = ()  # beyond partition_amount and free
+    unknown: tuple[int, ...] = ()  # beyond partition_amount, the master could not say
+
+
+@dataclass(frozen=True)
+class FormattedPartition:
+    partition_id: str
+    user: str
+    ipv4: str
+    ipv6: str | None
+    busy_extra: bool = False
+
+
+@dataclass
+class FormatReport:
+    mode: str
+    user: str  # single-user: the node's user; root: the software user
+    master_url: str
+    partitions: list[FormattedPartition] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    posted: bool = False
+    master_error: str | None = None
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning("%s", message)
+
+
+# -- pure --------------------------------------------------------------------------------------
+
+def node_mode(config: NodeConfig, euid: int) -> str:
+    """The mode for this configuration and effective uid; a ConfigurationError if impossible."""
+    if euid != 0:
+        for key in ("alter_user", "alter_network"):
+            if getattr(config, key):
+                raise ConfigurationError(f"[slapformat] {key} = true needs root: run as root, "
+                                         f"or set {key} = false")
+        return MODE_SINGLE_USER
+    return MODE_ROOT if config.alter_user else MODE_EXISTING_USERS
+
+
+def partition_index(base_name: str, name: str) -> int | None:
+    """N for ``<base_name>N`` (no leading zeros), else None."""
+    match = re.fullmatch(re.escape(base_name) + r"(0|[1-9][0-9]{0,5})", name)
+    return int(match.group(1)) if match else None
+
+
+def plan_partitions(amount: int, base_name: str, local: Iterable[str],
+                    master: list[dict[str, Any]] | None) -> FormatPlan:
+    """What to do with partitions 0..amount-1 and with the extra ones found locally or on the master.
+
+    `master` is the master's ``compute_partition_list`` (None when it could not be read): an extra
+    partition is busy when its ``instance`` is not null or its ``state`` is ``busy``.
+    """
+    busy: set[int] = set()
+    extra: set[int] = set()
+    for name in local:
+        index = partition_index(base_name, name)
+        if index is not None and index >= amount:
+            extra.add(index)
+    for entry in master or []:
+        index = partition_index(base_name, str(entry.get("compute_partition_id", "")))
+        if index is None or index < amount:
+            continue
+        extra.add(index)
+        if entry.get("instance") is not None or entry.get("state") == "busy":
+            busy.add(index)
+    if master is None:
+        return FormatPlan(keep=tuple(range(amount)), unknown=tuple(sorted(extra)))
+    return FormatPlan(keep=tuple(range(amount)) + tuple(sorted(busy)), busy_extra=tuple(sorted(busy)),
+                      drop=tuple(sorted(extra - busy)))
+
+
+def ip_entry(interface: str, address: str, prefixlen: int) -> dict[str, str]:
+    return {"ip-address": address, "network-interface": interface,
+            "netmask": network.netmask(address, prefixlen)}
+
+
+def partition_entry(partition: FormattedPartition, interface: str, prefixes: tuple[int, int]) -> dict[str, Any]:
+    """One item of ``compute_partition_list`` for ``slapos.put.v0.compute_node_format``."""
+    ips = [ip_entry(interface, partition.ipv4, prefixes[0])]
+    if partition.ipv6:
+        ips.append(ip_entry(interface, partition.ipv6, prefixes[1]))
+    return {"partition_id": partition.partition_id, "ip_list": ips}
+
+
+def resource_document(partition: FormattedPartition, interface: str, user: users.PartitionUser) -> str:
+    """The content of a partition's ``.slapos-resource`` file."""
+    return json.dumps({
+        "partition_id": partition.partition_id,
+        "user": user.name, "uid": user.uid, "gid": user.gid,
+        "network_interface": interface,
+        "ipv4_address": partition.ipv4, "ipv6_address": partition.ipv6,
+    }, indent=2, sort_keys=True) + "\n"
+
+
+def read_resource(partition_path: Path) -> dict[str, Any]:
+    """A partition's ``.slapos-resource`` document ({} if missing or unreadable)."""
+    try:
+        data = json.loads((partition_path / RESOURCE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
+    """Format the partitions described by `config` and post them to the master through `client`.
+
+    Bad configuration raises before anything is changed. An unreachable master is reported in
+    the result (`FormatReport.master_error`); any other error of the master raises.
+    """
+    mode = node_mode(config, os.geteuid())
+    network.check_interface_name(config.interface_name)
+    network.check_room(config, config.partition_amount)
+    _check_user_names(config, mode, config.partition_amount)
+    report = FormatReport(mode=mode, user=_mode_user(config, mode), master_url=client.master_url)
+    master = _read_master(client, config.computer_id, report)
+    plan = plan_partitions(config.partition_amount, config.partition_base_name,
+                           _local_partitions(config), master)
+    network.check_room(config, max(plan.keep, default=-1) + 1)
+    _check_user_names(config, mode, max(plan.keep, default=-1) + 1)
+    present = network.interface_addresses(config.interface_name)
+    owners = _prepare_users(config, mode, plan.keep)
+    _make_root(config.instance_root)
+    _make_root(config.software_root, owners.get(-1))
+    with file_lock(_lock_file(config.instance_root), LOCK_TIMEOUT, "slapos node format"):
+        use_ipv6 = _ipv6_policy(config, report)
+        for index in plan.keep:
+            report.partitions.append(
+                _format_partition(config, index, owners[index], use_ipv6, present, report,
+                                  busy_extra=index in plan.busy_extra))
+        for index in plan.drop:
+            _drop_partition(config, index, use_ipv6, report)
+        for index in plan.unknown:
+            report.warn(f"{config.partition_base_name}{index} is beyond partition_amount and the "
+                        "master cannot tell whether it is busy: left as it is")
+    if report.master_error is None:
+        _post(config, client, report)
+    return report
+
+
+def _mode_user(config: NodeConfig, mode: str) -> str:
+    return users.current_user().name if mode == MODE_SINGLE_USER else config.software_user
+
+
+def _check_user_names(config: NodeConfig, mode: str, count: int) -> None:
+    """A SetupError now, before anything is created, if a user name would be invalid."""
+    if mode == MODE_SINGLE_USER:
+        return
+    users.check_name(config.software_user, "software_user")
+    if count > 0:
+        users.check_name(f"{config.user_base_name}{count - 1}", "partition user name (user_base_name)")
+
+
+def _read_master(client: MasterClient, computer_id: str, report: FormatReport) -> list[dict[str, Any]] | None:
+    """The master's partitions of this computer ([] if it does not know it, None if unreachable)."""
+    try:
+        state = client.get_compute_node_state(computer_id)
+    except MasterUnreachable as error:
+        report.master_error = str(error)
+        return None
+    except RemoteError as error:
+        if error.status == 404:
+            return []
+        raise
+    partitions = state.get("compute_partition_list") if isinstance(state, dict) else None
+    return partitions if isinstance(partitions, list) else []
+
+
+def _local_partitions(config: NodeConfig) -> list[str]:
+    try:
+        entries = list(config.instance_root.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise SetupError(f"cannot list {config.instance_root}: {error.strerror}") from None
+    return [p.name for p in entries if p.is_dir() and not p.is_symlink()]
+
+
+def _make_root(path: Path, owner: users.PartitionUser | None = None) -> None:
+    """Create `path` (0755) if missing; give it to `owner` if given (root mode)."""
+    try:
+        if not path.exists():
+            path.mkdir(parents=True)
+            path.chmod(ROOT_MODE)
+        if owner is not None:
+            os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
+            path.chmod(ROOT_MODE)
+    except OSError as error:
+        raise SetupError(f"cannot prepare {path}: {error.strerror}") from None
+
+
+def _lock_file(instance_root: Path) -> Path:
+    """The lock file of `slapos node format`, checked usable (a SetupError, not a traceback)."""
+    path = instance_root / LOCK_FILE
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        raise SetupError(f"cannot use the lock file {path}: {error.strerror}") from None
+    return path
+
+
+def _prepare_users(config: NodeConfig, mode: str, indexes: Iterable[int]) -> dict[int, users.PartitionUser]:
+    """The owner of each partition, created when needed; key -1 is the owner of software_root."""
+    if mode == MODE_SINGLE_USER:
+        me = users.current_user()
+        return {index: me for index in indexes}
+    soft = config.software_user
+    owners: dict[int, users.PartitionUser] = {}
+    if mode == MODE_ROOT:
+        owners[-1] = users.ensure_user(soft, config.software_root, soft)
+    for index in indexes:
+        name = f"{config.user_base_name}{index}"
+        home = config.partition_path(f"{config.partition_base_name}{index}")
+        if mode == MODE_ROOT:
+            owners[index] = users.ensure_user(name, home, name, [soft])
+        else:
+            owners[index] = _existing_user(name)
+    if mode == MODE_EXISTING_USERS:
+        owners[-1] = _existing_user(soft)
+    return owners
+
+
+def _existing_user(name: str) -> users.PartitionUser:
+    user = users.lookup(name)
+    if user is None:
+        raise SetupError(f"the user {name} does not exist, and [slapformat] alter_user = false "
+                         "forbids creating it")
+    return user
+
+
+def _ipv6_policy(config: NodeConfig, report: FormatReport) -> bool:
+    """Whether partitions may get IPv6 at all (saying why not, once)."""
+    if not network.ipv6_enabled(config.interface_name):
+        report.warn(f"IPv6 is disabled on {config.interface_name}: partitions get IPv4 only")
+        return False
+    return True
+
+
+def _format_partition(config: NodeConfig, index: int, owner: users.PartitionUser, use_ipv6: bool,
+                      present: list[network.InterfaceAddress], report: FormatReport,
+                      busy_extra: bool = False) -> FormattedPartition:
+    partition_id = f"{config.partition_base_name}{index}"
+    path = config.partition_path(partition_id)
+    _make_partition_directory(path, owner)
+    ipv4, ipv6 = _partition_addresses(config, index, use_ipv6, present, report)
+    formatted = FormattedPartition(partition_id, owner.name, ipv4, ipv6, busy_extra)
+    _write_resource(path, resource_document(formatted, config.interface_name, owner), owner)
+    if busy_extra:
+        report.warn(f"{partition_id} is beyond partition_amount ({config.partition_amount}) but busy: "
+                    "kept until its instance is destroyed")
+    return formatted
+
+
+def _make_partition_directory(path: Path, owner: users.PartitionUser) -> None:
+    if path.is_symlink():
+        raise SetupError(f"{path} is a symbolic link: a partition must be a real directory")
+    try:
+        path.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
+        path.chmod(PARTITION_MODE)
+    except OSError as error:
+        raise SetupError(f"cannot prepare the partition {path}: {error.strerror}") from None
+
+
+def _partition_addresses(config: NodeConfig, index: int, use_ipv6: bool,
+                         present: list[network.InterfaceAddress], report: FormatReport) -> tuple[str, str | None]:
+    """The partition's addresses, put on the interface when altering the network."""
+    interface = config.interface_name
+    ipv4, ipv6 = network.partition_addresses(config, index)
+    if config.alter_network:
+        prefix4, prefix6 = _prefixes(config)
+        network.ensure_address(interface, ipv4, prefix4)
+        if use_ipv6:
+            network.ensure_address(interface, ipv6, prefix6)
+        return ipv4, ipv6 if use_ipv6 else None
+    if interface != network.LOOPBACK and not network.has_address(present, ipv4):
+        report.warn(f"IPv4: not altering the network: {config.ipv4_local_network} addresses that are not "
+                    f"on {interface} are declared anyway")
+    if use_ipv6 and network.has_address(present, ipv6):
+        return ipv4, ipv6
+    if use_ipv6:
+        why = "non-root" if report.mode == MODE_SINGLE_USER else "alter_network = false"
+        report.warn(f"IPv6: not altering the network ({why}): partitions get IPv4 only, except "
+                    f"those whose address is already on {interface}")
+    return ipv4, None
+
+
+def _prefixes(config: NodeConfig) -> tuple[int, int]:
+    """The prefix lengths of the partitions' IPv4 and IPv6 addresses on the interface."""
+    return (network.address_prefixlen(config.interface_name, config.ipv4_local_network),
+            network.address_prefixlen(config.interface_name, config.ipv6_local_network))
+
+
+def _write_resource(path: Path, content: str, owner: users.PartitionUser) -> None:
+    """Write ``.slapos-resource`` by renaming a new file over it (never following a link the
+    partition's user may have put there); unchanged content is not rewritten."""
+    target = path / RESOURCE_FILE
+    if not target.is_symlink() and _read_text(target) == content:
+        return
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".slapos-resource.", dir=path)
+        try:
+            with os.fdopen(handle, "w") as stream:
+                stream.write(content)
+                if os.geteuid() == 0:
+                    os.fchown(stream.fileno(), owner.uid, owner.gid)
+                os.fchmod(stream.fileno(), RESOURCE_MODE)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise SetupError(f"cannot write {target}: {error.strerror}") from None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd) as stream:
+        try:
+            return stream.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+
+def _drop_partition(config: NodeConfig, index: int, use_ipv6: bool, report: FormatReport) -> None:
+    """Remove a free partition beyond partition_amount: its empty directory and its addresses."""
+    partition_id = f"{config.partition_base_name}{index}"
+    path = config.partition_path(partition_id)
+    if path.is_dir() and not path.is_symlink():
+        try:
+            leftovers = sorted(set(os.listdir(path)) - {RESOURCE_FILE})
+        except OSError as error:
+            leftovers = [f"unreadable: {error.strerror}"]
+        if leftovers:
+            report.warn(f"{partition_id} is dropped but holds files ({', '.join(leftovers[:3])}): "
+                        "its directory is kept")
+        else:
+            try:
+                (path / RESOURCE_FILE).unlink(missing_ok=True)
+                path.rmdir()
+            except OSError as error:
+                raise SetupError(f"cannot remove {path}: {error.strerror}") from None
+    report.removed.append(partition_id)
+    if config.alter_network:
+        _drop_addresses(config, index, use_ipv6)
+
+
+def _drop_addresses(config: NodeConfig, index: int, use_ipv6: bool) -> None:
+    """Take a dropped partition's addresses (as computed, never as read from its files) off."""
+    try:
+        ipv4, ipv6 = network.partition_addresses(config, index)
+    except ConfigurationError:
+        return  # beyond the configured networks: not one of ours
+    prefix4, prefix6 = _prefixes(config)
+    network.remove_address(config.interface_name, ipv4, prefix4)
+    if use_ipv6:
+        network.remove_address(config.interface_name, ipv6, prefix6)
+
+
+def _post(config: NodeConfig, client: MasterClient, report: FormatReport) -> None:
+    entries = [partition_entry(p, config.interface_name, _prefixes(config)) for p in report.partitions]
+    try:
+        client.format_compute_node(config.computer_id, entries)
+    except MasterUnreachable as error:
+        report.master_error = str(error)
+        return
+    except RemoteError as error:
+        raise NodeError(f"formatted {len(report.partitions)} partitions locally, but the master "
+                        f"refused them: {error}") from None
+    report.posted = True

@@ -1,0 +1,148 @@
+"""One pass of each kind over the whole computer: software, instance, report.
+
+The instance pass processes partitions concurrently (at most ``maximum_concurrency`` at a time); a
+failing partition never blocks the others. Then it reads the master's state again: partitions whose
+timestamp moved because of this pass's own work (a child published, so its requester was bumped;
+a child was allocated here) are processed again, for at most `MAX_ROUNDS` rounds, so a tree
+converges in one pass.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from node import instance as instance_work
+from node import report as report_work
+from node import software as software_work
+from node.context import NodeContext
+from node.desired import NodeWant, PartitionWant, parse
+from node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 4
+
+
+@dataclass
+class PassSummary:
+    processed: int = 0
+    failed: list[str] = field(default_factory=list)     # partition ids (or SR URLs) that failed
+    changed: bool = False                               # something was built, deployed or freed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def fetch(ctx: NodeContext) -> NodeWant:
+    return parse(ctx.client.get_compute_node_state(ctx.config.computer_id))
+
+
+def software_pass(ctx: NodeContext, want: NodeWant) -> PassSummary:
+    summary = PassSummary()
+    for software in want.software:
+        path = ctx.software_path(software.digest)
+        action = software_action(software, completed=software_work.is_completed(path), present=path.exists())
+        if action == SoftwareAction.BUILD:
+            summary.processed += 1
+            if software_work.build(ctx, software):
+                summary.changed = True
+            elif not software_work.is_completed(path):
+                summary.failed.append(software.url)
+        elif action == SoftwareAction.REMOVE:
+            software_work.remove(ctx, software)
+            summary.changed = True
+        elif action == SoftwareAction.REPORT_AVAILABLE:
+            software_work.report_available(ctx, software)
+        elif action == SoftwareAction.REPORT_DESTROYED:
+            software_work.report_destroyed(ctx, software)
+    return summary
+
+
+def _local(ctx: NodeContext, partition: PartitionWant) -> LocalPartition:
+    instance = partition.instance
+    if instance is None:
+        return LocalPartition(None, False)
+    path = ctx.partition_path(partition.partition_id)
+    return LocalPartition(instance_work.processed_stamp(path), instance_work.software_ready(ctx, instance))
+
+
+def _work(ctx: NodeContext, partition: PartitionWant, action: PartitionAction) -> instance_work.Result | None:
+    if action == PartitionAction.PROCESS:
+        return instance_work.process(ctx, partition)
+    if action == PartitionAction.CHECK:
+        return instance_work.check(ctx, partition)
+    if action == PartitionAction.DESTROY:
+        # stop it now; `report_pass` frees it
+        ctx.supervisor.stop(partition.partition_id)  # type: ignore[attr-defined]
+    return None
+
+
+def instance_pass(ctx: NodeContext, want: NodeWant, *, skip: set[str] | None = None) -> tuple[PassSummary, NodeWant]:
+    """Process what changed, then again what this work changed; the summary and the last state read.
+
+    Partitions in `skip` (failed ones waiting for their retry time) are left alone unless their
+    instance changes during the pass.
+    """
+    summary = PassSummary()
+    done: dict[str, str] = {p.partition_id: p.instance.stamp for p in want.partitions
+                            if p.instance is not None and p.partition_id in (skip or ())}
+    for round_number in range(MAX_ROUNDS):
+        todo = []
+        for partition in want.partitions:
+            if partition.instance is None:
+                continue
+            if done.get(partition.partition_id) == partition.instance.stamp:
+                continue
+            action = partition_action(partition, _local(ctx, partition))
+            if round_number and action == PartitionAction.CHECK:
+                continue
+            todo.append((partition, action))
+        if not todo:
+            break
+        results = _run_concurrently(ctx, todo)
+        worked = False
+        for (partition, action), result in zip(todo, results):
+            if result is None:
+                continue
+            done[partition.partition_id] = partition.instance.stamp  # type: ignore[union-attr]
+            if action == PartitionAction.PROCESS:
+                worked = True
+                summary.processed += 1
+                summary.changed = True
+            if not result.ok and partition.partition_id not in summary.failed:
+                summary.failed.append(partition.partition_id)
+            if result.ok and partition.partition_id in summary.failed:
+                summary.failed.remove(partition.partition_id)
+        if not worked:
+            break
+        want = fetch(ctx)
+    return summary, want
+
+
+def _run_concurrently(ctx: NodeContext, todo: list) -> list:
+    def one(item: tuple[PartitionWant, PartitionAction]) -> instance_work.Result | None:
+        partition, action = item
+        try:
+            return _work(ctx, partition, action)
+        except Exception:  # a bug on one partition must not stop the others: log it fully
+            log.exception("%s: unexpected error", partition.partition_id)
+            return instance_work.Result(partition.partition_id, False, "node error (see the node's log)")
+
+    with ThreadPoolExecutor(max_workers=ctx.config.maximum_concurrency) as pool:
+        return list(pool.map(one, todo))
+
+
+def report_pass(ctx: NodeContext, want: NodeWant) -> PassSummary:
+    """Destroy and free every partition whose instance is requested destroyed."""
+    summary = PassSummary()
+    for partition in want.partitions:
+        if partition.instance is None or partition.instance.state != "destroyed":
+            continue
+        summary.processed += 1
+        if report_work.destroy(ctx, partition):
+            summary.changed = True
+        else:
+            summary.failed.append(partition.partition_id)
+    return summary

@@ -1,0 +1,166 @@
+"""A partition's promises: discover, run with deadlines as the partition's user, keep results.
+
+Two kinds, as in SlapOS: executables in ``etc/promise/`` (exit status 0 is success, the last line
+of output is the message) and plugins in ``etc/plugin/*.py`` following `slap.promise`'s contract
+(run by the toolchain's Python, ``python -m slap.promise FILE``). Each run has a deadline (the
+plugin's ``timeout``, bounded by the node's ``promise_timeout`` for executables and unknown
+plugins).
+
+Results live in ``<partition>/.slapgrid/promise/<name>.json``: the last outcome, when it ran, how
+many runs in a row failed, and the plugin's period and failure threshold. A promise *fails* when
+its consecutive failures reach its threshold. On an unchanged partition only the promises whose
+period has elapsed run again (`due`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from node.runner import RunAs, clean_environment, run
+from node.toolchain import Toolchain
+from slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = Path(".slapgrid") / "promise"
+PARALLEL = 4
+
+
+@dataclass(frozen=True)
+class PromiseFile:
+    name: str
+    path: Path
+    plugin: bool
+
+
+@dataclass(frozen=True)
+class PromiseResult:
+    name: str
+    ok: bool
+    message: str
+    ran_at: float
+    failures: int              # consecutive failed runs
+    period: float
+    failure_threshold: int
+
+    @property
+    def failing(self) -> bool:
+        return not self.ok and self.failures >= self.failure_threshold
+
+    def due(self, now: float) -> bool:
+        return now >= self.ran_at + self.period
+
+
+def discover(partition: Path) -> list[PromiseFile]:
+    found: list[PromiseFile] = []
+    plugins, executables = partition / "etc" / "plugin", partition / "etc" / "promise"
+    if plugins.is_dir():
+        for path in sorted(plugins.glob("*.py")):
+            if not path.name.startswith("__"):
+                found.append(PromiseFile(path.stem, path, True))
+    if executables.is_dir():
+        for path in sorted(executables.iterdir()):
+            if path.is_file() and os.access(path, os.X_OK):
+                found.append(PromiseFile(path.name, path, False))
+    return found
+
+
+def load_result(partition: Path, name: str) -> PromiseResult | None:
+    try:
+        return PromiseResult(**json.loads((partition / STATE_DIR / f"{name}.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _save(partition: Path, result: PromiseResult) -> None:
+    directory = partition / STATE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{result.name}.json.tmp"
+    temporary.write_text(json.dumps(asdict(result)))
+    temporary.rename(directory / f"{result.name}.json")
+
+
+def run_one(partition: Path, promise: PromiseFile, *, toolchain: Toolchain, run_as: RunAs,
+            timeout: float) -> PromiseResult:
+    """Run one promise now and record its result."""
+    previous = load_result(partition, promise.name)
+    period, threshold = DEFAULT_PERIOD, DEFAULT_FAILURE_THRESHOLD
+    if promise.plugin:
+        ok, message, period, threshold = _run_plugin(partition, promise, toolchain, run_as, timeout)
+    else:
+        ok, message = _run_executable(partition, promise, run_as, timeout)
+    failures = 0 if ok else (previous.failures if previous else 0) + 1
+    result = PromiseResult(promise.name, ok, message, time.time(), failures, period, threshold)
+    _save(partition, result)
+    return result
+
+
+def _run_executable(partition: Path, promise: PromiseFile, run_as: RunAs, timeout: float) -> tuple[bool, str]:
+    outcome = run([str(promise.path)], cwd=partition, env=clean_environment(partition, run_as),
+                  timeout=timeout, run_as=run_as, umask=0o027)
+    last = outcome.lines[-1] if outcome.lines else ""
+    if outcome.timed_out:
+        return False, f"timed out after {timeout:g}s"
+    if outcome.returncode != 0:
+        return False, last or f"exited with status {outcome.returncode}"
+    return True, last or "ok"
+
+
+def _run_plugin(partition: Path, promise: PromiseFile, toolchain: Toolchain, run_as: RunAs,
+                timeout: float) -> tuple[bool, str, float, int]:
+    previous = load_result(partition, promise.name)
+    deadline = timeout + 5.0  # the plugin enforces its own timeout; this bounds a stuck process
+    outcome = run([str(toolchain.python), "-m", "slap.promise", str(promise.path)], cwd=partition,
+                  env=clean_environment(partition, run_as), timeout=deadline, run_as=run_as, umask=0o027)
+    fallback_period = previous.period if previous else DEFAULT_PERIOD
+    if outcome.timed_out:
+        return False, f"timed out after {deadline:g}s", fallback_period, DEFAULT_FAILURE_THRESHOLD
+    for line in reversed(outcome.lines):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict) and "ok" in answer:
+            return (bool(answer["ok"]), str(answer.get("message", "")), float(answer.get("period", DEFAULT_PERIOD)),
+                    int(answer.get("failure_threshold", DEFAULT_FAILURE_THRESHOLD)))
+    detail = outcome.lines[-1] if outcome.lines else f"exit status {outcome.returncode}"
+    return False, f"the plugin did not answer: {detail}", fallback_period, DEFAULT_FAILURE_THRESHOLD
+
+
+def run_all(partition: Path, *, toolchain: Toolchain, run_as: RunAs, timeout: float,
+            only_due: bool = False) -> list[PromiseResult]:
+    """Run the partition's promises (all, or only those due) in parallel; every current result."""
+    now = time.time()
+    promises = discover(partition)
+    todo, results = [], []
+    for promise in promises:
+        previous = load_result(partition, promise.name)
+        if only_due and previous is not None and not previous.due(now):
+            results.append(previous)
+        else:
+            todo.append(promise)
+    if todo:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(todo))) as pool:
+            results.extend(pool.map(
+                lambda p: run_one(partition, p, toolchain=toolchain, run_as=run_as, timeout=timeout), todo))
+    return sorted(results, key=lambda r: r.name)
+
+
+def failing(results: list[PromiseResult]) -> list[PromiseResult]:
+    return [r for r in results if r.failing]
+
+
+def next_due(partition: Path) -> float | None:
+    """When the earliest promise of the partition is due again (a time.time() value)."""
+    times = [r.ran_at + r.period for p in discover(partition) if (r := load_result(partition, p.name))]
+    return min(times) if times else None
+
+
+def describe_failure(result: PromiseResult) -> str:
+    """The status reason of a failing promise."""
+    return f"promise {result.name} failing: {result.message}"

@@ -1,0 +1,139 @@
+"""Subprocesses the node runs for software releases and partitions.
+
+Every run has a deadline (past it, the whole process group gets SIGTERM, then SIGKILL), a clean
+environment (an explicit PATH, HOME set by the caller, nothing inherited but the locale), no
+inherited descriptors, its own session, an optional other user (root mode), and its output both
+appended to a log file and kept as a tail for status reasons.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.errors import CommandFailed
+
+log = logging.getLogger(__name__)
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TAIL_LINES = 30
+KILL_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The unix identity a subprocess runs as; None fields mean "the node's own"."""
+
+    name: str
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+
+    @property
+    def switches(self) -> bool:
+        return self.uid is not None and self.uid != os.geteuid()
+
+
+def clean_environment(home: Path, run_as: RunAs, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a build or a buildout: nothing leaks from the node's."""
+    env = {
+        "PATH": PATH, "HOME": str(home), "USER": run_as.name, "LOGNAME": run_as.name,
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONNOUSERSITE": "1", "TMPDIR": "/tmp",
+        "SHELL": "/bin/sh",
+    }
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    tail: str
+    timed_out: bool = False
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+
+def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float,
+        run_as: RunAs | None = None, log_path: Path | None = None, umask: int = 0o022,
+        on_line: Callable[[str], None] | None = None) -> Outcome:
+    """Run `command` to completion or until `timeout`; never raises for a failing command."""
+    switch = run_as is not None and run_as.switches
+    started = time.monotonic()
+    lines: deque[str] = deque(maxlen=TAIL_LINES)
+    logfile = open(log_path, "ab") if log_path is not None else None
+    try:
+        process = subprocess.Popen(
+            list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, close_fds=True, start_new_session=True, umask=umask,
+            user=run_as.uid if switch else None, group=run_as.gid if switch else None,
+            extra_groups=list(run_as.groups) if switch else None,
+        )
+    except OSError as error:
+        if logfile:
+            logfile.close()
+        return Outcome(127, f"cannot run {command[0]}: {error.strerror or error}")
+    reader = threading.Thread(target=_pump, args=(process, lines, logfile, on_line), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(process)
+    reader.join(timeout=KILL_GRACE)
+    if logfile:
+        logfile.close()
+    elapsed = time.monotonic() - started
+    log.debug("%s exited %s after %.2fs", command[0], process.returncode, elapsed)
+    tail = "\n".join(lines)
+    if timed_out:
+        tail = (tail + "\n" if tail else "") + f"(stopped after the {timeout:g}s deadline)"
+    return Outcome(process.returncode if not timed_out else -1, tail, timed_out, lines)
+
+
+def check(outcome: Outcome, what: str) -> None:
+    """Raise CommandFailed (with the output's tail) unless the run succeeded."""
+    if outcome.timed_out:
+        raise CommandFailed(f"{what} ran past its deadline", outcome.tail)
+    if outcome.returncode != 0:
+        raise CommandFailed(f"{what} failed with exit status {outcome.returncode}", outcome.tail)
+
+
+def _pump(process: subprocess.Popen, lines: deque[str], logfile: object,
+          on_line: Callable[[str], None] | None) -> None:
+    assert process.stdout is not None
+    for raw in process.stdout:
+        if logfile is not None:
+            logfile.write(raw)  # type: ignore[attr-defined]
+            logfile.flush()  # type: ignore[attr-defined]
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+    process.stdout.close()
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it after a grace period."""
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            # the leader is gone; make sure nothing of its group survives
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return

@@ -1,0 +1,188 @@
+"""Build and remove software releases (`slapos node software`).
+
+A release is built by zc.buildout from the toolchain into ``software_root/<md5(url)>``, as the
+owner of ``software_root``, with a clean environment and the node's ``software_timeout``. Every
+build of the node shares one egg, download and extends cache (``cache_directory``). One build per
+URL at a time (a lock per URL); the completion marker ``.completed`` is written last, atomically,
+and removed before a rebuild, so a build that failed or was killed never looks complete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from node.context import NodeContext
+from node.desired import SoftwareWant
+from node.errors import CommandFailed
+from node.locks import try_lock
+from node.runner import check, clean_environment, run
+from slap.errors import ClientError
+
+log = logging.getLogger(__name__)
+
+COMPLETED = ".completed"
+BUILD_LOG = ".build.log"
+RETRY_FIRST = 60.0
+RETRY_MAX = 3600.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait before building again a release that failed `attempts` times in a row."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def is_completed(path: Path) -> bool:
+    return (path / COMPLETED).is_file()
+
+
+def release_base(url: str) -> str:
+    """The directory (or URL prefix) an SR's own files are found in: the URL minus its last part."""
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    return url.rsplit("/", 1)[0] if "/" in url else "."
+
+
+def software_profile(url: str, path: Path, cache: Path) -> str:
+    """The buildout.cfg the node writes into the software directory."""
+    return (
+        "[buildout]\n"
+        f"extends = {url}\n"
+        f"directory = {path}\n"
+        f"eggs-directory = {cache / 'eggs'}\n"
+        f"download-cache = {cache / 'download'}\n"
+        f"extends-cache = {cache / 'extends'}\n"
+        "newest = false\n"
+        "\n[software-release]\n"
+        f"url = {url}\n"
+        f"base = {release_base(url)}\n"
+    )
+
+
+def _prepare_cache(ctx: NodeContext) -> Path:
+    cache = ctx.config.cache_root
+    user = ctx.software_user()
+    for path in (cache, cache / "eggs", cache / "download", cache / "extends"):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
+        if user.switches:
+            os.chown(path, user.uid, user.gid)  # type: ignore[arg-type]
+    return cache
+
+
+def build(ctx: NodeContext, want: SoftwareWant) -> bool:
+    """Build `want` unless another process is building it; True when it is now complete."""
+    path = ctx.software_path(want.digest)
+    locks = ctx.config.software_root / ".locks"
+    locks.mkdir(exist_ok=True)
+    with try_lock(locks / want.digest) as held:
+        if not held:
+            log.info("software %s: being built by another process", want.url)
+            return False
+        if is_completed(path):
+            return True
+        failures = _Failures(locks / f"{want.digest}.failed")
+        if failures.waiting():
+            return False
+        _report(ctx, want.url, "building")
+        try:
+            _run_buildout(ctx, want.url, path)
+        except CommandFailed as error:
+            log.error("software %s: %s", want.url, error)
+            failures.record()
+            _report(ctx, want.url, "error", f"{error}\n{error.tail}")
+            return False
+        failures.clear()
+        _mark_completed(path)
+        log.info("software %s: built in %s", want.url, path)
+        _report(ctx, want.url, "available")
+        return True
+
+
+def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
+    user = ctx.software_user()
+    cache = _prepare_cache(ctx)
+    (path / COMPLETED).unlink(missing_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    profile = path / "buildout.cfg"
+    profile.write_text(software_profile(url, path, cache))
+    for created in (path, profile):
+        if user.switches:
+            os.chown(created, user.uid, user.gid)  # type: ignore[arg-type]
+    log_path = path / BUILD_LOG
+    log_path.unlink(missing_ok=True)
+    log.info("software %s: building in %s (log: %s)", url, path, log_path)
+    outcome = run(
+        [str(ctx.toolchain.buildout), "-N", "-c", str(profile)],
+        cwd=path, env=clean_environment(path, user), timeout=ctx.config.software_timeout,
+        run_as=user, log_path=log_path, umask=0o022,
+        on_line=lambda line: log.info("software %s | %s", path.name, line),
+    )
+    check(outcome, "the software buildout")
+    if not (path / "instance.cfg").is_file() and not (path / "template.cfg").is_file():
+        raise CommandFailed("the software buildout made no instance.cfg", outcome.tail)
+
+
+class _Failures:
+    """Consecutive failed builds of one release, so that a broken one is retried with back-off."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> tuple[int, float]:
+        try:
+            data = json.loads(self.path.read_text())
+            return int(data["attempts"]), float(data["at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, 0.0
+
+    def waiting(self) -> bool:
+        attempts, at = self._read()
+        return attempts > 0 and time.time() < at + retry_delay(attempts)
+
+    def record(self) -> None:
+        attempts, _ = self._read()
+        self.path.write_text(json.dumps({"attempts": attempts + 1, "at": time.time()}))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _mark_completed(path: Path) -> None:
+    marker = path / (COMPLETED + ".tmp")
+    marker.write_text("built\n")
+    marker.chmod(0o644)
+    marker.rename(path / COMPLETED)
+
+
+def remove(ctx: NodeContext, want: SoftwareWant) -> None:
+    """Delete a software release the master wants destroyed, then say so."""
+    path = ctx.software_path(want.digest)
+    locks = ctx.config.software_root / ".locks"
+    locks.mkdir(exist_ok=True)
+    with try_lock(locks / want.digest) as held:
+        if not held:
+            return
+        (path / COMPLETED).unlink(missing_ok=True)  # first: a half-removed tree never looks built
+        shutil.rmtree(path, ignore_errors=True)
+    log.info("software %s: removed", want.url)
+    _report(ctx, want.url, "destroyed")
+
+
+def report_available(ctx: NodeContext, want: SoftwareWant) -> None:
+    _report(ctx, want.url, "available")
+
+
+def report_destroyed(ctx: NodeContext, want: SoftwareWant) -> None:
+    _report(ctx, want.url, "destroyed")
+
+
+def _report(ctx: NodeContext, url: str, state: str, error_log: str | None = None) -> None:
+    try:
+        ctx.client.report_software_installation_state(ctx.config.computer_id, url, state, error_log)
+    except ClientError as error:
+        log.warning("software %s: cannot report %s to the master: %s", url, state, error)

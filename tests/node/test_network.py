@@ -1,0 +1,144 @@
+"""`node.network`: the address plan (pure) and real addresses on ``lo`` (root)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from node import network
+from node.errors import SetupError
+from slap.errors import ConfigurationError
+
+TEST_IPV4 = "127.0.94.7"
+TEST_IPV6 = "fd70:6172:7469:94::7"
+
+
+@dataclass(frozen=True)
+class Networks:
+    ipv4_local_network: str = "127.0.1.0/24"
+    ipv6_local_network: str = "fd70:6172:7469:7461::/64"
+
+
+def test_partition_addresses_start_after_the_network_address() -> None:
+    assert network.partition_addresses(Networks(), 0) == ("127.0.1.1", "fd70:6172:7469:7461::1")
+    assert network.partition_addresses(Networks(), 9) == ("127.0.1.10", "fd70:6172:7469:7461::a")
+
+
+def test_partition_addresses_use_the_whole_network_but_its_broadcast() -> None:
+    assert network.partition_addresses(Networks(), 253)[0] == "127.0.1.254"
+    with pytest.raises(ConfigurationError, match="127.0.1.0/24 has room for 254 partitions, not 255"):
+        network.partition_addresses(Networks(), 254)
+
+
+def test_a_network_given_with_host_bits_counts_from_its_network_address() -> None:
+    assert network.partition_addresses(Networks("10.1.2.77/29", "fd00::99/120"), 0) == ("10.1.2.73", "fd00::1")
+
+
+def test_too_small_networks_are_configuration_errors() -> None:
+    assert network.capacity("127.0.93.0/30") == 2
+    assert network.capacity("127.0.93.0/31") == 0
+    assert network.capacity("fd00::/126") == 3
+    network.check_room(Networks("127.0.93.0/30"), 2)
+    network.check_room(Networks("127.0.93.0/31"), 0)
+    with pytest.raises(ConfigurationError, match="room for 2 partitions, not 3"):
+        network.check_room(Networks("127.0.93.0/30"), 3)
+    with pytest.raises(ConfigurationError, match="ipv6_local_network fd00::/126 has room for 3"):
+        network.check_room(Networks(ipv6_local_network="fd00::/126"), 4)
+
+
+def test_prefix_lengths_and_netmasks() -> None:
+    assert network.address_prefixlen("lo", "127.0.1.0/24") == 32
+    assert network.address_prefixlen("lo", "fd00::/64") == 128
+    assert network.address_prefixlen("eth0", "10.0.0.0/24") == 24
+    assert network.netmask("127.0.1.1", 32) == "255.255.255.255"
+    assert network.netmask("fd00::1", 128) == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+    assert network.netmask("fd00::1", 64) == "ffff:ffff:ffff:ffff::"
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "..", "a/b", "x" * 16, "eth 0"])
+def test_interface_names_with_path_tricks_are_refused(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="interface_name"):
+        network.check_interface_name(name)
+
+
+def test_parse_ip_json_keeps_inet_and_inet6_addresses() -> None:
+    text = json.dumps([{"ifname": "lo", "addr_info": [
+        {"family": "inet", "local": "127.0.0.1", "prefixlen": 8},
+        {"family": "inet6", "local": "::1", "prefixlen": 128},
+        {"family": "link", "local": "00:00"},
+    ]}])
+    found = network.parse_ip_json(text)
+    assert found == [network.InterfaceAddress("127.0.0.1", 8, 4), network.InterfaceAddress("::1", 128, 6)]
+    assert network.has_address(found, "0:0::1") and not network.has_address(found, "127.0.0.2")
+    with pytest.raises(SetupError, match="not JSON"):
+        network.parse_ip_json("<html>")
+
+
+def _fake_proc(root: Path, disabled: str | None, if_inet6: bool) -> Path:
+    if if_inet6:
+        (root / "net").mkdir(parents=True)
+        (root / "net" / "if_inet6").write_text("")
+    if disabled is not None:
+        conf = root / "sys" / "net" / "ipv6" / "conf" / "lo"
+        conf.mkdir(parents=True)
+        (conf / "disable_ipv6").write_text(disabled + "\n")
+    return root
+
+
+@pytest.mark.parametrize(("disabled", "if_inet6", "expected"), [
+    ("0", True, True), ("1", True, False), (None, True, False), ("0", False, False),
+])
+def test_ipv6_enabled_reads_proc(tmp_path: Path, disabled: str | None, if_inet6: bool, expected: bool) -> None:
+    assert network.ipv6_enabled("lo", proc=_fake_proc(tmp_path, disabled, if_inet6)) is expected
+
+
+def test_ipv6_enabled_on_this_machines_loopback() -> None:
+    disabled = Path("/proc/sys/net/ipv6/conf/lo/disable_ipv6")
+    expected = Path("/proc/net/if_inet6").exists() and disabled.exists() and disabled.read_text().strip() == "0"
+    assert network.ipv6_enabled("lo") is expected
+
+
+def test_interface_addresses_of_loopback_and_of_a_missing_interface() -> None:
+    assert network.has_address(network.interface_addresses("lo"), "127.0.0.1")
+    with pytest.raises(SetupError, match=r"cannot read the addresses of ptnope0: .*does not exist") as failure:
+        network.interface_addresses("ptnope0")
+    assert "\n" not in str(failure.value)
+
+
+def _ip_addresses() -> list[str]:
+    output = subprocess.run(["ip", "-j", "addr", "show", "dev", "lo"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    return [info["local"] for link in json.loads(output) for info in link["addr_info"]]
+
+
+@pytest.fixture
+def test_addresses() -> Iterator[None]:
+    yield
+    for address, prefix in ((TEST_IPV4, 32), (TEST_IPV6, 128)):
+        subprocess.run(["ip", "addr", "del", f"{address}/{prefix}", "dev", "lo"], capture_output=True, timeout=30)
+
+
+@pytest.mark.root
+def test_ensure_and_remove_address_are_idempotent(test_addresses: None) -> None:
+    assert network.ensure_address("lo", TEST_IPV4, 32) is True
+    assert network.ensure_address("lo", TEST_IPV4, 32) is False
+    assert TEST_IPV4 in _ip_addresses()
+    if network.ipv6_enabled("lo"):
+        assert network.ensure_address("lo", TEST_IPV6, 128) is True
+        assert network.ensure_address("lo", TEST_IPV6, 128) is False
+        assert TEST_IPV6 in _ip_addresses()
+        assert network.remove_address("lo", TEST_IPV6, 128) is True
+    assert network.remove_address("lo", TEST_IPV4, 32) is True
+    assert network.remove_address("lo", TEST_IPV4, 32) is False
+    assert TEST_IPV4 not in _ip_addresses() and TEST_IPV6 not in _ip_addresses()
+
+
+@pytest.mark.root
+def test_adding_to_a_missing_interface_is_one_line() -> None:
+    with pytest.raises(SetupError, match="ptnope0") as failure:
+        network.ensure_address("ptnope0", TEST_IPV4, 32)
+    assert "\n" not in str(failure.value)
