@@ -39,8 +39,8 @@ SLEEPER = "#!/bin/sh\nexec sleep 300\n"
 
 # -- helpers shared with the other node supervisor tests ---------------------------------------
 
-@pytest.fixture
-def node_root() -> Iterator[Path]:
+@contextmanager
+def short_directory() -> Iterator[Path]:
     """A short, world-readable directory of /tmp (removed afterwards)."""
     path = Path(tempfile.mkdtemp(prefix="ptsv", dir="/tmp"))
     path.chmod(0o755)
@@ -48,6 +48,12 @@ def node_root() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def node_root() -> Iterator[Path]:
+    with short_directory() as path:
+        yield path
 
 
 def node_config(root: Path, master_url: str = MASTER_URL, computer_id: str = "COMP-test") -> NodeConfig:
@@ -333,3 +339,32 @@ def test_a_missing_wrapper_is_an_error_at_start(supervisor: Supervisor) -> None:
     program.command.unlink()
     with pytest.raises(SupervisorError, match="could not start gone-on-watch"):
         supervisor.start("slappart0")
+
+
+def test_an_unreadable_configuration_is_reported_and_ours_not_left_behind(supervisor: Supervisor) -> None:
+    directory = partition(supervisor.config)
+    broken = supervisor.include_directory / "slappart9.conf"
+    broken.write_text("[program:broken]\nstartsecs=soon\n")
+    try:
+        with pytest.raises(SupervisorError, match="cannot read its configuration"):
+            supervisor.apply("slappart0", [wrapper(directory, "web")], user=None, home=directory)
+        assert not supervisor.config_path("slappart0").exists()
+    finally:
+        broken.unlink()
+    assert supervisor.apply("slappart0", [wrapper(directory, "web")], user=None, home=directory) is True
+
+
+def test_a_new_master_url_restarts_the_watchdog_of_an_adopted_supervisord(node_root: Path) -> None:
+    def watchdog_command(supervisor: Supervisor) -> str:
+        [info] = [i for i in supervisor._call("supervisor.getAllProcessInfo") if i["group"] == "partita-watchdog"]
+        try:
+            return Path(f"/proc/{info['pid'] or 'none'}/cmdline").read_bytes().decode().replace("\0", " ")
+        except FileNotFoundError:
+            return ""
+
+    with running_supervisor(node_config(node_root)) as first:
+        wait_for(lambda: "--master-url http://127.0.0.1:9 " in watchdog_command(first), what="the watchdog")
+        moved = Supervisor(node_config(node_root, master_url="http://127.0.0.1:8"))
+        moved.ensure_running(timeout=10)
+        assert moved._call("supervisor.getPID") == first._call("supervisor.getPID")
+        wait_for(lambda: "--master-url http://127.0.0.1:8 " in watchdog_command(moved), what="the new watchdog")
