@@ -43,7 +43,7 @@ NODE_DIR = ".slapgrid"
 TIMESTAMP = ".timestamp"
 INSTANCE_FILE = "instance.json"
 VERDICT_FILE = "verdict.json"
-PROMISE_GRACE = 15.0
+PROMISE_GRACE = 10.0
 PROMISE_RETRY = 0.3
 EXITED_STATES = ("EXITED", "FATAL", "BACKOFF", "UNKNOWN")
 

@@ -209,14 +209,17 @@ def render_group(partition_id: str, directory: Path, programs: Sequence[Program]
     """
     check_names(partition_id, programs)
     ordered = sorted(programs, key=lambda program: program.name)
-    environment = _environment({"USER": login, "LOGNAME": login, "HOME": str(home)})
     lines = [
         f"# Services of {partition_id}. Written by the Partita node: do not edit.",
         f"[group:{partition_id}]",
         "programs=" + ",".join(f"{partition_id}_{program.name}" for program in ordered),
     ]
     for program in ordered:
-        lines += ["", f"[program:{partition_id}_{program.name}]", f"# sha256 {program.digest}"]
+        # The digest is in the environment, not only in a comment: supervisord then sees a changed
+        # wrapper as a changed program itself, even if the node died before restarting it.
+        environment = _environment({"USER": login, "LOGNAME": login, "HOME": str(home),
+                                    "PARTITA_WRAPPER_SHA256": program.digest})
+        lines += ["", f"[program:{partition_id}_{program.name}]"]
         lines += _program_lines(partition_id, directory, program, user, environment)
     return "\n".join(lines) + "\n"
 

@@ -5,8 +5,10 @@ test_single_user.py, the daemon in test_daemon.py.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -82,3 +84,71 @@ def test_hello_web_lifecycle(env: NodeEnv):
     assert subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 1
     with pytest.raises(requests.ConnectionError):
         answer(url)
+
+
+SRS = Path(__file__).parent / "srs"
+
+
+def test_failing_promise_is_the_status_reason(env: NodeEnv):
+    env.supply_and_request("checked", SRS / "failing-promise" / "software.cfg")
+    env.software()
+    result = env.instance(check=False)
+    assert result.returncode == 1 and "1 partition(s) failed" in result.stderr
+    doc = env.info("checked")
+    assert doc["reported_state"] == "error"
+    assert doc["status_reason"] == "promise disk-check failing: the command exited with 1: disk is full"
+    # the service itself runs: only the promise fails
+    status = env.slapos("node", "status", check=False).stdout
+    assert f"{doc['compute_partition_id']}:sleeper-on-watch" in status and "RUNNING" in status
+
+
+def test_broken_software_release_is_the_status_reason(env: NodeEnv):
+    env.supply_and_request("broken", SRS / "broken" / "software.cfg")
+    result = env.software(check=False)
+    assert result.returncode == 1 and "failed" in result.stderr
+    doc = env.info("broken")
+    assert doc["status_reason"].startswith("software failed: the software buildout failed")
+    assert "no-such-instance.cfg.in" in doc["status_reason"]
+    software = env.client.list_software_installations(COMPUTER)[0]
+    assert software["reported_state"] == "error"
+    # a failed build never looks complete, and the instance pass leaves the partition alone
+    assert not list((env.root / "soft").glob("*/.completed"))
+    assert env.instance().returncode == 0
+
+
+def test_dying_service_is_the_status_reason(env: NodeEnv):
+    env.supply_and_request("dying", port="not-a-port")
+    env.software()
+    assert env.instance(check=False).returncode == 1
+    reason = env.info("dying")["status_reason"]
+    assert reason.startswith("service hello-web exited with status "), reason
+
+
+def test_child_request_converges_in_one_pass(env: NodeEnv):
+    port = str(free_port())
+    env.client.supply(COMPUTER, str(HELLO_WEB))
+    env.supply_and_request("parent", SRS / "parent" / "software.cfg", **{
+        "child-software": str(HELLO_WEB), "child-port": port})
+    env.software()
+    env.instance()  # one pass: parent requests, child deploys and publishes, parent publishes
+    parent = env.info("parent")
+    assert parent["status_reason"] == "started"
+    child_url = parent["connection_parameters"]["child-url"]
+    assert child_url.endswith(f":{port}/")
+    assert answer(child_url) == "from the child\n"
+    tree = {i["title"]: i for i in env.client.list_instance_trees()}
+    assert "child" not in tree  # the child belongs to the parent's tree, not a tree of its own
+
+
+def test_shared_instance_is_served_by_its_host(env: NodeEnv):
+    host_sr = str(SRS / "host" / "software.cfg")
+    env.supply_and_request("front", host_sr, **{"route-title": "route-a"})
+    env.client.request_instance("route-a", host_sr, parameters={"path": "/a"}, shared=True)
+    env.software()
+    env.instance()
+    route = env.info("route-a")
+    assert route["connection_parameters"] == {"route": "/routes/route-a"}
+    host = env.partition_path(env.info("front")["compute_partition_id"])
+    listed = json.loads((host / "etc" / "shared.json").read_text())
+    assert [entry["slave_title"] for entry in listed] == ["route-a"]
+    assert listed[0]["path"] == "/a"

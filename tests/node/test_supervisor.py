@@ -158,12 +158,13 @@ def test_group_text_watched_run_user_and_quoting(tmp_path: Path) -> None:
     text = render_group("slappart0", Path("/p"), [service, run], user="slapuser0", login="slapuser0",
                         home=Path("/home/a,b"))
     assert "[group:slappart0]\nprograms=slappart0_hello-web,slappart0_init\n" in text
-    assert "[program:slappart0_hello-web]\n# sha256 " + "ab" * 32 in text
+    assert "[program:slappart0_hello-web]\n" in text
     assert "process_name=hello-web-on-watch" in text
     assert "process_name=init\n" in text
     assert "command='/p/etc/run/in it%%'" in text
     assert "user=slapuser0" in text
-    assert 'environment=USER="slapuser0",LOGNAME="slapuser0",HOME="/home/a,b"' in text
+    assert ('environment=USER="slapuser0",LOGNAME="slapuser0",HOME="/home/a,b",'
+            f'PARTITA_WRAPPER_SHA256="{"ab" * 32}"') in text
     assert "stdout_logfile=/p/.slappart0_hello-web.log" in text
     for line in ("autostart=false", "autorestart=false", "startsecs=0", "startretries=0", "exitcodes=0",
                  "stopsignal=TERM", "stopwaitsecs=60", "stopasgroup=true", "killasgroup=true",
