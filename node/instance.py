@@ -188,7 +188,7 @@ def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:
     started = time.monotonic()
     outcome = run([str(ctx.toolchain.buildout), "-c", str(path / "buildout.cfg")], cwd=path,
                   env=clean_environment(path, user), timeout=ctx.config.buildout_timeout, run_as=user,
-                  log_path=log_path, umask=0o027)
+                  log_path=log_path, umask=0o027, pid_file=path / NODE_DIR / "buildout.pid")
     log.info("%s: buildout exited %s in %.1fs", pid, outcome.returncode, time.monotonic() - started)
     check_outcome(outcome, "the instance buildout")
 

@@ -60,10 +60,34 @@ class Outcome:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
+def kill_leftover(pid_file: Path, uid: int | None = None) -> None:
+    """Kill the process group a previous node recorded in `pid_file` (it died mid-run), if its
+    leader still runs as `uid` (the node's own by default)."""
+    try:
+        pgid = int(pid_file.read_text().split()[0])
+        owner = Path(f"/proc/{pgid}").stat().st_uid
+    except (OSError, ValueError, IndexError):
+        pid_file.unlink(missing_ok=True)
+        return
+    if pgid > 1 and owner == (os.geteuid() if uid is None else uid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+            log.warning("killed the leftover process group %s recorded in %s", pgid, pid_file)
+        except (ProcessLookupError, PermissionError):
+            pass
+    pid_file.unlink(missing_ok=True)
+
+
 def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float,
         run_as: RunAs | None = None, log_path: Path | None = None, umask: int = 0o022,
-        on_line: Callable[[str], None] | None = None) -> Outcome:
-    """Run `command` to completion or until `timeout`; never raises for a failing command."""
+        on_line: Callable[[str], None] | None = None, pid_file: Path | None = None) -> Outcome:
+    """Run `command` to completion or until `timeout`; never raises for a failing command.
+
+    With `pid_file`, the process group is recorded there while it runs, and a group left there by
+    a node that died mid-run is killed first: a restarted node never runs two builds of one thing.
+    """
+    if pid_file is not None:
+        kill_leftover(pid_file, run_as.uid if run_as is not None and run_as.switches else None)
     switch = run_as is not None and run_as.switches
     started = time.monotonic()
     lines: deque[str] = deque(maxlen=TAIL_LINES)
@@ -79,6 +103,8 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
         if logfile:
             logfile.close()
         return Outcome(127, f"cannot run {command[0]}: {error.strerror or error}")
+    if pid_file is not None:
+        pid_file.write_text(f"{process.pid}\n")
     reader = threading.Thread(target=_pump, args=(process, lines, logfile, on_line), daemon=True)
     reader.start()
     timed_out = False
@@ -90,6 +116,8 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
     reader.join(timeout=KILL_GRACE)
     if logfile:
         logfile.close()
+    if pid_file is not None:
+        pid_file.unlink(missing_ok=True)
     elapsed = time.monotonic() - started
     log.debug("%s exited %s after %.2fs", command[0], process.returncode, elapsed)
     tail = "\n".join(lines)

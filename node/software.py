@@ -121,6 +121,7 @@ def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
         cwd=path, env=clean_environment(path, user), timeout=ctx.config.software_timeout,
         run_as=user, log_path=log_path, umask=0o022,
         on_line=lambda line: log.info("software %s | %s", path.name, line),
+        pid_file=ctx.config.software_root / ".locks" / f"{path.name}.pid",
     )
     check(outcome, "the software buildout")
     if not (path / "instance.cfg").is_file() and not (path / "template.cfg").is_file():

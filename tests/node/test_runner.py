@@ -59,3 +59,16 @@ def test_deadline_kills_the_whole_group(tmp_path: Path):
 def test_missing_program_is_a_failure_not_an_exception(tmp_path: Path):
     outcome = run([str(tmp_path / "nope")], cwd=tmp_path, env=clean_environment(tmp_path, ME), timeout=5)
     assert outcome.returncode == 127 and "cannot run" in outcome.tail
+
+
+def test_a_leftover_group_from_a_dead_node_is_killed_first(tmp_path: Path):
+    import subprocess
+
+    leftover = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)
+    pid_file = tmp_path / "build.pid"
+    pid_file.write_text(f"{leftover.pid}\n")
+    outcome = run(["/bin/true"], cwd=tmp_path, env=clean_environment(tmp_path, ME), timeout=10,
+                  pid_file=pid_file)
+    assert outcome.returncode == 0
+    assert leftover.wait(timeout=10) == -9
+    assert not pid_file.exists()

@@ -81,6 +81,16 @@ def start(directory: Path, command: Sequence[str], *, database: str | None = Non
     return server
 
 
+def restart(server: ServerProcess) -> ServerProcess:
+    """Start the same server again (same configuration, port and database) after `stop()`."""
+    with open(server.log_path, "ab") as log:
+        process = subprocess.Popen(list(server.process.args), stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    again = ServerProcess(server.url, process, server.log_path, server.config_path)
+    _wait_ready(again)
+    return again
+
+
 def _wait_ready(server: ServerProcess) -> None:
     deadline = time.monotonic() + START_DEADLINE
     while time.monotonic() < deadline:

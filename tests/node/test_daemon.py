@@ -1,0 +1,87 @@
+"""`slapos node run`: it converges by itself, reacts to changes, survives the master going away,
+and restarts a service that died."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.support import server
+from tests.support.node import HELLO_WEB, NodeEnv, free_port
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def env() -> Iterator[NodeEnv]:
+    node = NodeEnv(partitions=2)
+    try:
+        node.format()
+        node.start_daemon()
+        yield node
+    finally:
+        node.close()
+
+
+def serves(url: str, text: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).text == text
+    except requests.RequestException:
+        return False
+
+
+def wait_until(condition, timeout: float, what: str, env: NodeEnv) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not within {timeout:g}s\n{env.daemon_log()[-4000:]}")
+
+
+def url_of(env: NodeEnv, title: str) -> str:
+    doc = env.wait_for(title, lambda d: d["status_reason"] == "started", timeout=120, what="started")
+    return doc["connection_parameters"]["url"]
+
+
+def test_daemon_deploys_a_new_request_and_reacts_to_changes(env: NodeEnv):
+    port = str(free_port())
+    env.supply_and_request("hello", greeting="Bonjour", port=port)
+    url = url_of(env, "hello")
+    assert serves(url, "Bonjour\n")
+    env.client.request_instance("hello", str(HELLO_WEB), parameters={"greeting": "Hej", "port": port})
+    wait_until(lambda: serves(url, "Hej\n"), 30, "the new greeting served", env)
+    env.client.request_instance("hello", str(HELLO_WEB), state="destroyed")
+    wait_until(lambda: env.client.get_compute_node_state("local_computer")["compute_partition_list"][0]["instance"]
+               is None, 30, "the partition freed", env)
+    assert env.daemon.poll() is None
+
+
+def test_master_down_keeps_services_and_converges_when_back(env: NodeEnv):
+    port = str(free_port())
+    env.supply_and_request("hello", greeting="one", port=port)
+    url = url_of(env, "hello")
+    env.proxy.stop()
+    time.sleep(3)  # the daemon notices, backs off, and the service keeps running
+    assert serves(url, "one\n") and env.daemon.poll() is None
+    env.proxy = server.restart(env.proxy)
+    env.client.request_instance("hello", str(HELLO_WEB), parameters={"greeting": "two", "port": port})
+    wait_until(lambda: serves(url, "two\n"), 60, "convergence after the master came back", env)
+    assert "master unavailable" in env.daemon_log()
+
+
+def test_a_killed_service_is_restarted(env: NodeEnv):
+    port = str(free_port())
+    env.supply_and_request("hello", port=port)
+    url = url_of(env, "hello")
+    partition = env.info("hello")["compute_partition_id"]
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    pid = int(status.split("pid ")[1].split(",")[0])
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: serves(url, "Hello\n"), 60, "the service back", env)
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    assert "RUNNING" in status and f"pid {pid}," not in status
