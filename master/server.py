@@ -8,6 +8,7 @@ one writer, and its change notifications are in-process.
 from __future__ import annotations
 
 import gc
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         app = self._factory()
+        self._bus = app.extensions["partita.db"].bus
         # What start-up allocated lives as long as the worker: keep it out of the collector's
         # full passes, which otherwise add tens of milliseconds to an unlucky request.
         gc.collect()
@@ -69,4 +71,21 @@ def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) 
         "errorlog": "-",
         "loglevel": "warning",
         "proc_name": "partita-master",
+        "post_worker_init": _answer_long_polls_on_exit,
     }).run()
+
+
+def _answer_long_polls_on_exit(worker: object) -> None:
+    """On SIGTERM, answer the nodes' long polls at once instead of holding the shutdown for up to
+    ``graceful_timeout`` (they ask again, to the next server)."""
+    application = worker.app  # type: ignore[attr-defined]
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        bus = getattr(application, "_bus", None)
+        if bus is not None:
+            bus.close()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

@@ -53,7 +53,7 @@ def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
         seen = db.bus.counter(reference)
         generation = _generation(db, caller, reference)
         remaining = deadline - time.monotonic()
-        if generation != known or remaining <= 0:
+        if generation != known or remaining <= 0 or db.bus.closing:
             return {"computer_guid": reference, "generation": generation, "changed": generation != known}
         db.wait_for_change(reference, seen, remaining)
 

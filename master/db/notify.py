@@ -24,6 +24,13 @@ class ChangeBus:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._counters: dict[str, int] = {}
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: every wait returns now, and later ones at once."""
+        with self._condition:
+            self.closing = True
+            self._condition.notify_all()
 
     def counter(self, computer: str) -> int:
         with self._condition:
@@ -49,7 +56,7 @@ class ChangeBus:
         """Wait until `computer`'s counter moves past `seen`; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._condition:
-            while self._counters.get(computer, 0) == seen:
+            while self._counters.get(computer, 0) == seen and not self.closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def test_configure_local_writes_a_working_file_and_never_overwrites(tmp_path: Pa
     bad = run("configure", "local", "--slapos-configuration-directory", str(tmp_path / "x"),
               "--daemon-listen-port", "70000", check=False)
     assert bad.returncode != 0 and not (tmp_path / "x").exists()
+
+
+def test_stopping_answers_waiting_nodes_at_once(tmp_path):
+    """A node's long poll does not hold the shutdown: SIGTERM answers it and the proxy exits."""
+    import time
+
+    proxy = start(tmp_path, ("proxy", "start"))
+    try:
+        client = MasterClient(proxy.url)
+        client.format_compute_node("local_computer", [])
+        generation = client.get_compute_node_state("local_computer")["generation"]
+        answers = []
+        waiter = threading.Thread(target=lambda: answers.append(
+            client.wait_compute_node_change("local_computer", generation, timeout=60)))
+        waiter.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        proxy.stop()
+        waiter.join(timeout=30)
+        assert answers and answers[0]["changed"] is False
+        assert time.monotonic() - started < 8
+    finally:
+        proxy.stop()
