@@ -86,8 +86,8 @@ def test_a_checksum_mismatch_writes_nothing(toolchain: Toolchain, tmp_path: Path
 
 
 def test_inline_is_substituted_once_like_url_content(toolchain: Toolchain, tmp_path: Path) -> None:
-    write_profile(tmp_path, "inline =", "    listen ${settings:host}", "    user {name} $${HOME} $$", "output = out.conf",
-                  "mode = 0600")
+    write_profile(tmp_path, "inline =", "    listen ${settings:host}", "    user {name} $${HOME} $$",
+                  "output = out.conf", "mode = 0600")
     check_ok(run_buildout(toolchain, tmp_path))
     assert (tmp_path / "out.conf").read_text() == "listen 127.0.1.1\nuser {name} ${HOME} $$"
     assert mode_of(tmp_path / "out.conf") == 0o600

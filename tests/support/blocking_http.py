@@ -19,7 +19,7 @@ class BlockingServer:
             def do_GET(self) -> None:  # noqa: N802 (the http.server API)
                 outer.asked.set()
                 outer.release.wait(HOLD_LIMIT)
-                body = outer.content.get(self.path)
+                body = outer.content.get(self.path.split("?", 1)[0])
                 if body is None:
                     self.send_error(404)
                     return
