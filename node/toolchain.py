@@ -17,6 +17,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -75,7 +76,11 @@ def toolchain_key(source: Path | None, python: str) -> str:
 
 
 def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT) -> Toolchain:
-    """The toolchain for this version of Partita under `root`, built if missing."""
+    """The toolchain for this version of Partita under `root`, built if missing. A node that runs
+    from a toolchain (its ``bin/slapos``) uses that one."""
+    running = Path(sys.prefix)
+    if (running / MARKER).is_file():
+        return Toolchain(running)
     source = source_directory()
     key = toolchain_key(source, python)
     toolchain = Toolchain(root / key)
@@ -84,8 +89,10 @@ def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT)
     if not os.access(python, os.X_OK):
         raise SetupError(f"cannot build the toolchain: {python} is not an executable Python "
                          "(set [slapos] toolchain_python)")
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)
+    try:
+        root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as error:
+        raise SetupError(f"cannot create the toolchain directory {root}: {error.strerror}") from None
     with file_lock(root / ".lock", LOCK_TIMEOUT, "the toolchain"):
         if (toolchain.directory / MARKER).is_file():
             return toolchain  # another process built it while we waited

@@ -101,7 +101,8 @@ class NodeEnv:
         return result
 
     def _env(self) -> dict[str, str]:
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.root)}
+        return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                "HOME": str(self.root)}
 
     def format(self) -> None:
         self.slapos("node", "format")
