@@ -80,8 +80,8 @@ def buildout_tail(*, computer_id: str, partition_id: str, master_url: str, insta
 
 
 def _one_line(value: str) -> str:
-    """A value safe on one buildout line (the master refuses control characters anyway)."""
-    return " ".join(str(value).split()).replace("$", "$$")
+    """A value on one buildout line (the master refuses control characters anyway)."""
+    return " ".join(str(value).split())
 
 
 def instance_document(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant) -> dict:

@@ -8,7 +8,8 @@ copy of Partita: buildout finds ``recipe = partita:…`` in it, so a software re
 extra line to use them, and its ``bin/slapos`` runs for any user.
 
 ``<key>`` is a digest of Partita's source and the requirements: a new version of Partita gets a
-new toolchain, an unchanged one is reused. A toolchain is built under a lock and its marker file
+new toolchain, an unchanged one is reused. Old toolchains are kept: software built with one names
+its Python in its scripts. A toolchain is built under a lock and its marker file
 is written last, so a node killed half-way leaves no toolchain that looks complete.
 """
 from __future__ import annotations
@@ -32,7 +33,6 @@ BUILD_TIMEOUT = 900.0
 LOCK_TIMEOUT = BUILD_TIMEOUT + 60.0
 MARKER = ".partita-toolchain"
 SOURCE_PACKAGES = ("slap", "recipes", "node", "master", "proxy")
-KEEP = 3
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,6 @@ def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT)
         if (toolchain.directory / MARKER).is_file():
             return toolchain  # another process built it while we waited
         _build(toolchain.directory, source, python, timeout)
-    _remove_old(root, keep=key)
     return toolchain
 
 
@@ -137,11 +136,3 @@ def _build(work: Path, source: Path | None, python: str, timeout: float) -> None
             path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
     (work / MARKER).write_text(f"built {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
 
-
-def _remove_old(root: Path, keep: str, count: int = KEEP) -> None:
-    """Toolchains of older Partita versions beyond the `count` newest (best effort: a process
-    still using one keeps its open files)."""
-    built = sorted((p for p in root.iterdir() if p.is_dir() and (p / MARKER).is_file() and p.name != keep),
-                   key=lambda p: (p / MARKER).stat().st_mtime, reverse=True)
-    for path in built[count - 1:]:
-        shutil.rmtree(path, ignore_errors=True)

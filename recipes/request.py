@@ -1,0 +1,102 @@
+"""``partita:request``: request a child instance (or a shared one) and read what it published.
+
+::
+
+    [database]
+    recipe = partita:request
+    name = database                       # title, unique within this instance tree
+    software-url = ${slap-connection:software-release-url}
+    software-type = postgres              # default: default
+    config-user = app                     # parameters given to the child
+    sla-computer_guid = COMP-2            # placement
+    return = url password                 # connection parameters to read back
+    shared = false                        # true: a shared instance hosted by another instance
+    optional = false                      # true: never fail, leave missing values empty
+
+The request is sent when buildout initialises the section, so ``${database:connection-url}`` is
+known to the sections that follow. A value in ``return`` that the child has not published yet
+fails the part at install or update ("waiting for database: …"): the node runs the partition
+again later, which is how an instance tree converges.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from recipes.common import SlapConnection, as_option, fail, flag, required, slap_connection, words
+from slap.errors import ClientError
+
+log = logging.getLogger(__name__)
+
+_STATES = ("started", "stopped")
+
+
+def prefixed(options: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The options whose name starts with `prefix`, without it."""
+    return {key[len(prefix):]: options[key] for key in options
+            if key.startswith(prefix) and len(key) > len(prefix)}
+
+
+def requested_state(options: Mapping[str, str], requester_state: str, name: str) -> str:
+    """The state asked for the child: ``state``, or stopped when the requester is stopped."""
+    state = options.get("state", "").strip()
+    if not state:
+        return "stopped" if requester_state == "stopped" else "started"
+    if state not in _STATES:
+        raise fail(f"[{name}] option 'state' must be started or stopped, not {state!r}")
+    return state
+
+
+def missing_values(document: Mapping[str, Any], returned: list[str]) -> list[str]:
+    """The `returned` names the child has not published."""
+    published = document.get("connection_parameters") or {}
+    return [key for key in returned if key not in published]
+
+
+class Recipe:
+    """Requests in ``__init__``; install and update fail while a returned value is missing."""
+
+    def __init__(self, buildout: Any, name: str, options: Any) -> None:
+        self.name = name
+        self.optional = flag(options, "optional", name)
+        self.title = required(options, "name", name)
+        self.returned = words(options.get("return", ""))
+        connection = slap_connection(buildout, name)
+        document = self._request(connection, options)
+        self.status = str(document.get("status_reason") or "")
+        self.missing = missing_values(document, self.returned)
+        published = document.get("connection_parameters") or {}
+        for key in self.returned:
+            options[f"connection-{key}"] = as_option(published.get(key, ""))
+        options["instance-guid"] = str(document.get("instance_guid") or "")
+        options["instance-state"] = str(document.get("state") or "")
+        options["instance-status"] = self.status
+
+    def _request(self, connection: SlapConnection, options: Mapping[str, str]) -> dict[str, Any]:
+        """The child's document from the master (an empty one for a failed optional request)."""
+        software_url = required(options, "software-url", self.name)
+        state = requested_state(options, connection.requested_state, self.name)
+        try:
+            with connection.client() as client:
+                return client.request_instance(
+                    self.title, software_url, options.get("software-type", "").strip() or "default",
+                    parameters=prefixed(options, "config-"), shared=flag(options, "shared", self.name),
+                    state=state, sla_parameters=prefixed(options, "sla-"),
+                )
+        except ClientError as error:
+            if not self.optional:
+                raise fail(f"[{self.name}] cannot request {self.title!r}: {error}") from None
+            log.warning("[%s] cannot request %r: %s", self.name, self.title, error)
+            return {"status_reason": f"request failed: {error}"}
+
+    def install(self) -> list[str]:
+        if self.missing:
+            message = (f"waiting for {self.title}: connection parameter '{self.missing[0]}' not "
+                       f"published yet ({self.status or 'no status'})")
+            if not self.optional:
+                raise fail(message)
+            log.warning("[%s] %s", self.name, message)
+        return []
+
+    update = install
