@@ -72,10 +72,16 @@ class Daemon:
                 self._wait(generation, wait)
 
     def iterate(self) -> tuple[int, float]:
-        """One convergence; the generation seen last and how long to wait for a change."""
+        """One convergence; the generation to wait from and how long to wait for a change.
+
+        The generation is the one read *first*: whatever changed after it (a request that came
+        during the work, a change the pass's bounded rounds left for later, the node's own
+        reports) makes the wait return at once, and the next iteration finds out which.
+        """
         self.iterations += 1
         ctx = self.ctx
         want = fetch(ctx)
+        start_generation = want.generation
         if software_pass(ctx, want).changed:
             want = fetch(ctx)
         held = self._held(want)
@@ -83,7 +89,7 @@ class Daemon:
         self._record(want, summary.failed, held)
         if report_pass(ctx, want).changed:
             want = fetch(ctx)
-        return want.generation, self._wait_seconds(want)
+        return start_generation, self._wait_seconds(want)
 
     def _wait(self, generation: int, seconds: float) -> None:
         self.waiting = True

@@ -85,3 +85,23 @@ def test_a_killed_service_is_restarted(env: NodeEnv):
     wait_until(lambda: serves(url, "Hello\n"), 60, "the service back", env)
     status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
     assert "RUNNING" in status and f"pid {pid}," not in status
+
+
+def test_requests_arriving_during_work_are_not_missed():
+    """Regression (issue 3): a request made while the daemon worked through its bounded rounds was
+    left for the next 30 s long poll. Each one must answer well before that."""
+    env = NodeEnv(partitions=6)
+    try:
+        env.format()
+        env.client.supply("local_computer", str(HELLO_WEB))
+        env.software()
+        env.start_daemon()
+        for i in range(6):
+            port = str(free_port())
+            started = time.monotonic()
+            doc = env.client.request_instance(f"h{i}", str(HELLO_WEB), parameters={"port": port})
+            url = f"http://127.0.{env.network}.{int(doc['compute_partition_id'][len('slappart'):]) + 1}:{port}/"
+            wait_until(lambda: serves(url, "Hello\n"), 20, f"h{i} answering", env)
+            assert time.monotonic() - started < 20
+    finally:
+        env.close()
