@@ -8,6 +8,7 @@ everything belongs to the node's own user anyway.
 """
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 from dataclasses import dataclass, field
@@ -29,10 +30,21 @@ def owner_of(path: Path) -> RunAs:
     if uid == 0 and os.geteuid() == 0:
         raise SetupError(f"{path} belongs to root: the node never runs builds or partitions as root "
                          "(run slapos node format)")
+    return _identity(uid)
+
+
+def forget_identities() -> None:
+    """Drop the cached users (the daemon does so at every iteration: format may have changed them)."""
+    _identity.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity(uid: int) -> RunAs:
+    """The user `uid`, its group and its groups (cached: a pass asks for each partition's)."""
     try:
         entry = pwd.getpwuid(uid)
     except KeyError:
-        raise SetupError(f"{path} belongs to uid {uid}, which has no user entry") from None
+        raise SetupError(f"uid {uid} owns a partition or the software root but has no user entry") from None
     groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
     return RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
 

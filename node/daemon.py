@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from node import promises
-from node.context import NodeContext
+from node.context import NodeContext, forget_identities
 from node.desired import NodeWant
 from node.passes import fetch, instance_pass, report_pass, software_pass
 from slap.errors import ClientError, MasterUnreachable, RemoteError
@@ -79,6 +79,7 @@ class Daemon:
         reports) makes the wait return at once, and the next iteration finds out which.
         """
         self.iterations += 1
+        forget_identities()
         ctx = self.ctx
         want = fetch(ctx)
         start_generation = want.generation

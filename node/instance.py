@@ -227,9 +227,11 @@ def _start(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> str | None:
         time.sleep(PROMISE_RETRY)
 
 
-def _verdict(ctx: NodeContext, pid: str, path: Path, user: RunAs, *, only_due: bool) -> str | None:
-    """What is wrong with a started partition (an exited service, a failing promise), or None."""
-    exited = _exited_services(ctx, pid, path)
+def _verdict(ctx: NodeContext, pid: str, path: Path, user: RunAs, *, only_due: bool,
+             processes: list | None = None) -> str | None:
+    """What is wrong with a started partition (an exited service, a failing promise), or None.
+    `processes`: the partition's supervisord processes when the caller already asked for them."""
+    exited = _exited_services(ctx, pid, path, processes)
     if exited:
         return exited
     results = promises.run_all(path, toolchain=ctx.toolchain, run_as=user,
@@ -237,11 +239,15 @@ def _verdict(ctx: NodeContext, pid: str, path: Path, user: RunAs, *, only_due: b
     failing = promises.failing(results)
     if failing:
         return promises.describe_failure(failing[0])
-    return _exited_services(ctx, pid, path)
+    if processes is not None:
+        return None  # a light check: the services were looked at just before
+    return _exited_services(ctx, pid, path)  # a service may have died while promises ran
 
 
-def _exited_services(ctx: NodeContext, pid: str, path: Path) -> str | None:
-    for process in ctx.supervisor.processes(pid):  # type: ignore[attr-defined]
+def _exited_services(ctx: NodeContext, pid: str, path: Path, processes: list | None = None) -> str | None:
+    if processes is None:
+        processes = ctx.supervisor.processes(pid)  # type: ignore[attr-defined]
+    for process in processes:
         if process.watched and process.state in EXITED_STATES:
             tail = _log_tail(path / f".{pid}_{process.name}.log")
             reason = f"service {process.name} exited with status {process.exitstatus}"
@@ -285,15 +291,16 @@ def _save_verdict(path: Path, ok: bool, message: str) -> None:
         write_file(node_dir, VERDICT_FILE, json.dumps({"ok": ok, "message": message}), mode=0o640)
 
 
-def check(ctx: NodeContext, partition: PartitionWant) -> Result:
-    """An unchanged started partition: run due promises, look at services, report a changed verdict."""
+def check(ctx: NodeContext, partition: PartitionWant, processes: list | None = None) -> Result:
+    """An unchanged started partition: run due promises, look at services, report a changed verdict.
+    `processes`: its supervisord processes, when the pass asked for every partition's at once."""
     instance = partition.instance
     assert instance is not None
     pid = partition.partition_id
     path = ctx.partition_path(pid)
     try:
         user = ctx.partition_user(pid)
-        problem = _verdict(ctx, pid, path, user, only_due=True)
+        problem = _verdict(ctx, pid, path, user, only_due=True, processes=processes)
     except NodeError as error:
         problem = f"node error: {error}"
     previous = json.loads(read_text(path / NODE_DIR / VERDICT_FILE) or "{}")

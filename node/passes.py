@@ -68,11 +68,13 @@ def _local(ctx: NodeContext, partition: PartitionWant) -> LocalPartition:
     return LocalPartition(instance_work.processed_stamp(path), instance_work.software_ready(ctx, instance))
 
 
-def _work(ctx: NodeContext, partition: PartitionWant, action: PartitionAction) -> instance_work.Result | None:
+def _work(ctx: NodeContext, partition: PartitionWant, action: PartitionAction,
+          processes: dict[str, list] | None) -> instance_work.Result | None:
     if action == PartitionAction.PROCESS:
         return instance_work.process(ctx, partition)
     if action == PartitionAction.CHECK:
-        return instance_work.check(ctx, partition)
+        known = None if processes is None else processes.get(partition.partition_id, [])
+        return instance_work.check(ctx, partition, known)
     if action == PartitionAction.DESTROY:
         # stop it now; `report_pass` frees it
         ctx.supervisor.stop(partition.partition_id)  # type: ignore[attr-defined]
@@ -122,10 +124,13 @@ def instance_pass(ctx: NodeContext, want: NodeWant, *, skip: set[str] | None = N
 
 
 def _run_concurrently(ctx: NodeContext, todo: list) -> list:
+    checks = sum(1 for _, action in todo if action == PartitionAction.CHECK)
+    processes = ctx.supervisor.all_processes() if checks > 1 else None  # type: ignore[attr-defined]
+
     def one(item: tuple[PartitionWant, PartitionAction]) -> instance_work.Result | None:
         partition, action = item
         try:
-            return _work(ctx, partition, action)
+            return _work(ctx, partition, action, processes)
         except Exception:  # a bug on one partition must not stop the others: log it fully
             log.exception("%s: unexpected error", partition.partition_id)
             return instance_work.Result(partition.partition_id, False, "node error (see the node's log)")

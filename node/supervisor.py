@@ -579,6 +579,13 @@ class Supervisor:
         return sorted((_process_info(info) for info in self._group_states(partition_id)),
                       key=lambda process: process.name)
 
+    def all_processes(self) -> dict[str, list[ProcessInfo]]:
+        """Every group's processes in one call (a pass over many partitions asks once)."""
+        grouped: dict[str, list[ProcessInfo]] = {}
+        for info in self._call("supervisor.getAllProcessInfo"):
+            grouped.setdefault(str(info["group"]), []).append(_process_info(info))
+        return {group: sorted(found, key=lambda process: process.name) for group, found in grouped.items()}
+
 
 def _process_info(info: dict[str, Any]) -> ProcessInfo:
     name = str(info["name"])

@@ -133,6 +133,8 @@ def proxy(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def write_config(directory: Path, master_url: str, **slapformat: object) -> Path:
+    # a network of its own, so that addresses another run left on lo do not change what is seen
+    slapformat = {"ipv6_local_network": "fd70:6172:7469:96::/64", **slapformat}
     lines = ["[slapos]", f"computer_id = {COMPUTER}", f"master_url = {master_url}",
              f"instance_root = {directory / 'srv'}", f"software_root = {directory / 'opt'}", "[slapformat]"]
     lines += [f"{key} = {value}" for key, value in slapformat.items()]
