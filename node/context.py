@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.config import NodeConfig
-from node.errors import SetupError
+from node.errors import NodeError, SetupError
 from node.runner import RunAs
-from node.toolchain import Toolchain
+from node.supervisor import Supervisor
+from node.toolchain import Toolchain, ensure_toolchain
 from slap.client import MasterClient
 
 
@@ -54,7 +55,13 @@ class NodeContext:
     config: NodeConfig
     client: MasterClient
     toolchain: Toolchain
-    supervisor: object = field(default=None)  # node.supervisor.Supervisor, set by the caller
+    supervisor: Supervisor | None = field(default=None)
+
+    def services(self) -> Supervisor:
+        """The node's supervisord (opened by `open_context`)."""
+        if self.supervisor is None:
+            raise NodeError("the node's supervisord was not opened for this command")
+        return self.supervisor
 
     def partition_path(self, partition_id: str) -> Path:
         return self.config.partition_path(partition_id)
@@ -77,9 +84,6 @@ def master_client(config: NodeConfig, *, timeout: float | None = None) -> Master
 
 def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeContext:
     """Everything a pass needs, ready: the toolchain built, supervisord running (or adopted)."""
-    from node.supervisor import Supervisor
-    from node.toolchain import ensure_toolchain
-
     toolchain = ensure_toolchain(config.toolchain_root, config.toolchain_python)
     ctx = NodeContext(config, master_client(config), toolchain)
     if with_supervisor:

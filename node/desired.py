@@ -11,6 +11,11 @@ from typing import Any
 from node.errors import NodeError
 
 
+def release_digest(url: str) -> str:
+    """md5 of a software release's URL: its directory name under software_root, as in SlapOS."""
+    return hashlib.md5(url.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class SoftwareWant:
     url: str
@@ -19,8 +24,7 @@ class SoftwareWant:
 
     @property
     def digest(self) -> str:
-        """md5 of the URL: the software's directory name, as in SlapOS."""
-        return hashlib.md5(self.url.encode("utf-8")).hexdigest()
+        return release_digest(self.url)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ the watched services, reported only when the verdict changes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,11 +28,12 @@ from pathlib import Path
 
 from node import promises
 from node.context import NodeContext
-from node.desired import InstanceWant, PartitionWant
+from node.desired import InstanceWant, PartitionWant, release_digest
 from node.errors import CommandFailed, NodeError
 from node.files import node_directory, read_text, write_file
 from node.runner import RunAs, check as check_outcome, clean_environment, run
 from node.software import is_completed
+from node.supervisor import programs_in
 from slap.errors import ClientError
 from slap.states import InstanceState
 
@@ -97,13 +97,9 @@ def instance_document(ctx: NodeContext, partition: PartitionWant, instance: Inst
         "ip_list": [list(pair) for pair in partition.ip_list],
         "shared_instance_list": doc.get("shared_instance_list") or [],
         "timestamp": instance.timestamp,
-        "software_path": str(ctx.software_path(_digest(instance.software_release))),
+        "software_path": str(ctx.software_path(release_digest(instance.software_release))),
         "partition_path": str(ctx.partition_path(partition.partition_id)),
     }
-
-
-def _digest(url: str) -> str:
-    return hashlib.md5(url.encode("utf-8")).hexdigest()
 
 
 # -- local facts --------------------------------------------------------------------------------
@@ -115,7 +111,7 @@ def processed_stamp(path: Path) -> str | None:
 
 
 def software_ready(ctx: NodeContext, instance: InstanceWant) -> bool:
-    return is_completed(ctx.software_path(_digest(instance.software_release)))
+    return is_completed(ctx.software_path(release_digest(instance.software_release)))
 
 
 # -- processing ---------------------------------------------------------------------------------
@@ -135,7 +131,7 @@ def process(ctx: NodeContext, partition: PartitionWant) -> Result:
             message = _start(ctx, pid, path, user)
         else:
             _install_programs(ctx, pid, path, user)
-            ctx.supervisor.stop(pid)  # type: ignore[attr-defined]
+            ctx.services().stop(pid)
             message = None
     except CommandFailed as error:
         message = f"buildout failed: {error.tail or error}"
@@ -156,7 +152,7 @@ def _clear_stamp(path: Path) -> None:
 
 def _prepare(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant, path: Path,
              user: RunAs) -> None:
-    software_path = ctx.software_path(_digest(instance.software_release))
+    software_path = ctx.software_path(release_digest(instance.software_release))
     profile = read_text(software_path / "instance.cfg") or read_text(software_path / "template.cfg")
     if profile is None:
         raise NodeError(f"the software release has no instance.cfg in {software_path}")
@@ -193,32 +189,15 @@ def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:
     check_outcome(outcome, "the instance buildout")
 
 
-def programs_of(path: Path) -> list:
-    """The supervisord programs of a partition: etc/service/* (watched) and etc/run/*."""
-    from node.supervisor import Program
-
-    found = []
-    for folder, watched in (("service", True), ("run", False)):
-        directory = path / "etc" / folder
-        if not directory.is_dir():
-            continue
-        for entry in sorted(directory.iterdir()):
-            if entry.is_file() and os.access(entry, os.X_OK):
-                digest = hashlib.sha256(entry.read_bytes()).hexdigest()
-                found.append(Program(entry.name, entry, watched, digest))
-    return found
-
-
 def _install_programs(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> bool:
-    supervisor = ctx.supervisor
-    return supervisor.apply(pid, programs_of(path), user=user.name if user.switches else None,  # type: ignore[attr-defined]
-                            home=path)
+    user_name = user.name if user.switches else None
+    return ctx.services().apply(pid, programs_in(path), user=user_name, home=path)
 
 
 def _start(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> str | None:
     """Start the programs, then wait for the promises; the failure message, or None."""
     _install_programs(ctx, pid, path, user)
-    ctx.supervisor.start(pid)  # type: ignore[attr-defined]
+    ctx.services().start(pid)
     deadline = time.monotonic() + PROMISE_GRACE
     while True:
         problem = _verdict(ctx, pid, path, user, only_due=False)
@@ -246,7 +225,7 @@ def _verdict(ctx: NodeContext, pid: str, path: Path, user: RunAs, *, only_due: b
 
 def _exited_services(ctx: NodeContext, pid: str, path: Path, processes: list | None = None) -> str | None:
     if processes is None:
-        processes = ctx.supervisor.processes(pid)  # type: ignore[attr-defined]
+        processes = ctx.services().processes(pid)
     for process in processes:
         if process.watched and process.state in EXITED_STATES:
             tail = _log_tail(path / f".{pid}_{process.name}.log")

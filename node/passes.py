@@ -77,7 +77,7 @@ def _work(ctx: NodeContext, partition: PartitionWant, action: PartitionAction,
         return instance_work.check(ctx, partition, known)
     if action == PartitionAction.DESTROY:
         # stop it now; `report_pass` frees it
-        ctx.supervisor.stop(partition.partition_id)  # type: ignore[attr-defined]
+        ctx.services().stop(partition.partition_id)
     return None
 
 
@@ -125,7 +125,7 @@ def instance_pass(ctx: NodeContext, want: NodeWant, *, skip: set[str] | None = N
 
 def _run_concurrently(ctx: NodeContext, todo: list) -> list:
     checks = sum(1 for _, action in todo if action == PartitionAction.CHECK)
-    processes = ctx.supervisor.all_processes() if checks > 1 else None  # type: ignore[attr-defined]
+    processes = ctx.services().all_processes() if checks > 1 else None
 
     def one(item: tuple[PartitionWant, PartitionAction]) -> instance_work.Result | None:
         partition, action = item

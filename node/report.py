@@ -38,7 +38,7 @@ def destroy(ctx: NodeContext, partition: PartitionWant) -> bool:
     path = ctx.partition_path(pid)
     try:
         user = ctx.partition_user(pid)
-        ctx.supervisor.remove(pid)  # type: ignore[attr-defined]
+        ctx.services().remove(pid)
         if user.switches:
             _kill_user_processes(user)
         wipe(path, user)
