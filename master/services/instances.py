@@ -198,6 +198,11 @@ def _update(session: Session, instance: SoftwareInstance, request: CleanRequest,
         bump(session, instance)
         if instance.shared and instance.attachment is not None:
             bump(session, instance.attachment.host_instance)
+        if not instance.shared and instance.reported_state is not None:
+            # what the node reported was about the old request: until it reports again, the
+            # instance is "waiting for the node", so `slapos request --wait` waits for the change
+            instance.reported_state = None
+            instance.status_reason = ""
     if wanted.value != instance.requested_state:
         set_requested_state(session, instance, wanted)
 

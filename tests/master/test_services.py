@@ -185,6 +185,24 @@ def test_build_reports_and_status(db: Database) -> None:
     assert request(db, "a").status == "started"  # type: ignore[union-attr]
 
 
+def test_a_changed_request_waits_for_the_node_again(db: Database) -> None:
+    """Regression (issue 3): after a parameter change, the node's old "started" made `slapos
+    request --wait` return before the node had deployed the change."""
+    format_partitions(db, 1)
+    with db.write() as session:
+        supplies.supply(session, USER, COMPUTER, SR, SupplyState.AVAILABLE)
+        supplies.report_build(session, USER, COMPUTER, SR, BuildState.AVAILABLE)
+    request(db, "a", parameters={"x": "1"})
+    with db.write() as session:
+        lifecycle.report_state(session, lifecycle.instance_on(session, USER, COMPUTER, "slappart0"),
+                               ReportedState.STARTED)
+    same = request(db, "a", parameters={"x": "1"})
+    assert same is not None and (same.reported_state, same.status) == ("started", "started")
+    changed = request(db, "a", parameters={"x": "2"})
+    assert changed is not None and changed.reported_state is None
+    assert changed.status == "waiting for the node to deploy it"
+
+
 def test_shrinking_keeps_busy_partitions(db: Database) -> None:
     format_partitions(db, 3)
     request(db, "a")
