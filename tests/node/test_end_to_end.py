@@ -5,6 +5,7 @@ test_single_user.py, the daemon in test_daemon.py.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -91,9 +92,11 @@ SRS = Path(__file__).parent / "srs"
 
 def test_failing_promise_is_the_status_reason(env: NodeEnv):
     env.supply_and_request("checked", SRS / "failing-promise" / "software.cfg")
+    env.supply_and_request("healthy", port=str(free_port()))
     env.software()
     result = env.instance(check=False)
     assert result.returncode == 1 and "1 partition(s) failed" in result.stderr
+    assert env.info("healthy")["status_reason"] == "started"  # one failure does not block the others
     doc = env.info("checked")
     assert doc["reported_state"] == "error"
     assert doc["status_reason"] == "promise disk-check failing: the command exited with 1: disk is full"
@@ -138,6 +141,26 @@ def test_child_request_converges_in_one_pass(env: NodeEnv):
     assert answer(child_url) == "from the child\n"
     tree = {i["title"]: i for i in env.client.list_instance_trees()}
     assert "child" not in tree  # the child belongs to the parent's tree, not a tree of its own
+
+    # destroying the root destroys the tree; one report pass frees both partitions
+    env.client.request_instance("parent", str(SRS / "parent" / "software.cfg"), state="destroyed")
+    env.instance()
+    env.report()
+    state = env.client.get_compute_node_state(COMPUTER)
+    assert [p["instance"] for p in state["compute_partition_list"]] == [None] * 3
+    with pytest.raises(requests.ConnectionError):
+        answer(child_url)
+
+
+def test_removed_software_release_is_deleted(env: NodeEnv):
+    env.client.supply(COMPUTER, str(HELLO_WEB))
+    env.software()
+    software = env.root / "soft" / hashlib.md5(str(HELLO_WEB).encode()).hexdigest()
+    assert (software / ".completed").exists()
+    env.client.supply(COMPUTER, str(HELLO_WEB), "destroyed")
+    env.software()
+    assert not software.exists()
+    assert env.client.list_software_installations(COMPUTER) == []
 
 
 def test_shared_instance_is_served_by_its_host(env: NodeEnv):
