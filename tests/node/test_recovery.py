@@ -98,12 +98,7 @@ def test_killed_mid_build_rebuilds_cleanly(env: NodeEnv, blocking: BlockingServe
 
 
 def test_killed_mid_buildout_recovers_and_adopts_services(env: NodeEnv, blocking: BlockingServer):
-    release = env.root / "release"
-    release.mkdir()
-    (release / "instance.cfg.in").write_text(INSTANCE)
-    (release / "software.cfg").write_text(
-        "[buildout]\nparts = instance-profile\n\n[instance-profile]\nrecipe = partita:template\n"
-        "url = ${software-release:base}/instance.cfg.in\noutput = ${buildout:directory}/instance.cfg\n")
+    release = write_release(env.root / "release", "${software-release:base}/instance.cfg.in").parent
     env.supply_and_request("slow", release / "software.cfg", fetch=blocking.url + "/fetched.txt")
     env.software()
     # a first deployment without the block, so that a service runs under supervisord
@@ -131,3 +126,29 @@ def test_killed_mid_buildout_recovers_and_adopts_services(env: NodeEnv, blocking
     status = env.slapos("node", "status").stdout
     assert status.count("sleeper-on-watch") == 1 and f"pid {sleeper_pid}," in status
     assert os.path.exists(f"/proc/{sleeper_pid}")
+
+
+def test_a_destruction_cut_short_is_finished_by_the_next_report(env: NodeEnv):
+    """The states a node killed mid-destroy leaves (services stopped, half the files gone, the
+    master not told) are finished by the next `slapos node report`, never left half-destroyed."""
+    release = write_release(env.root / "release", "${software-release:base}/instance.cfg.in").parent
+    server = BlockingServer({"/fetched.txt": "fetched\n"})
+    server.release.set()
+    try:
+        env.supply_and_request("doomed", release / "software.cfg", fetch=server.url + "/fetched.txt")
+        env.software()
+        env.instance()
+    finally:
+        server.close()
+    partition = env.root / "srv" / "slappart0"
+    env.client.request_instance("doomed", str(release / "software.cfg"), state="destroyed")
+    # what a node killed half-way through a destruction leaves behind
+    env.slapos("node", "supervisorctl", "stop", "slappart0:*")
+    for leftover in ("etc", "buildout.cfg"):
+        path = partition / leftover
+        subprocess.run(["rm", "-rf", str(path)], check=True, timeout=30)
+    assert env.client.get_compute_node_state(COMPUTER)["compute_partition_list"][0]["instance"] is not None
+    env.report()
+    assert env.client.get_compute_node_state(COMPUTER)["compute_partition_list"][0]["instance"] is None
+    assert sorted(p.name for p in partition.iterdir()) == [".slapos-resource"]
+    assert "slappart0" not in env.slapos("node", "status", check=False).stdout
