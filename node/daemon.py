@@ -5,7 +5,7 @@ what is requested destroyed. Then wait on ``slapos.wait.v0.compute_node_change``
 answers as soon as anything for this computer changes: no polling), at most until the next
 promise is due or a failed partition's retry time comes.
 
-A failed partition is retried with back-off (`retry_delay`), at once if its instance changes.
+A failed partition is retried with back-off (`node.plan.backoff`), at once if its instance changes.
 When the master cannot be reached, services keep running (supervisord does not depend on the
 node) and the node retries with back-off until the master is back.
 """
@@ -20,6 +20,7 @@ from node import promises
 from node.context import NodeContext, forget_identities
 from node.desired import NodeWant
 from node.passes import fetch, instance_pass, report_pass, software_pass
+from node.plan import backoff
 from slap.errors import ClientError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,6 @@ LONG_POLL = 30.0
 RETRY_FIRST = 2.0
 RETRY_MAX = 120.0
 MASTER_BACKOFF_MAX = 30.0
-
-
-def retry_delay(attempts: int, first: float = RETRY_FIRST, most: float = RETRY_MAX) -> float:
-    return min(first * 2 ** max(attempts - 1, 0), most)
 
 
 @dataclass
@@ -46,7 +43,6 @@ class Daemon:
     ctx: NodeContext
     stop: threading.Event = field(default_factory=threading.Event)
     failures: dict[str, Failure] = field(default_factory=dict)
-    iterations: int = 0
     waiting: bool = False
 
     def run(self) -> None:
@@ -60,7 +56,7 @@ class Daemon:
                 if isinstance(error, RemoteError) and error.status < 500:
                     raise
                 unreachable += 1
-                delay = retry_delay(unreachable, 1.0, MASTER_BACKOFF_MAX)
+                delay = backoff(unreachable, 1.0, MASTER_BACKOFF_MAX)
                 log.warning("master unavailable (%s); services keep running; retrying in %gs", error, delay)
                 self.waiting = True
                 try:
@@ -78,7 +74,6 @@ class Daemon:
         during the work, a change the pass's bounded rounds left for later, the node's own
         reports) makes the wait return at once, and the next iteration finds out which.
         """
-        self.iterations += 1
         forget_identities()
         ctx = self.ctx
         want = fetch(ctx)
@@ -123,7 +118,8 @@ class Daemon:
                 continue
             previous = self.failures.get(pid)
             attempts = previous.attempts + 1 if previous else 1
-            self.failures[pid] = Failure(partition.instance.stamp, attempts, now + retry_delay(attempts))
+            retry_at = now + backoff(attempts, RETRY_FIRST, RETRY_MAX)
+            self.failures[pid] = Failure(partition.instance.stamp, attempts, retry_at)
 
     def _wait_seconds(self, want: NodeWant) -> float:
         now = time.time()

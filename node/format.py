@@ -37,13 +37,13 @@ from typing import Any
 from node import network, users
 from node.config import NodeConfig
 from node.errors import NodeError, SetupError
+from node.layout import RESOURCE_FILE
 from node.locks import file_lock
 from slap.client import MasterClient
 from slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 
-RESOURCE_FILE = ".slapos-resource"
 LOCK_FILE = ".slapos-format.lock"
 LOCK_TIMEOUT = 120.0
 ROOT_MODE = 0o755

@@ -31,6 +31,7 @@ from node.context import NodeContext
 from node.desired import InstanceWant, PartitionWant, release_digest
 from node.errors import CommandFailed, NodeError
 from node.files import node_directory, read_text, write_file
+from node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
 from node.runner import RunAs, check as check_outcome, clean_environment, run
 from node.software import is_completed
 from node.supervisor import programs_in
@@ -39,9 +40,6 @@ from slap.states import InstanceState
 
 log = logging.getLogger(__name__)
 
-NODE_DIR = ".slapgrid"
-TIMESTAMP = ".timestamp"
-INSTANCE_FILE = "instance.json"
 VERDICT_FILE = "verdict.json"
 PROMISE_GRACE = 10.0
 PROMISE_RETRY = 0.3
@@ -144,10 +142,7 @@ def process(ctx: NodeContext, partition: PartitionWant) -> Result:
 
 
 def _clear_stamp(path: Path) -> None:
-    try:
-        os.unlink(path / TIMESTAMP)
-    except FileNotFoundError:
-        pass
+    (path / TIMESTAMP).unlink(missing_ok=True)
 
 
 def _prepare(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant, path: Path,
@@ -195,32 +190,29 @@ def _install_programs(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> bo
 
 
 def _start(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> str | None:
-    """Start the programs, then wait for the promises; the failure message, or None."""
+    """Start the programs, then give the promises `PROMISE_GRACE` seconds to pass; the failure
+    message, or None."""
     _install_programs(ctx, pid, path, user)
     ctx.services().start(pid)
     deadline = time.monotonic() + PROMISE_GRACE
     while True:
-        problem = _verdict(ctx, pid, path, user, only_due=False)
-        if problem is None or time.monotonic() >= deadline or problem.startswith("service "):
-            return problem
+        exited = _exited_services(ctx, pid, path)
+        if exited:
+            return exited  # waiting longer does not bring it back
+        failing = _failing_promise(ctx, path, user, only_due=False)
+        if failing is None:
+            return _exited_services(ctx, pid, path)  # a service may have died while promises ran
+        if time.monotonic() >= deadline:
+            return failing
         time.sleep(PROMISE_RETRY)
 
 
-def _verdict(ctx: NodeContext, pid: str, path: Path, user: RunAs, *, only_due: bool,
-             processes: list | None = None) -> str | None:
-    """What is wrong with a started partition (an exited service, a failing promise), or None.
-    `processes`: the partition's supervisord processes when the caller already asked for them."""
-    exited = _exited_services(ctx, pid, path, processes)
-    if exited:
-        return exited
+def _failing_promise(ctx: NodeContext, path: Path, user: RunAs, *, only_due: bool) -> str | None:
+    """The status reason of the partition's first failing promise, or None."""
     results = promises.run_all(path, toolchain=ctx.toolchain, run_as=user,
                                timeout=ctx.config.promise_timeout, only_due=only_due)
     failing = promises.failing(results)
-    if failing:
-        return promises.describe_failure(failing[0])
-    if processes is not None:
-        return None  # a light check: the services were looked at just before
-    return _exited_services(ctx, pid, path)  # a service may have died while promises ran
+    return promises.describe_failure(failing[0]) if failing else None
 
 
 def _exited_services(ctx: NodeContext, pid: str, path: Path, processes: list | None = None) -> str | None:
@@ -279,7 +271,8 @@ def check(ctx: NodeContext, partition: PartitionWant, processes: list | None = N
     path = ctx.partition_path(pid)
     try:
         user = ctx.partition_user(pid)
-        problem = _verdict(ctx, pid, path, user, only_due=True, processes=processes)
+        problem = (_exited_services(ctx, pid, path, processes)
+                   or _failing_promise(ctx, path, user, only_due=True))
     except NodeError as error:
         problem = f"node error: {error}"
     previous = json.loads(read_text(path / NODE_DIR / VERDICT_FILE) or "{}")

@@ -30,10 +30,6 @@ class PassSummary:
     failed: list[str] = field(default_factory=list)     # partition ids (or SR URLs) that failed
     changed: bool = False                               # something was built, deployed or freed
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
 
 def fetch(ctx: NodeContext) -> NodeWant:
     return parse(ctx.client.get_compute_node_state(ctx.config.computer_id))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from node.desired import InstanceWant, PartitionWant, SoftwareWant
+from node.desired import PartitionWant, SoftwareWant
 from slap.states import InstanceState, SupplyState
 
 
@@ -73,6 +73,6 @@ def partition_action(want: PartitionWant, local: LocalPartition) -> PartitionAct
     return PartitionAction.PROCESS
 
 
-def changed_since(before: dict[str, str], after: dict[str, InstanceWant]) -> set[str]:
-    """Partitions whose instance timestamp moved (or which became busy) between two reads."""
-    return {pid for pid, instance in after.items() if before.get(pid) != instance.stamp}
+def backoff(attempts: int, first: float, most: float) -> float:
+    """Seconds to wait after `attempts` failures in a row: `first`, doubling, at most `most`."""
+    return min(first * 2 ** max(attempts - 1, 0), most)

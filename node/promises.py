@@ -21,13 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from node.layout import NODE_DIR, PROMISE_DIR
 from node.runner import RunAs, clean_environment, run
 from node.toolchain import Toolchain
 from slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = Path(".slapgrid") / "promise"
+STATE_DIR = Path(NODE_DIR) / PROMISE_DIR
 PARALLEL = 4
 
 
@@ -85,13 +86,12 @@ def _save(partition: Path, result: PromiseResult) -> None:
     temporary.rename(directory / f"{result.name}.json")
 
 
-def run_one(partition: Path, promise: PromiseFile, *, toolchain: Toolchain, run_as: RunAs,
-            timeout: float) -> PromiseResult:
-    """Run one promise now and record its result."""
-    previous = load_result(partition, promise.name)
+def run_one(partition: Path, promise: PromiseFile, previous: PromiseResult | None, *, toolchain: Toolchain,
+            run_as: RunAs, timeout: float) -> PromiseResult:
+    """Run one promise now and record its result (`previous`: its last one, if any)."""
     period, threshold = DEFAULT_PERIOD, DEFAULT_FAILURE_THRESHOLD
     if promise.plugin:
-        ok, message, period, threshold = _run_plugin(partition, promise, toolchain, run_as, timeout)
+        ok, message, period, threshold = _run_plugin(partition, promise, previous, toolchain, run_as, timeout)
     else:
         ok, message = _run_executable(partition, promise, run_as, timeout)
     failures = 0 if ok else (previous.failures if previous else 0) + 1
@@ -111,9 +111,8 @@ def _run_executable(partition: Path, promise: PromiseFile, run_as: RunAs, timeou
     return True, last or "ok"
 
 
-def _run_plugin(partition: Path, promise: PromiseFile, toolchain: Toolchain, run_as: RunAs,
-                timeout: float) -> tuple[bool, str, float, int]:
-    previous = load_result(partition, promise.name)
+def _run_plugin(partition: Path, promise: PromiseFile, previous: PromiseResult | None, toolchain: Toolchain,
+                run_as: RunAs, timeout: float) -> tuple[bool, str, float, int]:
     deadline = timeout + 5.0  # the plugin enforces its own timeout; this bounds a stuck process
     outcome = run([str(toolchain.python), "-m", "slap.promise", str(promise.path)], cwd=partition,
                   env=clean_environment(partition, run_as), timeout=deadline, run_as=run_as, umask=0o027)
@@ -137,17 +136,18 @@ def run_all(partition: Path, *, toolchain: Toolchain, run_as: RunAs, timeout: fl
     """Run the partition's promises (all, or only those due) in parallel; every current result."""
     now = time.time()
     promises = discover(partition)
-    todo, results = [], []
+    todo: list[tuple[PromiseFile, PromiseResult | None]] = []
+    results = []
     for promise in promises:
         previous = load_result(partition, promise.name)
         if only_due and previous is not None and not previous.due(now):
             results.append(previous)
         else:
-            todo.append(promise)
+            todo.append((promise, previous))
     if todo:
         with ThreadPoolExecutor(max_workers=min(PARALLEL, len(todo))) as pool:
             results.extend(pool.map(
-                lambda p: run_one(partition, p, toolchain=toolchain, run_as=run_as, timeout=timeout), todo))
+                lambda item: run_one(partition, *item, toolchain=toolchain, run_as=run_as, timeout=timeout), todo))
     return sorted(results, key=lambda r: r.name)
 
 

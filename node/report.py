@@ -21,12 +21,13 @@ from pathlib import Path
 from node.context import NodeContext
 from node.desired import PartitionWant
 from node.errors import NodeError
+from node.layout import RESOURCE_FILE
 from node.runner import RunAs
 from slap.errors import ClientError
 
 log = logging.getLogger(__name__)
 
-KEEP = frozenset({".slapos-resource"})
+KEEP = frozenset({RESOURCE_FILE})
 KILL_WAIT = 5.0
 
 

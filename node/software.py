@@ -19,6 +19,7 @@ from node.context import NodeContext
 from node.desired import SoftwareWant
 from node.errors import CommandFailed
 from node.locks import try_lock
+from node.plan import backoff
 from node.runner import check, clean_environment, run
 from slap.errors import ClientError
 
@@ -28,11 +29,6 @@ COMPLETED = ".completed"
 BUILD_LOG = ".build.log"
 RETRY_FIRST = 60.0
 RETRY_MAX = 3600.0
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds to wait before building again a release that failed `attempts` times in a row."""
-    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 def is_completed(path: Path) -> bool:
@@ -73,11 +69,17 @@ def _prepare_cache(ctx: NodeContext) -> Path:
     return cache
 
 
+def _locks(ctx: NodeContext) -> Path:
+    """Where the per-release locks, pid files and failure counts live."""
+    locks = ctx.config.software_root / ".locks"
+    locks.mkdir(exist_ok=True)
+    return locks
+
+
 def build(ctx: NodeContext, want: SoftwareWant) -> bool:
     """Build `want` unless another process is building it; True when it is now complete."""
     path = ctx.software_path(want.digest)
-    locks = ctx.config.software_root / ".locks"
-    locks.mkdir(exist_ok=True)
+    locks = _locks(ctx)
     with try_lock(locks / want.digest) as held:
         if not held:
             log.info("software %s: being built by another process", want.url)
@@ -121,7 +123,7 @@ def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
         cwd=path, env=clean_environment(path, user), timeout=ctx.config.software_timeout,
         run_as=user, log_path=log_path, umask=0o022,
         on_line=lambda line: log.info("software %s | %s", path.name, line),
-        pid_file=ctx.config.software_root / ".locks" / f"{path.name}.pid",
+        pid_file=_locks(ctx) / f"{path.name}.pid",
     )
     check(outcome, "the software buildout")
     if not (path / "instance.cfg").is_file() and not (path / "template.cfg").is_file():
@@ -143,7 +145,7 @@ class _Failures:
 
     def waiting(self) -> bool:
         attempts, at = self._read()
-        return attempts > 0 and time.time() < at + retry_delay(attempts)
+        return attempts > 0 and time.time() < at + backoff(attempts, RETRY_FIRST, RETRY_MAX)
 
     def record(self) -> None:
         attempts, _ = self._read()
@@ -163,9 +165,7 @@ def _mark_completed(path: Path) -> None:
 def remove(ctx: NodeContext, want: SoftwareWant) -> None:
     """Delete a software release the master wants destroyed, then say so."""
     path = ctx.software_path(want.digest)
-    locks = ctx.config.software_root / ".locks"
-    locks.mkdir(exist_ok=True)
-    with try_lock(locks / want.digest) as held:
+    with try_lock(_locks(ctx) / want.digest) as held:
         if not held:
             return
         (path / COMPLETED).unlink(missing_ok=True)  # first: a half-removed tree never looks built

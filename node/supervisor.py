@@ -43,8 +43,8 @@ from supervisor.xmlrpc import Faults, SupervisorTransport, UnixStreamHTTPConnect
 
 from node.config import NodeConfig
 from node.errors import SupervisorError
+from node.layout import WATCH_SUFFIX
 
-WATCH_SUFFIX = "-on-watch"
 WATCHDOG_GROUP = "partita-watchdog"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RPC_TIMEOUT = 10.0

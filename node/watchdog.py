@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP, WATCH_SUFFIX
+
 EVENTS = ("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL")
-WATCH_SUFFIX = "-on-watch"
 BANG_FILE = "watchdog-bang"
 BANG_TIMEOUT = 10.0
 RPC_TIMEOUT = 5.0
@@ -239,12 +240,12 @@ def claim_bang(partition_dir: Path) -> tuple[str | None, str]:
     partition_fd = _open_directory(partition_dir)
     slapgrid_fd = None
     try:
-        slapgrid_fd = _open_directory(".slapgrid", partition_fd) if partition_fd is not None else None
-        deployed = _read_at(partition_fd, ".timestamp")
+        slapgrid_fd = _open_directory(NODE_DIR, partition_fd) if partition_fd is not None else None
+        deployed = _read_at(partition_fd, TIMESTAMP)
         decision = decide(deployed, _read_at(slapgrid_fd, BANG_FILE, link_is_missing=True))
         if not decision.bang or deployed is None:
             return None, decision.reason
-        guid = instance_guid(_read_at(slapgrid_fd, "instance.json"))
+        guid = instance_guid(_read_at(slapgrid_fd, INSTANCE_FILE))
         if slapgrid_fd is not None:  # always so: instance.json was read from it
             _write_at(slapgrid_fd, BANG_FILE, deployed)
         return guid, decision.reason

@@ -1,4 +1,5 @@
-"""What the node commands share: ``--cfg`` (the node's configuration) and the client of the master.
+"""What the node commands share: ``--cfg`` (the node's configuration), progress output, the locks
+that keep two node commands of one kind apart.
 
 Configuration: ``--cfg FILE``, else ``$SLAPOS_CONFIGURATION``, else ``/etc/opt/slapos/slapos.cfg``.
 """
@@ -12,10 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from node.config import NodeConfig, node_config
-from node.context import master_client
 from node.errors import SetupError
 from node.locks import try_lock
-from slap.client import MasterClient
 from slap.config import read_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,13 +33,7 @@ def load_config(cfg: str | None) -> NodeConfig:
     return node_config(read_config(cfg))
 
 
-def open_master(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
-    """A client of the node's master, with the node's certificate when it has one."""
-    return master_client(config, timeout=timeout)
-
-
 EXIT_FAILED = 1
-EXIT_PROMISE = 2
 EXIT_BUSY = 10
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import click
 
-from node.cli.common import cfg_option, load_config, open_master
+from node.cli.common import cfg_option, load_config
+from node.context import master_client
 from node.format import MODE_EXISTING_USERS, MODE_ROOT, FormatReport, format_node
 
 EXIT_OFFLINE = 2
@@ -47,7 +48,7 @@ def command(cfg: str | None) -> None:
     single-user mode (every partition runs as that user, IPv4 on loopback).
     """
     config = load_config(cfg)
-    with open_master(config) as client:
+    with master_client(config) as client:
         report = format_node(config, client)
     for line in summary_lines(report):
         click.echo(line)

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from node.desired import InstanceWant, PartitionWant, SoftwareWant
-from node.plan import (LocalPartition, PartitionAction, SoftwareAction, changed_since, partition_action,
-                       software_action)
+from node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
 
 
 def software(state: str = "available", reported: str | None = None) -> SoftwareWant:
@@ -57,9 +56,3 @@ def test_unchanged_partition_only_checks_promises_when_started():
 def test_destroyed_instance_goes_to_the_report_pass():
     assert partition_action(partition("destroyed"), LocalPartition(None, False)) == PartitionAction.DESTROY
 
-
-def test_changed_since():
-    before = {"slappart0": "1.0", "slappart1": "2.0"}
-    after = {p: InstanceWant("g", "t", "started", "/sr", "default", ts, None, {})
-             for p, ts in (("slappart0", 1.0), ("slappart1", 3.0), ("slappart2", 1.0))}
-    assert changed_since(before, after) == {"slappart1", "slappart2"}

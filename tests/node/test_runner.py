@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def test_missing_program_is_a_failure_not_an_exception(tmp_path: Path):
 
 
 def test_a_leftover_group_from_a_dead_node_is_killed_first(tmp_path: Path):
-    import subprocess
-
     leftover = subprocess.Popen(["/bin/sleep", "300"], start_new_session=True)
     pid_file = tmp_path / "build.pid"
     pid_file.write_text(f"{leftover.pid}\n")

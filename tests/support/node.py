@@ -188,8 +188,3 @@ class NodeEnv:
                 subprocess.run(["userdel", entry.pw_name], capture_output=True, timeout=30)
                 subprocess.run(["groupdel", entry.pw_name], capture_output=True, timeout=30)
 
-
-def http_get(url: str, timeout: float = 5.0) -> str:
-    import requests
-
-    return requests.get(url, timeout=timeout).text
