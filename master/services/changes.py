@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from master.db.models import Computer, SoftwareInstance
@@ -23,17 +24,33 @@ def next_timestamp(previous: float | None, now: float | None = None) -> float:
     return round(max(now, previous + 1e-6), 6)
 
 
-def mark_computer_changed(session: Session, computer: Computer) -> None:
-    """Give `computer` a new generation, once per transaction.
+_COMPUTERS = Computer.__table__
+_NEXT_GENERATION = (
+    update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+    .values(generation=_COMPUTERS.c.generation + 1)
+)
 
-    The increment is done by the database (``generation = generation + 1``), so two concurrent
-    writers never both write N + 1: PostgreSQL's row lock orders them, and SQLite has one writer.
+
+def mark_computer_changed(session: Session, computer: Computer) -> None:
+    """Give `computer` a new generation, once per transaction."""
+    mark_changed(session, computer.id, computer.reference)
+
+
+def mark_changed(session: Session, computer_id: int, reference: str) -> None:
+    """Give computer `computer_id` (named `reference`) a new generation, once per transaction.
+
+    The increment is done by the database at once (``generation = generation + 1``, no object
+    flush), so two concurrent writers never both write N + 1: PostgreSQL's row lock orders them,
+    and SQLite has one writer. A loaded `Computer` forgets its old generation.
     """
     changed = session.info.setdefault(CHANGED_COMPUTERS, set())
-    if computer.reference in changed:
+    if reference in changed:
         return
-    changed.add(computer.reference)
-    computer.generation = Computer.generation + 1
+    changed.add(reference)
+    session.connection().execute(_NEXT_GENERATION, {"computer_id": computer_id})
+    loaded = session.identity_map.get(session.identity_key(Computer, computer_id))
+    if loaded is not None:
+        session.expire(loaded, ["generation"])
 
 
 def bump(session: Session, instance: SoftwareInstance) -> None:

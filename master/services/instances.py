@@ -12,14 +12,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from master.allocation.model import Demand
 from master.db.models import ROOT_SCOPE, Computer, Partition, SoftwareInstance
 from master.services import access, allocator
-from master.services.changes import bump
+from master.services.changes import bump, mark_changed, next_timestamp
 from master.services.identity import Caller
-from master.services.owners import ensure_owner, find_owner
+from master.services.owners import ensure_owner_id, find_owner
 from master.services.validation import (
     clean_parameters, clean_sla, clean_software_release, clean_software_type, clean_title,
 )
@@ -84,16 +86,23 @@ def acting_instance(session: Session, caller: Caller) -> SoftwareInstance | None
     return instance
 
 
+# Statements of every request, prepared once (building one costs more than running it).
+_INSTANCES = SoftwareInstance.__table__
+_MAKE_ROOT = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance_id"))
+              .values(root_id=_INSTANCES.c.id))
+_BY_TITLE = select(SoftwareInstance).where(
+    SoftwareInstance.owner_id == bindparam("owner_id"),
+    SoftwareInstance.scope_id == bindparam("scope_id"),
+    SoftwareInstance.title == bindparam("title"),
+)
+_BY_TITLE_LOCKED = _BY_TITLE.with_for_update()
+
+
 def find_instance(session: Session, owner_id: int, scope_id: int, title: str,
                   lock: bool = False) -> SoftwareInstance | None:
-    query = select(SoftwareInstance).where(
-        SoftwareInstance.owner_id == owner_id,
-        SoftwareInstance.scope_id == scope_id,
-        SoftwareInstance.title == title,
-    )
-    if lock:
-        query = query.with_for_update()
-    return session.scalar(query)
+    """The instance titled `title` in a tree scope (statements prepared once: every request asks)."""
+    return session.scalar(_BY_TITLE_LOCKED if lock else _BY_TITLE,
+                          {"owner_id": owner_id, "scope_id": scope_id, "title": title})
 
 
 def get_instance_by_guid(session: Session, caller: Caller, guid: str) -> SoftwareInstance:
@@ -132,14 +141,12 @@ def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> Sof
     if requester is not None:
         owner_id, scope_id = requester.owner_id, requester.root_id or requester.id
     else:
-        owner_id, scope_id = ensure_owner(session, caller.owner).id, ROOT_SCOPE
+        owner_id, scope_id = ensure_owner_id(session, caller.owner), ROOT_SCOPE
     instance = find_instance(session, owner_id, scope_id, request.title, lock=True)
     if instance is None:
         if request.state == InstanceState.DESTROYED:
             return None
-        instance = _create(session, request, owner_id, scope_id, requester)
-        allocator.allocate(session, instance)
-        return instance
+        return _create(session, request, owner_id, scope_id, requester)
     _update(session, instance, request, requester)
     if allocator.is_waiting(instance):
         allocator.allocate(session, instance)
@@ -148,9 +155,13 @@ def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> Sof
 
 def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: int,
             requester: SoftwareInstance | None) -> SoftwareInstance:
+    """Store a new instance, placed on a partition at once when one is free (one INSERT)."""
     state = request.state or InstanceState.STARTED
     if requester is not None:
         state = _imposed_by_root(session, requester, state)
+    demand = Demand(request.software_release, request.software_type, request.sla)
+    placement = None if request.shared else allocator.take_partition(session, demand)
+    waiting = placement is None and not request.shared
     now = time.time()
     instance = SoftwareInstance(
         guid=new_guid(), owner_id=owner_id, title=request.title, scope_id=scope_id,
@@ -158,14 +169,26 @@ def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: in
         requester_id=requester.id if requester is not None else None,
         software_release=request.software_release, software_type=request.software_type,
         parameters=request.parameters, connection_parameters={}, sla=request.sla,
-        requested_state=state.value, shared=request.shared, timestamp=now, status_reason="",
-        created_at=now,
+        requested_state=state.value, shared=request.shared, timestamp=next_timestamp(None, now),
+        status_reason=allocator.waiting_reason(demand) if waiting else "", created_at=now,
+        partition_id=placement.partition_id if placement is not None else None,
     )
     session.add(instance)
     session.flush()
     if instance.root_id is None:
-        instance.root_id = instance.id
+        _make_root(session, instance)
+    if placement is not None:
+        mark_changed(session, placement.computer_id, placement.computer_reference)
+        allocator.attach_waiting_shared(session, instance)
+    elif request.shared:
+        allocator.allocate(session, instance)
     return instance
+
+
+def _make_root(session: Session, instance: SoftwareInstance) -> None:
+    """A new root is its own tree's root: its id is known only once inserted."""
+    session.connection().execute(_MAKE_ROOT, {"instance_id": instance.id})
+    set_committed_value(instance, "root_id", instance.id)
 
 
 def _imposed_by_root(session: Session, requester: SoftwareInstance, wanted: InstanceState) -> InstanceState:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from master.db.models import Owner
@@ -20,3 +20,13 @@ def ensure_owner(session: Session, name: str) -> Owner:
         session.add(owner)
         session.flush()
     return owner
+
+
+_OWNER_ID = select(Owner.__table__.c.id).where(Owner.__table__.c.name == bindparam("name"))
+
+
+def ensure_owner_id(session: Session, name: str) -> int:
+    """The id of owner `name`, created if needed (one prepared plain query when it exists: a
+    request's hot path needs the id, not the object)."""
+    found = session.connection().execute(_OWNER_ID, {"name": name}).scalar()
+    return found if found is not None else ensure_owner(session, name).id
