@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from master.db.models import SoftwareInstance
 from master.services.computers import list_computers
-from master.services.views import computer_view, instance_view
+from master.services.computer_views import computer_view
+from master.services.views import instance_view
 
 SECTIONS = ("computers", "partitions", "instances", "supplies", "connections")
 

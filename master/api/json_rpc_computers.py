@@ -12,7 +12,7 @@ from flask import request
 
 from master.api import context
 from master.api import json_rpc_documents as documents
-from master.services import computers, lifecycle, supplies, views
+from master.services import computer_views, computers, lifecycle, supplies, views
 from master.services.computers import AddressSpec, PartitionSpec
 from slap.states import BuildState, parse_build_state, parse_supply_state
 
@@ -26,7 +26,7 @@ def get_compute_partition(body: dict[str, Any]) -> dict[str, Any]:
 
 def compute_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
-        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+        computer = computer_views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
     return {"result_list": [
         documents.compute_node_instance_entry(p.reference, p.instance)
         for p in computer.partitions if p.instance is not None
@@ -106,7 +106,7 @@ def post_certificate(body: dict[str, Any]) -> dict[str, Any]:
 
 def compute_node_status(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
-        computer = views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+        computer = computer_views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
     return {"text": documents.compute_node_status(computer)}
 
 

@@ -97,7 +97,7 @@ def node_instance_document(view: InstanceView) -> dict[str, Any]:
             "parameters": dict(shared.parameters),
             "connection_parameters": dict(shared.connection_parameters),
         }
-        for shared in view.hosted
+        for shared in view.hosted if shared.served
     ]
     return document
 

@@ -19,7 +19,7 @@ from typing import Any
 from master.api import context
 from master.api import json_rpc_documents as documents
 from master.db.database import Database
-from master.services import access, computers, views
+from master.services import access, computer_views, computers
 from master.services.identity import Caller
 
 DEFAULT_WAIT_SECONDS = 30.0
@@ -31,7 +31,7 @@ def compute_node_state(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
         computer = computers.get_computer(session, body["computer_guid"])
         access.check_computer(session, caller, computer)
-        view = views.computer_view(session, computer)
+        view = computer_views.computer_view(session, computer)
     return documents.compute_node_state(view)
 
 

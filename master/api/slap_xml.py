@@ -10,8 +10,9 @@ partition or a host is stored and answered 408 with its status (the client then 
 provisioning it). An ``Authorization: X-SlapPartition`` header must name an existing partition, the
 same as the form's on calls that carry one (400 otherwise).
 
-getFullComputerInformation is cached per process: the encoded answer is kept per computer with the
-computer's generation, which every change shown in that answer increments.
+getFullComputerInformation is cached per process (`computer_cache`): the encoded answer is kept per
+computer with the computer's generation, which every change shown in that answer increments; after
+a change, only the partitions whose stored values changed are encoded again.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from master.api import slap_xml_encode as encode
 from master.api import slap_xml_forms as forms
+from master.api.computer_cache import ComputerCache
 from master.api.context import caller, database, partition_from_header, settings
-from master.services import computers, instances, lifecycle, supplies, views
+from master.services import computer_views, computers, instances, lifecycle, supplies, views
 from master.services.identity import Caller
 from slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
 from slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
@@ -137,8 +139,11 @@ def get_hateoas_url() -> Response:
     return Response(url, 200, content_type="text/plain; charset=utf-8")  # no newline: it is used as is
 
 
-def _computer_cache() -> dict[str, tuple[tuple[int, int], bytes]]:
-    return current_app.extensions.setdefault(CACHE_KEY, {})
+def _computer_cache() -> ComputerCache:
+    cache = current_app.extensions.get(CACHE_KEY)
+    if cache is None:
+        cache = current_app.extensions.setdefault(CACHE_KEY, ComputerCache(CACHE_SIZE))
+    return cache
 
 
 def _full_computer(reference: str) -> bytes:
@@ -150,15 +155,11 @@ def _full_computer(reference: str) -> bytes:
                 return dumps(encode.empty_computer(reference))
             raise NotFound(f"unknown computer {reference!r}")
         key = (computer.id, computer.generation)
-        cached = cache.get(reference)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        view = views.computer_view(session, computer)
-    body = dumps(encode.computer(view))
-    if len(cache) >= CACHE_SIZE:
-        cache.clear()
-    cache[reference] = (key, body)
-    return body
+        body = cache.answer(reference, key)
+        if body is not None:
+            return body
+        source = computer_views.computer_source(session, computer)
+    return cache.assemble(key, source)
 
 
 @blueprint.get("/getFullComputerInformation")
@@ -278,6 +279,16 @@ def get_computer_partition_certificate() -> Response:
         _check_header(session)
         computers.get_partition(session, computer, reference)
     return _xml({"certificate": "", "key": ""})
+
+
+@blueprint.get("/getHostingSubscriptionIpList")
+def get_hosting_subscription_ip_list() -> Response:
+    """The addresses of every partition of the caller's instance tree (the node's firewall)."""
+    computer, reference = _partition_fields()
+    with database().read() as session:
+        _check_header(session)
+        instance = lifecycle.instance_on(session, caller(computer, reference), computer, reference)
+        return _xml(instances.tree_addresses(session, instance))
 
 
 @blueprint.get("/getComputerPartitionStatus")

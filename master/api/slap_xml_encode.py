@@ -14,12 +14,13 @@ The ``_`` (JSON-in-XML) parameter is a string like any other and passes through 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
 from slap.states import InstanceState
 from slap.xml.instance_xml import dict_to_instance_xml
-from slap.xml.marshal import MarshalObject
+from slap.xml.marshal import Fragment, MarshalObject
 
 MODULE = "slapos.slap.slap"
 FREE_REQUESTED_STATE = InstanceState.DESTROYED.value
@@ -74,7 +75,7 @@ def node_parameters(computer: str, partition: str, instance: InstanceView) -> di
         "slap_computer_partition_id": partition,
         "slap_software_release_url": instance.software_release,
         "slap_software_type": instance.software_type,
-        "slave_instance_list": [slave_entry(shared) for shared in instance.hosted],
+        "slave_instance_list": [slave_entry(shared) for shared in instance.hosted if shared.served],
         "timestamp": str(instance.timestamp),
     }
 
@@ -116,10 +117,20 @@ def partition_object(computer: str, reference: str, instance: InstanceView | Non
 
 def computer(view: ComputerView) -> MarshalObject:
     """The ``Computer(computer_id)`` of getFullComputerInformation."""
-    return MarshalObject(MODULE, "Computer", (view.reference,), {
-        "_computer_id": view.reference,
-        "_computer_partition_list": [computer_partition(p) for p in view.partitions],
-        "_software_release_list": [supply_release(s) for s in view.supplies],
+    return computer_object(view.reference, [computer_partition(p) for p in view.partitions], view.supplies)
+
+
+def computer_object(reference: str, partitions: list[MarshalObject | Fragment],
+                    supplies: Iterable[SupplyView]) -> MarshalObject:
+    """The ``Computer`` listing `partitions`: `computer_partition` objects or their fragments.
+
+    The getFullComputerInformation cache passes the fragments it kept for unchanged partitions
+    (`slap.xml.marshal.encode_fragment`); `dumps` writes the same bytes as for the objects.
+    """
+    return MarshalObject(MODULE, "Computer", (reference,), {
+        "_computer_id": reference,
+        "_computer_partition_list": partitions,
+        "_software_release_list": [supply_release(s) for s in supplies],
     })
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from master.allocation.model import Demand
-from master.db.models import ROOT_SCOPE, Computer, Partition, SoftwareInstance
+from master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
 from master.services import access, allocator
 from master.services.changes import bump, mark_changed, next_timestamp
 from master.services.identity import Caller
@@ -132,6 +132,19 @@ def list_roots(session: Session, caller: Caller) -> list[SoftwareInstance]:
                                        SoftwareInstance.scope_id == ROOT_SCOPE)
         .order_by(SoftwareInstance.id)
     ))
+
+
+def tree_addresses(session: Session, instance: SoftwareInstance) -> list[tuple[str, str]]:
+    """(interface, address) of every partition hosting an instance of `instance`'s tree (what a
+    node's firewall lets in: SlapOS's hosting subscription IP list), in tree order."""
+    tree_id = instance.root_id or instance.id
+    rows = session.execute(
+        select(PartitionAddress.interface, PartitionAddress.address)
+        .join(SoftwareInstance, SoftwareInstance.partition_id == PartitionAddress.partition_id)
+        .where(SoftwareInstance.root_id == tree_id)
+        .order_by(SoftwareInstance.id, PartitionAddress.id)
+    )
+    return [(interface, address) for interface, address in rows]
 
 
 def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> SoftwareInstance | None:

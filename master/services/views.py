@@ -1,20 +1,19 @@
 """Plain, immutable snapshots of catalog objects for the protocol adapters (no ORM beyond here).
 
-`computer_view` loads a whole computer in a fixed number of queries, whatever its size: it is
-what a node asks for on every pass.
+`instance_view` answers every request and every read of one instance; a whole computer's view,
+what a node asks for on every pass, is built by `master.services.computer_views`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, and_, bindparam, select
+from sqlalchemy.orm import Session
 
 from master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
 from master.services.status import StatusFacts, describe
-from slap.states import SupplyState
+from slap.states import InstanceState, SupplyState
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,12 @@ class SharedView:
     parameters: dict[str, Any]
     connection_parameters: dict[str, Any]
     requested_state: str = "started"
+
+    @property
+    def served(self) -> bool:
+        """A host serves (lists to its node) only its started shared instances, as the SlapOS
+        master does: a stopped one leaves the list and comes back when started."""
+        return self.requested_state == InstanceState.STARTED.value
 
 
 @dataclass(frozen=True)
@@ -87,46 +92,79 @@ class ComputerView:
     supplies: tuple[SupplyView, ...] = field(default_factory=tuple)
 
 
-def _addresses(partition: Partition | None) -> tuple[Address, ...]:
-    if partition is None:
-        return ()
-    return tuple(Address(a.interface, a.address, a.netmask) for a in partition.addresses)
+@dataclass(frozen=True)
+class _Placement:
+    """Where an instance runs, and what its status needs from that computer's supply."""
+
+    computer: str
+    partition: str
+    addresses: tuple[Address, ...]
+    build_state: str | None
+    build_error: str
+    supplied: bool
 
 
-def _shared_view(shared: SoftwareInstance) -> SharedView:
-    return SharedView(shared.guid, shared.title, shared.software_type,
-                      dict(shared.parameters or {}), dict(shared.connection_parameters or {}),
-                      shared.requested_state)
+_PARTITIONS, _COMPUTERS, _SUPPLIES = Partition.__table__, Computer.__table__, Supply.__table__
+_ADDRESSES, _INSTANCES, _ATTACHMENTS = PartitionAddress.__table__, SoftwareInstance.__table__, SharedAttachment.__table__
+
+# The queries of `instance_view`, prepared once (it answers every request).
+_PLACEMENT = (
+    select(_PARTITIONS.c.reference, _COMPUTERS.c.reference, _SUPPLIES.c.requested_state,
+           _SUPPLIES.c.reported_state, _SUPPLIES.c.error_log)
+    .select_from(_PARTITIONS.join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
+                 .outerjoin(_SUPPLIES, and_(_SUPPLIES.c.computer_id == _COMPUTERS.c.id,
+                                            _SUPPLIES.c.url == bindparam("software_release"))))
+    .where(_PARTITIONS.c.id == bindparam("partition_id"))
+)
+_PARTITION_ADDRESSES = (
+    select(_ADDRESSES.c.interface, _ADDRESSES.c.address, _ADDRESSES.c.netmask)
+    .where(_ADDRESSES.c.partition_id == bindparam("partition_id")).order_by(_ADDRESSES.c.id)
+)
+_HOSTED = (
+    select(_INSTANCES.c.guid, _INSTANCES.c.title, _INSTANCES.c.software_type, _INSTANCES.c.parameters,
+           _INSTANCES.c.connection_parameters, _INSTANCES.c.requested_state)
+    .join(_ATTACHMENTS, _ATTACHMENTS.c.shared_instance_id == _INSTANCES.c.id)
+    .where(_ATTACHMENTS.c.host_instance_id == bindparam("host_id")).order_by(_INSTANCES.c.id)
+)
 
 
-def _supply_of(session: Session, computer_id: int, url: str) -> Supply | None:
-    return session.scalar(select(Supply).where(Supply.computer_id == computer_id, Supply.url == url))
+def _placement(connection: Connection, partition_id: int, software_release: str) -> _Placement:
+    partition, computer, requested, reported, error_log = connection.execute(
+        _PLACEMENT, {"partition_id": partition_id, "software_release": software_release}
+    ).one()
+    addresses = tuple(Address(*row) for row in connection.execute(_PARTITION_ADDRESSES, {"partition_id": partition_id}))
+    return _Placement(computer, partition, addresses, build_state=reported, build_error=error_log or "",
+                      supplied=requested == SupplyState.AVAILABLE.value)
 
 
-def instance_view(session: Session, instance: SoftwareInstance,
-                  hosted: Iterable[SoftwareInstance] | None = None,
-                  supply: Supply | None | bool = False) -> InstanceView:
-    """A snapshot of `instance`; `hosted` and `supply` may be given when already loaded."""
+def _hosted_by_instance(connection: Connection, host_id: int) -> tuple[SharedView, ...]:
+    return tuple(
+        SharedView(guid, title, software_type, dict(parameters or {}), dict(connection_parameters or {}), state)
+        for guid, title, software_type, parameters, connection_parameters, state
+        in connection.execute(_HOSTED, {"host_id": host_id})
+    )
+
+
+def instance_view(session: Session, instance: SoftwareInstance) -> InstanceView:
+    """A snapshot of `instance`: plain queries for its placement and what it hosts, no object
+    loading beyond its host, root and requester (this answers every request)."""
+    session.flush()
+    connection = session.connection()
     host = instance.attachment.host_instance if instance.shared and instance.attachment else None
-    placed = host.partition if host is not None else instance.partition
-    if hosted is None and not instance.shared:
-        hosted = session.scalars(
-            select(SoftwareInstance).join(SharedAttachment, SharedAttachment.shared_instance_id == SoftwareInstance.id)
-            .where(SharedAttachment.host_instance_id == instance.id).order_by(SoftwareInstance.id)
-        )
-    if supply is False:
-        supply = _supply_of(session, placed.computer_id, instance.software_release) if placed else None
+    placed_id = host.partition_id if host is not None else instance.partition_id
+    place = _placement(connection, placed_id, instance.software_release) if placed_id is not None else None
+    hosted = () if instance.shared else _hosted_by_instance(connection, instance.id)
     root = session.get(SoftwareInstance, instance.root_id) if instance.root_id not in (None, instance.id) else instance
     requester = session.get(SoftwareInstance, instance.requester_id) if instance.requester_id else None
     facts = StatusFacts(
         requested_state=instance.requested_state, shared=instance.shared,
-        allocated=placed is not None, stored_reason=instance.status_reason or "",
+        allocated=place is not None, stored_reason=instance.status_reason or "",
         reported_state=instance.reported_state,
-        build_state=supply.reported_state if supply else None,
-        build_error=supply.error_log if supply else "",
-        supplied=bool(supply and supply.requested_state == SupplyState.AVAILABLE.value),
+        build_state=place.build_state if place is not None else None,
+        build_error=place.build_error if place is not None else "",
+        supplied=place is not None and place.supplied,
         host_title=host.title if host is not None else None,
-        computer=placed.computer.reference if placed is not None else None,
+        computer=place.computer if place is not None else None,
     )
     return InstanceView(
         guid=instance.guid, title=instance.title, root_title=root.title if root else instance.title,
@@ -136,113 +174,12 @@ def instance_view(session: Session, instance: SoftwareInstance,
         sla=dict(instance.sla or {}), requested_state=instance.requested_state,
         reported_state=instance.reported_state, shared=instance.shared,
         timestamp=instance.timestamp, status=describe(facts),
-        computer=placed.computer.reference if placed is not None else None,
-        partition=placed.reference if placed is not None else None,
-        addresses=_addresses(placed),
-        hosted=tuple(_shared_view(s) for s in hosted or ()),
+        computer=place.computer if place is not None else None,
+        partition=place.partition if place is not None else None,
+        addresses=place.addresses if place is not None else (),
+        hosted=hosted,
         host_guid=host.guid if host is not None else None,
         requester_guid=requester.guid if requester is not None else None,
-    )
-
-
-def computer_view(session: Session, computer: Computer) -> ComputerView:
-    """Everything a node must converge to, in six plain queries whatever the computer's size.
-
-    Core queries (rows, not ORM objects): a node asks for this on every pass, and object loading
-    would cost several times more than the queries themselves.
-    """
-    supplies = list(session.scalars(select(Supply).where(Supply.computer_id == computer.id).order_by(Supply.id)))
-    by_url = {s.url: s for s in supplies}
-    addresses: dict[int, list[Address]] = {}
-    for pid, interface, address, netmask in session.execute(
-        select(PartitionAddress.partition_id, PartitionAddress.interface, PartitionAddress.address,
-               PartitionAddress.netmask)
-        .join(Partition, Partition.id == PartitionAddress.partition_id)
-        .where(Partition.computer_id == computer.id).order_by(PartitionAddress.id)
-    ):
-        addresses.setdefault(pid, []).append(Address(interface, address, netmask))
-    instances = {row.partition_id: row for row in session.execute(
-        select(*_INSTANCE_COLUMNS).join(Partition, Partition.id == SoftwareInstance.partition_id)
-        .where(Partition.computer_id == computer.id)
-    )}
-    names = _names_of(session, {r.root_id for r in instances.values()} | {r.requester_id for r in instances.values()})
-    hosted = _hosted_by(session, computer.id)
-    partitions = []
-    for pid, reference, state in session.execute(
-        select(Partition.id, Partition.reference, Partition.state)
-        .where(Partition.computer_id == computer.id).order_by(Partition.id)
-    ):
-        row = instances.get(pid)
-        placed = tuple(addresses.get(pid, ()))
-        view = None
-        if row is not None:
-            view = _row_view(row, computer.reference, reference, placed, names,
-                             hosted.get(row.id, ()), by_url.get(row.software_release))
-        partitions.append(PartitionView(computer.reference, reference, state, placed, view))
-    return ComputerView(
-        reference=computer.reference, generation=computer.generation, partitions=tuple(partitions),
-        supplies=tuple(supply_view(computer.reference, s) for s in supplies),
-    )
-
-
-_INSTANCE_COLUMNS = (
-    SoftwareInstance.id, SoftwareInstance.guid, SoftwareInstance.title, SoftwareInstance.root_id,
-    SoftwareInstance.requester_id, SoftwareInstance.software_release, SoftwareInstance.software_type,
-    SoftwareInstance.parameters, SoftwareInstance.connection_parameters, SoftwareInstance.sla,
-    SoftwareInstance.requested_state, SoftwareInstance.reported_state, SoftwareInstance.timestamp,
-    SoftwareInstance.status_reason, SoftwareInstance.partition_id,
-)
-
-
-def _names_of(session: Session, ids: set[int | None]) -> dict[int, tuple[str, str]]:
-    """(guid, title) of the given instances."""
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return {}
-    rows = session.execute(select(SoftwareInstance.id, SoftwareInstance.guid, SoftwareInstance.title)
-                           .where(SoftwareInstance.id.in_(wanted)))
-    return {iid: (guid, title) for iid, guid, title in rows}
-
-
-def _hosted_by(session: Session, computer_id: int) -> dict[int, list[SharedView]]:
-    """The shared instances hosted on a computer, by host instance id."""
-    host = aliased(SoftwareInstance)
-    rows = session.execute(
-        select(SharedAttachment.host_instance_id, SoftwareInstance.guid, SoftwareInstance.title,
-               SoftwareInstance.software_type, SoftwareInstance.parameters,
-               SoftwareInstance.connection_parameters, SoftwareInstance.requested_state)
-        .join(SoftwareInstance, SoftwareInstance.id == SharedAttachment.shared_instance_id)
-        .join(host, host.id == SharedAttachment.host_instance_id)
-        .join(Partition, Partition.id == host.partition_id)
-        .where(Partition.computer_id == computer_id).order_by(SoftwareInstance.id)
-    )
-    hosted: dict[int, list[SharedView]] = {}
-    for host_id, guid, title, software_type, parameters, connection, state in rows:
-        hosted.setdefault(host_id, []).append(
-            SharedView(guid, title, software_type, dict(parameters or {}), dict(connection or {}), state))
-    return hosted
-
-
-def _row_view(row: Any, computer: str, partition: str, addresses: tuple[Address, ...],
-              names: dict[int, tuple[str, str]], hosted: Iterable[SharedView], supply: Supply | None) -> InstanceView:
-    facts = StatusFacts(
-        requested_state=row.requested_state, shared=False, allocated=True,
-        stored_reason=row.status_reason or "", reported_state=row.reported_state,
-        build_state=supply.reported_state if supply else None,
-        build_error=supply.error_log if supply else "",
-        supplied=bool(supply and supply.requested_state == SupplyState.AVAILABLE.value),
-        computer=computer,
-    )
-    root = names.get(row.root_id) if row.root_id not in (None, row.id) else None
-    requester = names.get(row.requester_id) if row.requester_id is not None else None
-    return InstanceView(
-        guid=row.guid, title=row.title, root_title=root[1] if root else row.title,
-        software_release=row.software_release, software_type=row.software_type,
-        parameters=dict(row.parameters or {}), connection_parameters=dict(row.connection_parameters or {}),
-        sla=dict(row.sla or {}), requested_state=row.requested_state, reported_state=row.reported_state,
-        shared=False, timestamp=row.timestamp, status=describe(facts), computer=computer,
-        partition=partition, addresses=addresses, hosted=tuple(hosted),
-        host_guid=None, requester_guid=requester[0] if requester else None,
     )
 
 

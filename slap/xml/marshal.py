@@ -20,6 +20,11 @@ shapes without depending on it:
 ``loads_dict``, ``loads_optional_str``, ``loads_bool``
     Decode one form field and check its type (`ValidationError` otherwise).
 
+``encode_fragment(value) -> Fragment``
+    Encodes a value once so that it can be placed in many documents (`Fragment`).  A fragment may
+    stand anywhere in a value given to `dumps`, which writes it as if the value it was made from
+    were there: getFullComputerInformation re-encodes only the partitions that changed.
+
 Wire shapes, in short: ``<marshal>`` root; strings escaped twice (``&`` ``<`` ``>`` are first
 replaced by entities as ``xml.sax.saxutils.escape`` does, then the result is XML-escaped again, so
 ``<`` travels as ``&amp;lt;``); non-ASCII characters as decimal character references; ``\\r`` as
@@ -65,6 +70,7 @@ from slap.errors import DecodeError, TooLarge, ValidationError
 __all__ = [
     "DEFAULT_MAX_BYTES", "MAX_DEPTH", "MarshalObject", "dumps", "loads", "loads_dict",
     "loads_optional_str", "loads_bool", "safe_parser", "to_bytes", "check_xml_chars",
+    "Fragment", "encode_fragment",
 ]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -241,8 +247,15 @@ class _Encoder:
             append(_string_piece(value.decode("utf-8")))
         elif kind is set:
             self.emit_sequence(value, "set", self.register(value))
+        elif kind is Fragment:
+            self.emit_fragment(value)
         else:
             self.emit_subclass(value)
+
+    def emit_fragment(self, fragment: Fragment) -> None:
+        """A value encoded beforehand: its ids follow the ids given so far."""
+        self.out.append(fragment.render(self.next_id))
+        self.next_id += fragment.size
 
     def emit_subclass(self, value: Any) -> None:
         """A value of a subclass of a supported type, encoded as its base type."""
@@ -310,6 +323,79 @@ class _Encoder:
         self.emit_sequence(tuple(obj.initargs), "tuple", "")
         self.emit(obj.state)
         self.out.append("</object>")
+
+
+# --------------------------------------------------------------------------------------------
+# Fragments: values encoded once, placed later
+# --------------------------------------------------------------------------------------------
+
+# Marks the ids of a fragment while it is encoded. It cannot occur in encoded text: strings and
+# attributes holding a NUL are refused (`check_xml_chars`).
+_MARK = "\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """The encoding of a value, with its ids left to number when it is placed in a document.
+
+    Every list, dict, set and object on the wire carries an id numbered in document order, so the
+    same value encodes differently depending on what precedes it. A fragment keeps its text cut at
+    its id numbers: ``texts`` are the pieces between them (one more than ``ids``), ``ids`` the
+    numbers relative to the fragment (1 is its first own id), and ``size`` how many ids it takes
+    (a ``<reference>`` repeats an id, so there may be fewer than ``len(ids)``). Placing it costs a
+    join, not an encoding. A fragment is self-contained: nothing outside it refers to its values.
+    """
+
+    texts: tuple[str, ...]
+    ids: tuple[int, ...]
+    size: int
+
+    def render(self, base: int) -> str:
+        """The fragment's text where ids up to ``base`` are taken (``<marshal>`` counts as 1)."""
+        texts, ids = self.texts, self.ids
+        if not ids:
+            return texts[0]
+        parts: list[str] = [""] * (2 * len(ids) + 1)
+        parts[0::2] = texts
+        parts[1::2] = [str(base + number) for number in ids]
+        return "".join(parts)
+
+
+class _FragmentEncoder(_Encoder):
+    """An encoding pass writing marked relative ids (``i<NUL>3<NUL>``) that `Fragment` cuts at."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.out = []
+        self.memo = {}
+        self.next_id = 0
+
+    def register(self, value: Any) -> str | None:
+        key = id(value)
+        ref = self.memo.get(key)
+        if ref is not None:
+            self.out.append(f'<reference id="{ref}"/>')
+            return None
+        self.next_id += 1
+        ref = self.memo[key] = f"i{_MARK}{self.next_id}{_MARK}"
+        return ref
+
+    def emit_fragment(self, fragment: Fragment) -> None:
+        raise TypeError("a Fragment cannot be encoded inside another fragment")
+
+
+def encode_fragment(value: Any) -> Fragment:
+    """Encode ``value`` (anything `dumps` takes) as a `Fragment`.
+
+    ``dumps(x)`` equals ``dumps(y)`` when ``y`` is ``x`` with values replaced by their fragments,
+    provided those values were built fresh for each place (a value seen twice in a document is
+    written as a ``<reference>`` the second time, which a fragment made apart cannot know).
+    """
+    encoder = _FragmentEncoder()
+    encoder.emit(value)
+    pieces = "".join(encoder.out).split(_MARK)
+    return Fragment(tuple(pieces[0::2]), tuple(map(int, pieces[1::2])), encoder.next_id)
 
 
 # --------------------------------------------------------------------------------------------

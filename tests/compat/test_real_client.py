@@ -169,6 +169,10 @@ def test_instance_tree_lifecycle(client: PeerClient) -> None:
     assert root_info["getInstanceParameterDict"]["ok"]["foo"] == "bar"
     assert child_info["getConnectionParameterDict"] == {"ok": CHILD_CONNECTION}
     assert child_info["getInstanceParameterDict"]["ok"]["root_instance_title"] == "root"
+    tree_addresses = root_info["getFullHostingIpAddressList"]["ok"]       # what a node's firewall reads
+    assert child_info["getFullHostingIpAddressList"] == {"ok": tree_addresses}
+    assert sorted(map(tuple, tree_addresses)) == sorted(
+        map(tuple, root_again["answer"]["ip_list"] + child_again["answer"]["ip_list"]))
 
     # A promise bangs the child: the whole tree is to be reprocessed.
     _, banged = client.ok({"op": "bang", "as": [COMPUTER_ID, child_pid], "message": "promise failed"}, computer())

@@ -47,7 +47,7 @@ from master.app import create_app
 from master.db import migrate
 from master.db.database import Database
 from master.db.models import Base, Computer
-from master.services import computers, views
+from master.services import computer_views, computers, views
 from master.settings import AppSettings
 from slap.xml.marshal import dumps, loads
 
@@ -192,7 +192,7 @@ class World:
                 state["generations"] = sorted(
                     tuple(row) for row in session.execute(select(Computer.reference, Computer.generation)))
                 for computer in (COMPUTER, OTHER_COMPUTER):
-                    view = views.computer_view(session, computers.get_computer(session, computer))
+                    view = computer_views.computer_view(session, computers.get_computer(session, computer))
                     state[f"fresh computer_view {computer}"] = dumps(encode.computer(view))
         return state
 

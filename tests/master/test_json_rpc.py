@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -198,6 +197,11 @@ def test_shared_instance_is_hosted_and_gets_its_connection_parameters(api: Api) 
     assert api.instance(host["instance_guid"])["connection_parameters"] == {}
     listed = api.state()["compute_partition_list"][0]["instance"]["shared_instance_list"]
     assert listed[0]["connection_parameters"] == {"site": "https://front"}
+    # stopped, it is still hosted (and listed as such) but no longer served by its host's node
+    api.request("front", shared=True, parameters={"url": "http://backend"}, state="stopped")
+    assert api.state()["compute_partition_list"][0]["instance"]["shared_instance_list"] == []
+    still = api.call("slapos.allDocs.v0.instance_node_instance_list", {"instance_guid": host["instance_guid"]})
+    assert [(entry["title"], entry["state"]) for entry in still["result_list"]] == [("front", "stopped")]
 
 
 def test_connection_parameters_bang_rename_and_error(api: Api) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from master.db.database import Database
 from master.db.models import SoftwareInstance
-from master.services import computers, instances, lifecycle, supplies, views
+from master.services import computer_views, computers, instances, lifecycle, supplies, views
 from master.services.computers import AddressSpec, PartitionSpec
 from master.services.identity import Caller
 from master.services.instances import RequestSpec
@@ -33,7 +33,7 @@ def request(db: Database, title: str, caller: Caller = USER, **fields: object) -
 
 def computer_state(db: Database, computer: str = COMPUTER) -> views.ComputerView:
     with db.read() as session:
-        return views.computer_view(session, computers.get_computer(session, computer))
+        return computer_views.computer_view(session, computers.get_computer(session, computer))
 
 
 def test_request_is_idempotent(db: Database) -> None:

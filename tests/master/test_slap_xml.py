@@ -13,7 +13,6 @@ import threading
 import time
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,6 +279,23 @@ def test_registered_partition_is_the_node_view(client: FlaskClient) -> None:
     assert isinstance(loads(status.data), str)
 
 
+def test_hosting_subscription_ip_list_is_every_address_of_the_tree(client: FlaskClient) -> None:
+    deploy_root(client)
+    request(client, "child0", partition="slappart0")
+    request(client, "other-tree")                       # slappart2: another tree, not listed
+
+    def addresses(partition: str) -> Any:
+        answer = client.get("/getHostingSubscriptionIpList", query_string={
+            "computer_id": COMPUTER, "computer_partition_id": partition})
+        assert answer.status_code == 200, answer.text
+        return loads(answer.data)
+
+    tree = [("slaptap0", "127.0.1.1"), ("slaptap0", "::1"), ("slaptap1", "127.0.1.2"), ("slaptap1", "::1")]
+    assert addresses("slappart0") == tree
+    assert addresses("slappart1") == tree               # a child sees its whole tree too
+    assert addresses("slappart2") == [("slaptap2", "127.0.1.3"), ("slaptap2", "::1")]
+
+
 def test_shared_instance_on_a_host(client: FlaskClient) -> None:
     root = deploy_root(client)
     shared = request(client, "myslave", shared=True, parameters={"hostname": "example.invalid"})
@@ -301,6 +317,27 @@ def test_shared_instance_on_a_host(client: FlaskClient) -> None:
     again = request(client, "myslave", shared=True, parameters={"hostname": "example.invalid"})
     assert again.state["_connection_dict"] == {"slave-url": "http://x/_myslave"}
     assert partitions(client)["slappart0"]["_connection_dict"] == {"url": "host"}
+
+
+def test_host_lists_only_its_started_shared_instances(client: FlaskClient) -> None:
+    """As the SlapOS master: a stopped shared instance leaves its host's slave_instance_list
+    (the host stops serving it) and comes back when started; the host is processed each time."""
+    deploy_root(client)
+    request(client, "myslave", shared=True, parameters={"hostname": "example.invalid"})
+    listed = partitions(client)["slappart0"]["_parameter_dict"]
+    assert [s["slave_title"] for s in listed["slave_instance_list"]] == ["myslave"]
+    stopped = request(client, "myslave", shared=True, parameters={"hostname": "example.invalid"}, state="stopped")
+    assert stopped.state["_requested_state"] == "stopped"
+    unlisted = partitions(client)["slappart0"]["_parameter_dict"]
+    assert unlisted["slave_instance_list"] == []
+    assert float(unlisted["timestamp"]) > float(listed["timestamp"])
+    registered = loads(client.get("/registerComputerPartition", query_string={
+        "computer_reference": COMPUTER, "computer_partition_reference": "slappart0"}).data)
+    assert registered.state["_parameter_dict"]["slave_instance_list"] == []
+    request(client, "myslave", shared=True, parameters={"hostname": "example.invalid"}, state="started")
+    relisted = partitions(client)["slappart0"]["_parameter_dict"]
+    assert relisted["slave_instance_list"] == listed["slave_instance_list"]
+    assert float(relisted["timestamp"]) > float(unlisted["timestamp"])
 
 
 def test_waiting_requests_answer_408_until_allocated(client: FlaskClient) -> None:
@@ -400,6 +437,10 @@ BAD_CALLS: list[tuple[str, str, str, dict[str, Any], dict[str, str], int, str]] 
     ("no computer id", "GET", "getFullComputerInformation", {}, {}, 400, "computer_id"),
     ("unknown partition", "GET", "registerComputerPartition",
      {"computer_reference": COMPUTER, "computer_partition_reference": "slappart9"}, {}, 404, "slappart9"),
+    ("addresses of a free partition's tree", "GET", "getHostingSubscriptionIpList",
+     {"computer_id": COMPUTER, "computer_partition_id": "slappart2"}, {}, 404, "hosts no instance"),
+    ("addresses, no partition id", "GET", "getHostingSubscriptionIpList", {"computer_id": COMPUTER}, {}, 400,
+     "computer_partition_id"),
     ("no title", "POST", "requestComputerPartition", _request(partition_reference=None), {}, 400,
      "partition_reference"),
     ("no software release", "POST", "requestComputerPartition", _request(software_release=None), {}, 400,

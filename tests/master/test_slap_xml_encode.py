@@ -11,7 +11,7 @@ from master.api import slap_xml_encode as encode
 from master.services.views import (
     Address, ComputerView, InstanceView, PartitionView, SharedView, SupplyView,
 )
-from slap.xml.marshal import dumps
+from slap.xml.marshal import dumps, encode_fragment
 
 SR = "/opt/peer/work/software/hello/software.cfg"
 COMPUTER = "local_computer"
@@ -172,3 +172,32 @@ def test_no_object_is_shared_between_two_places() -> None:
     """A list or dict used twice would be written as a <reference>; the incumbent never does."""
     view = ComputerView(COMPUTER, 1, (busy_partition(), busy_partition()), ())
     assert b"<reference" not in dumps(encode.computer(view))
+
+
+def test_computer_from_fragments_is_byte_identical() -> None:
+    """Partitions encoded apart (`encode_fragment`) and assembled: the bytes of `encode.computer`.
+
+    Free and busy partitions, hosted shared instances, a child with its root and requester,
+    non-string parameter values (from the JSON API) and supplies: the fragments' ids land where
+    the whole encoding puts them, whatever the number of ids each partition takes.
+    """
+    child = instance(guid="SOFTINST-3", title="child", root_title="myinstance", requester_guid="SOFTINST-1",
+                     partition="slappart2", software_type="worker",
+                     parameters={"n": 3, "f": 1.5, "b": True, "none": None, "list": [1, "a"], "d": {"k": [2]}},
+                     connection_parameters={"port": 8080, "url": "http://[::1]/<&>"})
+    many = tuple(SharedView(f"SOFTINST-{n}", f"s{n}", "default", {"n": n}, {}) for n in range(4, 7))
+    partitions = (
+        PartitionView(COMPUTER, "slappart9", "free", (), None),
+        busy_partition(),
+        PartitionView(COMPUTER, "slappart1", "free", ADDRESSES, None),
+        PartitionView(COMPUTER, "slappart2", "busy", ADDRESSES[:1], child),
+        PartitionView(COMPUTER, "slappart3", "busy", (), instance(guid="SOFTINST-9", hosted=many)),
+    )
+    supplies = (SupplyView(COMPUTER, SR, "available", "available", ""),
+                SupplyView(COMPUTER, "https://example.invalid/b.cfg", "destroyed", None, "boom"))
+    for view in (ComputerView(COMPUTER, 1, partitions, supplies), ComputerView(COMPUTER, 1, partitions[::-1], ()),
+                 ComputerView(COMPUTER, 1, (), supplies)):
+        fragments = [encode_fragment(encode.computer_partition(p)) for p in view.partitions]
+        assembled = dumps(encode.computer_object(COMPUTER, fragments, view.supplies))
+        assert assembled == dumps(encode.computer(view))
+    assert b'<reference' not in assembled

@@ -16,7 +16,7 @@ from xml_marshaller import xml_marshaller as real
 
 from slap.errors import DecodeError, TooLarge, ValidationError
 from slap.xml.marshal import (
-    MarshalObject, dumps, loads, loads_bool, loads_dict, loads_optional_str,
+    Fragment, MarshalObject, dumps, encode_fragment, loads, loads_bool, loads_dict, loads_optional_str,
 )
 
 
@@ -360,6 +360,59 @@ def test_software_instance_shape(slap_module: types.ModuleType) -> None:
     decoded = real.loads(ours)
     assert isinstance(decoded, slap_module.SoftwareInstance)
     assert decoded._parameter_dict == {"foo": "bar"}
+
+
+# --- fragments: encoded once, placed anywhere ----------------------------------------------------
+
+def test_fragment_is_cut_at_its_relative_ids() -> None:
+    fragment = encode_fragment({"a": [1], "b": ()})
+    assert fragment == Fragment(
+        ('<dictionary id="i', '"><string>a</string><list id="i', '"><int>1</int></list>'
+         '<string>b</string><tuple/></dictionary>'), (1, 2), 2)
+    assert fragment.render(1) == dumps({"a": [1], "b": ()}).decode()[len("<marshal>"):-len("</marshal>")]
+    assert fragment.render(40).startswith('<dictionary id="i41"><string>a</string><list id="i42">')
+
+
+def test_fragment_without_ids_is_its_text() -> None:
+    fragment = encode_fragment(("x", 1, None))
+    assert fragment == Fragment(("<tuple><string>x</string><int>1</int><none/></tuple>",), (), 0)
+    assert dumps([fragment, {}]) == dumps([("x", 1, None), {}])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_VALUES, st.booleans()), max_size=6), _VALUES)
+def test_fragments_give_the_bytes_of_the_values_they_stand_for(items: list, after: Any) -> None:
+    """Values replaced by their fragments (any of them, anywhere, ids before and after)."""
+    values = [value for value, _ in items]
+    placed = [encode_fragment(value) if as_fragment else value for value, as_fragment in items]
+    expected = dumps({"items": values, "then": after, "z": [{}]})
+    assert dumps({"items": placed, "then": after, "z": [{}]}) == expected
+    assert dumps(MarshalObject("m", "C", (), {"l": placed, "m": after})) == dumps(
+        MarshalObject("m", "C", (), {"l": values, "m": after}))
+
+
+def test_fragment_with_references_is_shifted_too() -> None:
+    release = MarshalObject("slapos.slap.slap", "SoftwareRelease", ("u", "c"), {"l": []})
+    value = [{"r": release}, release, (release,)]
+    fragment = encode_fragment(value)
+    assert fragment.size == 5 and fragment.ids == (1, 2, 3, 4, 5, 3, 3)
+    assert dumps([{}, fragment, []]) == dumps([{}, value, []])
+    text = dumps(["x", fragment]).decode()
+    assert text.count('<reference id="i5"/>') == 2 and '<object id="i5" ' in text
+    assert same(loads(text), ["x", loads(dumps(value))])
+
+
+def test_fragment_is_not_placed_inside_a_fragment() -> None:
+    with pytest.raises(TypeError, match="inside another fragment"):
+        encode_fragment([encode_fragment([1])])
+
+
+def test_fragment_refuses_what_dumps_refuses() -> None:
+    """The mark cutting ids (NUL) can never come from a value: such strings are refused."""
+    with pytest.raises(ValueError, match="cannot be carried in XML"):
+        encode_fragment({"key": "a\x00b"})
+    with pytest.raises(TypeError):
+        encode_fragment(object())
 
 
 def test_shared_object_is_a_reference() -> None:

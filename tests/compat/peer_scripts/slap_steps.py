@@ -137,6 +137,7 @@ class Runner:
             "getConnectionParameterDict": attempt(partition.getConnectionParameterDict),
             "getSoftwareRelease": release,
             "getType": attempt(partition.getType),
+            "getFullHostingIpAddressList": attempt(lambda: [list(pair) for pair in partition.getFullHostingIpAddressList()]),
         }
 
     def op_publish(self, step):
