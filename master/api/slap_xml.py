@@ -372,11 +372,18 @@ def _set_connection_xml(fields: forms.Fields) -> Work:
 
 
 def _related_instance_list(fields: forms.Fields) -> Work:
-    if forms.optional(fields, "instance_reference_xml") is not None:
-        titles = forms.marshalled(fields, "instance_reference_xml", _max_bytes())
-        if not isinstance(titles, list):
-            raise ValidationError("instance_reference_xml must be a marshalled list")
-    return lambda session, instance: "done"
+    """slapgrid's end of a successful pass: the titles the partition requested in it. Without the
+    field nothing changes (an absent list is not an empty one)."""
+    if forms.optional(fields, "instance_reference_xml") is None:
+        return lambda session, instance: "done"
+    titles = forms.marshalled(fields, "instance_reference_xml", _max_bytes())
+    if not isinstance(titles, list) or not all(isinstance(title, str) for title in titles):
+        raise ValidationError("instance_reference_xml must be a marshalled list of titles")
+
+    def work(session: Session, instance: Any) -> str:
+        lifecycle.forget_unrequested(session, instance, titles)
+        return "done"
+    return work
 
 
 for _path, _work in (("softwareInstanceError", _software_instance_error),

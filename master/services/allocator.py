@@ -24,6 +24,32 @@ from slap.states import InstanceState, PartitionState, SupplyState
 
 CANDIDATE_BATCH = 32
 
+_PARTITIONS = Partition.__table__
+_COMPUTERS = Computer.__table__
+_SUPPLIES = Supply.__table__
+_INSTANCES = SoftwareInstance.__table__
+_ATTACHMENTS = SharedAttachment.__table__
+
+# Statements of every allocation, prepared once (building one costs more than running it).
+_LOCK_FREE = (
+    select(_PARTITIONS.c.id)
+    .where(_PARTITIONS.c.id == bindparam("partition_id"), _PARTITIONS.c.state == PartitionState.FREE.value)
+    .with_for_update(skip_locked=True)
+)
+_MARK_BUSY = (update(_PARTITIONS).where(_PARTITIONS.c.id == bindparam("partition_id"))
+              .values(state=PartitionState.BUSY.value))
+_SUPPLIED_COMPUTERS = select(_SUPPLIES.c.computer_id).where(
+    _SUPPLIES.c.url == bindparam("url"), _SUPPLIES.c.requested_state == SupplyState.AVAILABLE.value,
+)
+_WAITING_SHARED = select(_INSTANCES.c.id).where(
+    _INSTANCES.c.shared.is_(True),
+    _INSTANCES.c.software_release == bindparam("software_release"),
+    _INSTANCES.c.software_type == bindparam("software_type"),
+    _INSTANCES.c.requested_state != InstanceState.DESTROYED.value,
+    ~select(_ATTACHMENTS.c.shared_instance_id)
+    .where(_ATTACHMENTS.c.shared_instance_id == _INSTANCES.c.id).exists(),
+).order_by(_INSTANCES.c.created_at, _INSTANCES.c.id)
+
 
 def demand_of(instance: SoftwareInstance) -> Demand:
     return Demand(instance.software_release, instance.software_type, dict(instance.sla or {}))
@@ -92,33 +118,6 @@ def take_partition(session: Session, demand: Demand) -> Placement | None:
                 _mark_busy(session, connection, choice.partition_id)
                 return candidates[choice]
             del candidates[choice]
-
-
-_PARTITIONS = Partition.__table__
-_COMPUTERS = Computer.__table__
-_SUPPLIES = Supply.__table__
-_INSTANCES = SoftwareInstance.__table__
-_ATTACHMENTS = SharedAttachment.__table__
-
-# Statements of every allocation, prepared once (building one costs more than running it).
-_LOCK_FREE = (
-    select(_PARTITIONS.c.id)
-    .where(_PARTITIONS.c.id == bindparam("partition_id"), _PARTITIONS.c.state == PartitionState.FREE.value)
-    .with_for_update(skip_locked=True)
-)
-_MARK_BUSY = (update(_PARTITIONS).where(_PARTITIONS.c.id == bindparam("partition_id"))
-              .values(state=PartitionState.BUSY.value))
-_SUPPLIED_COMPUTERS = select(_SUPPLIES.c.computer_id).where(
-    _SUPPLIES.c.url == bindparam("url"), _SUPPLIES.c.requested_state == SupplyState.AVAILABLE.value,
-)
-_WAITING_SHARED = select(_INSTANCES.c.id).where(
-    _INSTANCES.c.shared.is_(True),
-    _INSTANCES.c.software_release == bindparam("software_release"),
-    _INSTANCES.c.software_type == bindparam("software_type"),
-    _INSTANCES.c.requested_state != InstanceState.DESTROYED.value,
-    ~select(_ATTACHMENTS.c.shared_instance_id)
-    .where(_ATTACHMENTS.c.shared_instance_id == _INSTANCES.c.id).exists(),
-).order_by(_INSTANCES.c.created_at, _INSTANCES.c.id)
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 A changed connection parameter bumps the requester of the instance that published it (so a root
 whose child publishes is processed again in the same node pass); freeing a destroyed partition
-makes it reusable at once and hands it to the oldest waiting request.
+makes it reusable at once and hands it to the oldest waiting request. After a successful pass a
+node says which instances a partition requested in it: the ones it no longer requests are
+destroyed, with what they requested (SlapOS unlinks them and collects them later).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from master.services import access, allocator
 from master.services.changes import bump, mark_computer_changed
 from master.services.computers import get_partition
 from master.services.identity import Caller
+from master.services.instances import set_requested_state
 from master.services.validation import clean_parameters, clean_text, clean_title
 from slap.errors import Conflict, NotFound
 from slap.states import InstanceState, PartitionState, ReportedState
@@ -64,6 +67,21 @@ def _connection_shown_changed(session: Session, instance: SoftwareInstance) -> N
     generation (without a timestamp bump: publishing must not make the node process it again)."""
     if instance.partition is not None:
         mark_computer_changed(session, instance.partition.computer)
+
+
+def forget_unrequested(session: Session, instance: SoftwareInstance, titles: list[str]) -> list[str]:
+    """Destroy what `instance` requested but no longer requests (not in `titles`, the titles its
+    last successful pass requested); return their titles."""
+    kept = set(titles)
+    dropped = list(session.scalars(select(SoftwareInstance).where(
+        SoftwareInstance.requester_id == instance.id,
+        SoftwareInstance.id != instance.id,
+        SoftwareInstance.requested_state != InstanceState.DESTROYED.value,
+    ).order_by(SoftwareInstance.id)))
+    dropped = [child for child in dropped if child.title not in kept]
+    for child in dropped:
+        set_requested_state(session, child, InstanceState.DESTROYED)
+    return [child.title for child in dropped]
 
 
 def hosted_shared(session: Session, host: SoftwareInstance, reference: str) -> SoftwareInstance:

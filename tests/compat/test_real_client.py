@@ -223,6 +223,27 @@ def test_instance_tree_lifecycle(client: PeerClient) -> None:
     assert fresh["getState"] == {"ok": "started"}
 
 
+def test_what_a_partition_no_longer_requests_is_destroyed(client: PeerClient) -> None:
+    """`setComputerPartitionRelatedInstanceList`, which slapgrid calls after a successful pass with
+    the titles the partition requested in it: the children it no longer requests are destroyed."""
+    _, _, root, _, _, listed = client.ok(
+        format_step(3),
+        {"op": "supply", "url": SR, "computer_id": COMPUTER_ID},
+        request("root"),
+        request("keep", **{"as": [COMPUTER_ID, "slappart0"]}),
+        request("drop", **{"as": [COMPUTER_ID, "slappart0"]}),
+        computer(),
+    )
+    assert root["getId"] == {"ok": "slappart0"}
+    keep, drop = partition_of(listed, "keep")["_partition_id"], partition_of(listed, "drop")["_partition_id"]
+    done, after = client.ok({"op": "related", "as": [COMPUTER_ID, "slappart0"], "titles": ["keep"]}, computer())
+    assert done is None
+    partitions = partitions_by_id(after)
+    assert partitions[keep]["_requested_state"] == "started"
+    assert partitions[drop]["_requested_state"] == "destroyed"
+    assert partitions["slappart0"]["_requested_state"] == "started"
+
+
 def test_request_without_free_partition_waits_then_is_allocated(client: PeerClient) -> None:
     results = client.ok(
         format_step(2),

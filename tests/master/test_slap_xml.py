@@ -370,6 +370,40 @@ def test_requested_states_and_reports(client: FlaskClient) -> None:
                             query_string={"software_product_reference": "x"}).data) == []
 
 
+def test_what_a_partition_no_longer_requests_is_destroyed(client: FlaskClient) -> None:
+    """slapgrid ends a successful pass with the titles the partition requested in it
+    (updateComputerPartitionRelatedInstanceList): the others it had requested are destroyed,
+    down their own trees; an absent list changes nothing."""
+    deploy_root(client)
+    format_computer(client, 5)
+    request(client, "child0", partition="slappart0")
+    request(client, "child1", partition="slappart0")
+    request(client, "grandchild", partition="slappart2")
+    request(client, "front", partition="slappart0", shared=True)
+    placed = {p["_parameter_dict"]["instance_title"]: ref for ref, p in partitions(client).items()
+              if p.get("_parameter_dict")}
+    assert placed == {"myinstance": "slappart0", "child0": "slappart1", "child1": "slappart2",
+                      "grandchild": "slappart3"}
+
+    assert post(client, "updateComputerPartitionRelatedInstanceList", "slappart0").status_code == 200
+    assert {ref: p["_requested_state"] for ref, p in partitions(client).items()} == {
+        "slappart0": "started", "slappart1": "started", "slappart2": "started", "slappart3": "started",
+        "slappart4": "destroyed"}
+
+    answer = post(client, "updateComputerPartitionRelatedInstanceList", "slappart0",
+                  instance_reference_xml=dumps(["child0", "front"]))
+    assert (answer.status_code, answer.text) == (200, "done\n")
+    states = {ref: p["_requested_state"] for ref, p in partitions(client).items()}
+    assert states == {"slappart0": "started", "slappart1": "started", "slappart2": "destroyed",
+                      "slappart3": "destroyed", "slappart4": "destroyed"}
+    hosted = partitions(client)["slappart0"]["_parameter_dict"]["slave_instance_list"]
+    assert [entry["slave_title"] for entry in hosted] == ["front"]
+
+    post(client, "updateComputerPartitionRelatedInstanceList", "slappart0", instance_reference_xml=dumps([]))
+    assert partitions(client)["slappart1"]["_requested_state"] == "destroyed"
+    assert partitions(client)["slappart0"]["_parameter_dict"]["slave_instance_list"] == []
+
+
 def test_rename(client: FlaskClient) -> None:
     deploy_root(client)
     guid = request(client, "myslave", shared=True).state["_instance_guid"]
@@ -509,6 +543,9 @@ BAD_CALLS: list[tuple[str, str, str, dict[str, Any], dict[str, str], int, str]] 
     ("related list not a list", "POST", "updateComputerPartitionRelatedInstanceList",
      {"computer_id": COMPUTER, "computer_partition_id": "slappart0", "instance_reference_xml": dumps("x")},
      header("slappart0"), 400, "list"),
+    ("related list of non-titles", "POST", "updateComputerPartitionRelatedInstanceList",
+     {"computer_id": COMPUTER, "computer_partition_id": "slappart0", "instance_reference_xml": dumps([1])},
+     header("slappart0"), 400, "titles"),
 ]
 
 

@@ -20,6 +20,7 @@ Operations (fields marked ? are optional):
   publish      as [cid, pid], parameters, slave_reference?
   report       as [cid, pid], state (started|stopped|destroyed)
   bang         as [cid, pid], message
+  related      as [cid, pid], titles    (what slapgrid sends after a successful pass)
   raw          method, path, data?, headers?   (plain `requests`, no client logic)
   marshal      value                    -> the client's dumps(value), for raw forms
 """
@@ -150,6 +151,10 @@ class Runner:
 
     def op_bang(self, step):
         return self.slap.registerComputerPartition(*step["as"]).bang(step["message"])
+
+    def op_related(self, step):
+        partition = self.slap.registerComputerPartition(*step["as"])
+        return partition.setComputerPartitionRelatedInstanceList(step["titles"])
 
     def op_raw(self, step):
         response = requests.request(step["method"], self.master_url.rstrip("/") + "/" + step["path"],
