@@ -33,7 +33,6 @@ def computer_view(session: Session, computer: Computer) -> ComputerView:
     return source_view(computer_source(session, computer))
 
 
-
 class InstanceRow(NamedTuple):
     """A busy partition's instance as stored (`_COMPUTER_INSTANCES`); JSON columns are their raw text."""
 
