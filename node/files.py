@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 
 from node.errors import NodeError
@@ -47,6 +48,45 @@ def write_file(directory: Path, name: str, data: str | bytes, *, mode: int = 0o6
         except OSError:
             pass
         raise NodeError(f"cannot write {directory / name}: {error.strerror}") from None
+    finally:
+        os.close(dir_fd)
+
+
+def read_user_file(directory: Path, name: str, limit: int) -> str | None:
+    """The text of a regular file `directory/name` that a partition's user wrote, at most `limit`
+    bytes; None when it is missing, is a link or anything but a regular file, or is unreadable."""
+    try:
+        dir_fd = _open_dir(directory)
+    except NodeError:
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def remove_file(directory: Path, name: str) -> None:
+    """Remove `directory/name` if it is there (a link is removed, never followed)."""
+    try:
+        dir_fd = _open_dir(directory)
+    except NodeError:
+        return
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise NodeError(f"cannot remove {directory / name}: {error.strerror}") from None
     finally:
         os.close(dir_fd)
 

@@ -10,7 +10,10 @@ For an instance requested started or stopped:
    start them (a program whose wrapper changed restarts) or stop them as requested;
 4. if started: run the promises (waiting up to ``PROMISE_GRACE`` seconds for services that are
    still starting) and check that no watched service exited;
-5. report started / stopped, or the error as the status reason ("buildout failed: …",
+5. on success, send the titles the pass requested (the request transaction written by
+   ``partita:request``, `slap.request_transaction`): the master destroys what the partition no
+   longer requests;
+6. report started / stopped, or the error as the status reason ("buildout failed: …",
    "promise X failing: …", "service X exited …"), and on success record the processed timestamp
    in ``.timestamp``.
 
@@ -30,11 +33,12 @@ from node import promises
 from node.context import NodeContext
 from node.desired import InstanceWant, PartitionWant, release_digest
 from node.errors import CommandFailed, NodeError
-from node.files import node_directory, read_text, write_file
+from node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
 from node.runner import RunAs, check as check_outcome, clean_environment, run
 from node.software import is_completed
 from node.supervisor import programs_in
+from slap import request_transaction
 from slap.errors import ClientError
 from slap.states import InstanceState
 
@@ -123,6 +127,7 @@ def process(ctx: NodeContext, partition: PartitionWant) -> Result:
     try:
         user = ctx.partition_user(pid)
         _clear_stamp(path)
+        remove_file(path, request_transaction.file_name(pid))
         _prepare(ctx, partition, instance, path, user)
         _buildout(ctx, pid, path, user)
         if instance.state == InstanceState.STARTED.value:
@@ -138,6 +143,7 @@ def process(ctx: NodeContext, partition: PartitionWant) -> Result:
         return _finish(ctx, instance, path, False, f"node error: {error}")
     if message is not None:
         return _finish(ctx, instance, path, False, message)
+    _end_request_transaction(ctx, instance, path)
     return _finish(ctx, instance, path, True, instance.state)
 
 
@@ -231,6 +237,19 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     if not text:
         return ""
     return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
+
+
+def _end_request_transaction(ctx: NodeContext, instance: InstanceWant, path: Path) -> None:
+    """Tell the master which instances this successful pass requested, so that it destroys those
+    the partition no longer requests. No transaction file (no request made by a recipe that keeps
+    one): nothing is said, so nothing is destroyed."""
+    text = read_user_file(path, request_transaction.file_name(path.name), request_transaction.MAX_BYTES)
+    if text is None:
+        return
+    try:
+        ctx.client.set_requested_titles(instance.guid, request_transaction.titles(text))
+    except ClientError as error:
+        log.warning("%s: cannot tell the master what it still requests: %s", instance.title, error)
 
 
 def _finish(ctx: NodeContext, instance: InstanceWant, path: Path, ok: bool, message: str) -> Result:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from recipes.common import SlapConnection, as_option, fail, flag, required, slap_connection, words
+from slap import request_transaction
 from slap.errors import ClientError
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Recipe:
         self.returned = words(options.get("return", ""))
         connection = slap_connection(buildout, name)
         document = self._request(connection, options)
+        self._record(buildout, connection)
         self.status = str(document.get("status_reason") or "")
         self.missing = missing_values(document, self.returned)
         published = document.get("connection_parameters") or {}
@@ -89,6 +92,14 @@ class Recipe:
                 raise fail(f"[{self.name}] cannot request {self.title!r}: {error}") from None
             log.warning("[%s] cannot request %r: %s", self.name, self.title, error)
             return {"status_reason": f"request failed: {error}"}
+
+    def _record(self, buildout: Any, connection: SlapConnection) -> None:
+        """Note the title in this pass's request transaction: what the node tells the master the
+        partition still requests once the pass succeeds (the others are destroyed)."""
+        try:
+            request_transaction.record(Path(buildout["buildout"]["directory"]), connection.partition_id, self.title)
+        except OSError as error:
+            log.warning("[%s] cannot record the request of %r: %s", self.name, self.title, error)
 
     def install(self) -> list[str]:
         if self.missing:

@@ -189,6 +189,12 @@ class MasterClient:
         return self.call("slapos.put.v0.software_instance_bang",
                          {"instance_guid": instance_guid, "message": message})
 
+    def set_requested_titles(self, instance_guid: str, titles: list[str]) -> JSONDict:
+        """``slapos.put.v0.software_instance_requested_list``: after a successful pass, what the
+        instance requested in it (the master destroys what it no longer requests)."""
+        return self.call("slapos.put.v0.software_instance_requested_list",
+                         {"instance_guid": instance_guid, "title_list": titles})
+
 
 def _decode(method: str, response: requests.Response) -> Any:
     """The JSON answer of a 2xx response; a RemoteError for anything else."""

@@ -123,6 +123,14 @@ def put_error(body: dict[str, Any]) -> dict[str, Any]:
     return documents.success("Recorded")
 
 
+def put_requested_list(body: dict[str, Any]) -> dict[str, Any]:
+    """The end of an instance's successful pass: what it no longer requests is destroyed."""
+    titles = list(body["title_list"])
+    _on_instance(body["instance_guid"],
+                 lambda session, instance: lifecycle.forget_unrequested(session, instance, titles))
+    return documents.success("Updated")
+
+
 def get_certificate(body: dict[str, Any]) -> dict[str, Any]:
     """No certificates in this version: empty ones, for a known instance."""
     with context.database().read() as session:
@@ -141,5 +149,6 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.put.v0.software_instance_bang": put_bang,
     "slapos.put.v0.software_instance_title": put_title,
     "slapos.put.v0.software_instance_error": put_error,
+    "slapos.put.v0.software_instance_requested_list": put_requested_list,
     "slapos.get.v0.software_instance_certificate": get_certificate,
 }

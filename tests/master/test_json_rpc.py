@@ -155,6 +155,23 @@ def test_partition_requests_a_child_in_its_tree(api: Api) -> None:
     assert titles == ["root"]
 
 
+def test_what_an_instance_no_longer_requests_is_destroyed(api: Api) -> None:
+    api.format("slappart0", "slappart1", "slappart2")
+    root = api.request("root")
+    kept = api.request("kept", headers=partition_header("slappart0"))
+    dropped = api.request("dropped", headers=partition_header("slappart0"))
+    done = api.call("slapos.put.v0.software_instance_requested_list",
+                    {"instance_guid": root["instance_guid"], "title_list": ["kept", "not-a-child"]})
+    assert done["type"] == "success"
+    assert api.instance(kept["instance_guid"])["state"] == "started"
+    assert api.instance(dropped["instance_guid"])["state"] == "destroyed"
+    assert api.instance(root["instance_guid"])["state"] == "started"
+    bad = api.call("slapos.put.v0.software_instance_requested_list",
+                   {"instance_guid": root["instance_guid"], "title_list": "kept"}, status=400)
+    assert "title_list" in json.dumps(bad)
+    assert api.instance(kept["instance_guid"])["state"] == "started"
+
+
 def test_destroying_an_unknown_instance_stores_nothing(api: Api, db: Database) -> None:
     api.request("other")  # the owner exists (a first request creates it)
     before = snapshot(db)

@@ -131,7 +131,7 @@ def test_child_request_converges_in_one_pass(env: NodeEnv):
     port = str(free_port())
     env.client.supply(COMPUTER, str(HELLO_WEB))
     env.supply_and_request("parent", SRS / "parent" / "software.cfg", **{
-        "child-software": str(HELLO_WEB), "child-port": port})
+        "child-software": str(HELLO_WEB), "child-name": "child", "child-port": port})
     env.software()
     env.instance()  # one pass: parent requests, child deploys and publishes, parent publishes
     parent = env.info("parent")
@@ -150,6 +150,33 @@ def test_child_request_converges_in_one_pass(env: NodeEnv):
     assert [p["instance"] for p in state["compute_partition_list"]] == [None] * 3
     with pytest.raises(requests.ConnectionError):
         answer(child_url)
+
+
+def test_a_child_no_longer_requested_is_destroyed(env: NodeEnv):
+    """The parent's pass ends by telling the master what it requested (the request transaction):
+    the child it requested before and no longer does is destroyed, then freed by the report."""
+    first_port, second_port = str(free_port()), str(free_port())
+    parent_sr = str(SRS / "parent" / "software.cfg")
+    env.client.supply(COMPUTER, str(HELLO_WEB))
+    env.supply_and_request("parent", parent_sr, **{
+        "child-software": str(HELLO_WEB), "child-name": "first", "child-port": first_port})
+    env.software()
+    env.instance()
+    first_url = env.info("parent")["connection_parameters"]["child-url"]
+    assert answer(first_url) == "from the child\n"
+
+    env.client.request_instance("parent", parent_sr, parameters={
+        "child-software": str(HELLO_WEB), "child-name": "second", "child-port": second_port})
+    env.instance()
+    second_url = env.info("parent")["connection_parameters"]["child-url"]
+    assert second_url.endswith(f":{second_port}/") and answer(second_url) == "from the child\n"
+    states = {p["instance"]["title"]: p["instance"]["state"]
+              for p in env.client.get_compute_node_state(COMPUTER)["compute_partition_list"] if p["instance"]}
+    assert states == {"parent": "started", "first": "destroyed", "second": "started"}
+    env.report()
+    with pytest.raises(requests.ConnectionError):
+        answer(first_url)
+    assert answer(second_url) == "from the child\n"
 
 
 def test_removed_software_release_is_deleted(env: NodeEnv):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from node.errors import NodeError
-from node.files import node_directory, write_file
+from node.files import node_directory, read_user_file, remove_file, write_file
 
 
 def test_write_replaces_a_planted_symlink_instead_of_writing_through_it(tmp_path: Path):
@@ -43,3 +43,33 @@ def test_node_directory_replaces_a_symlink(tmp_path: Path):
     node_directory(tmp_path / ".slapgrid", group=None)
     assert (tmp_path / ".slapgrid").is_dir() and not (tmp_path / ".slapgrid").is_symlink()
     assert elsewhere.exists()
+
+
+def test_read_user_file_reads_a_regular_file_and_nothing_else(tmp_path: Path):
+    partition = tmp_path / "partition"
+    partition.mkdir()
+    (partition / "titles").write_text("a\nb\n")
+    assert read_user_file(partition, "titles", 100) == "a\nb\n"
+    assert read_user_file(partition, "titles", 2) == "a\n"          # at most `limit` bytes
+    assert read_user_file(partition, "missing", 100) is None
+    secret = tmp_path / "secret"
+    secret.write_text("root only")
+    (partition / "link").symlink_to(secret)
+    assert read_user_file(partition, "link", 100) is None             # a planted link is not followed
+    os.mkfifo(partition / "fifo")
+    assert read_user_file(partition, "fifo", 100) is None             # nor does a FIFO block the node
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "titles").write_text("x")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    assert read_user_file(tmp_path / "linked", "titles", 100) is None
+
+
+def test_remove_file_removes_a_link_not_its_target(tmp_path: Path):
+    target = tmp_path / "target"
+    target.write_text("kept")
+    partition = tmp_path / "partition"
+    partition.mkdir()
+    (partition / "name").symlink_to(target)
+    remove_file(partition, "name")
+    assert not (partition / "name").is_symlink() and target.read_text() == "kept"
+    remove_file(partition, "name")                                    # already gone: nothing to do

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from node.toolchain import Toolchain
+from slap import request_transaction
 from tests.recipes.helpers import Master
 from tests.recipes.helpers import (COMPUTER_ID, check_fails, check_ok, from_master, free_port, listing,
                                    read_values, run_buildout, write_partition)
@@ -71,6 +72,9 @@ def test_optional_never_fails(toolchain: Toolchain, tmp_path: Path, master: Mast
     values = read_values(tmp_path / "values.txt")
     assert (values["connection-url"], values["connection-password"]) == ("", "")
     assert values["instance-guid"] == find_instance(master, root["title"], "cache")["instance_guid"]
+    # the request is in the pass's request transaction, which the node sends after a success
+    transaction = tmp_path / request_transaction.file_name(root["compute_partition_id"])
+    assert transaction.read_text() == "cache\n"
 
     unreachable = f"http://127.0.0.1:{free_port()}"
     prepare(tmp_path / "offline", master, root, "name = cache", "return = url password", "optional = true",
