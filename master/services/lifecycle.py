@@ -73,12 +73,11 @@ def forget_unrequested(session: Session, instance: SoftwareInstance, titles: lis
     """Destroy what `instance` requested but no longer requests (not in `titles`, the titles its
     last successful pass requested); return their titles."""
     kept = set(titles)
-    dropped = list(session.scalars(select(SoftwareInstance).where(
+    children = session.scalars(select(SoftwareInstance).where(
         SoftwareInstance.requester_id == instance.id,
-        SoftwareInstance.id != instance.id,
         SoftwareInstance.requested_state != InstanceState.DESTROYED.value,
-    ).order_by(SoftwareInstance.id)))
-    dropped = [child for child in dropped if child.title not in kept]
+    ).order_by(SoftwareInstance.id))
+    dropped = [child for child in children if child.title not in kept]
     for child in dropped:
         set_requested_state(session, child, InstanceState.DESTROYED)
     return [child.title for child in dropped]

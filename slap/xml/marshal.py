@@ -197,6 +197,8 @@ class _Encoder:
 
     __slots__ = ("out", "memo", "next_id")
 
+    ID = "i{}"  # how an id is written (`_FragmentEncoder` marks its ids to renumber them later)
+
     def __init__(self) -> None:
         self.out: list[str] = ["<marshal>"]
         self.memo: dict[int, str] = {}
@@ -215,7 +217,7 @@ class _Encoder:
             self.out.append(f'<reference id="{ref}"/>')
             return None
         self.next_id += 1
-        ref = self.memo[key] = f"i{self.next_id}"
+        ref = self.memo[key] = self.ID.format(self.next_id)
         return ref
 
     def emit(self, value: Any) -> None:
@@ -366,20 +368,12 @@ class _FragmentEncoder(_Encoder):
 
     __slots__ = ()
 
+    ID = f"i{_MARK}{{}}{_MARK}"
+
     def __init__(self) -> None:
         self.out = []
         self.memo = {}
         self.next_id = 0
-
-    def register(self, value: Any) -> str | None:
-        key = id(value)
-        ref = self.memo.get(key)
-        if ref is not None:
-            self.out.append(f'<reference id="{ref}"/>')
-            return None
-        self.next_id += 1
-        ref = self.memo[key] = f"i{_MARK}{self.next_id}{_MARK}"
-        return ref
 
     def emit_fragment(self, fragment: Fragment) -> None:
         raise TypeError("a Fragment cannot be encoded inside another fragment")

@@ -1,13 +1,20 @@
-"""A fresh catalog on each backend: every master test that takes `db` runs on SQLite and PostgreSQL."""
+"""A fresh catalog on each backend: every master test that takes `db` runs on SQLite and PostgreSQL;
+`app` and `client` serve it as the proxy of computer `local_computer`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from master.app import create_app
 from master.db import migrate
 from master.db.database import Database
+from master.settings import AppSettings
+
+PROXY_COMPUTER = "local_computer"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,3 +38,13 @@ def db(database_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def app(db: Database) -> Flask:
+    return create_app(db, AppSettings(mode="proxy", computer_id=PROXY_COMPUTER))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

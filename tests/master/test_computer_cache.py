@@ -18,23 +18,11 @@ from flask.testing import FlaskClient
 from master.api import computer_cache
 from master.api import slap_xml_encode as encode
 from master.api.computer_cache import ComputerCache
-from master.app import create_app
 from master.db.database import Database
 from master.services import computer_views, computers
 from master.services.computer_views import ComputerSource, InstanceRow, PartitionSource, SharedRow, SupplyRow
-from master.settings import AppSettings
 from slap.xml.marshal import Fragment, dumps
 from tests.master.test_slap_xml import COMPUTER, OTHER_SR, SR, format_computer, post, request, supply
-
-
-@pytest.fixture
-def app(db: Database) -> Flask:
-    return create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

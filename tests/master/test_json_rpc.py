@@ -77,11 +77,6 @@ class Api:
 
 
 @pytest.fixture
-def app(db: Database) -> Flask:
-    return _app(db)
-
-
-@pytest.fixture
 def api(app: Flask) -> Api:
     return Api(app.test_client())
 

@@ -38,16 +38,6 @@ COMPUTER = "local_computer"
 # Helpers
 # --------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def app(db: Database) -> Flask:
-    return create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def header(partition: str, computer: str = COMPUTER) -> dict[str, str]:
     return {"Authorization": f"X-SlapPartition computer_id={computer}, computer_partition_id={partition}"}
 
