@@ -145,10 +145,10 @@ def bench_idle_pass(partitions: int, repeat: int) -> dict[str, list[float]]:
 
 
 def _in_process_passes(config_path: Path, repeat: int) -> list[float]:
-    from node.config import node_config
-    from node.context import open_context
-    from node.passes import fetch, instance_pass
-    from slap.config import read_config
+    from partita.node.config import node_config
+    from partita.node.context import open_context
+    from partita.node.passes import fetch, instance_pass
+    from partita.slap.config import read_config
 
     ctx = open_context(node_config(read_config(str(config_path))))
     times = []

@@ -5,17 +5,24 @@ settings (proxy: one local computer, SQLite) and server (workers, threads).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from master.api import hateoas, json_rpc, slap_xml
-from master.db.database import Database
-from master.settings import AppSettings
+from partita.master.api import hateoas, json_rpc, slap_xml
+from partita.master.db.database import Database
+from partita.master.settings import AppSettings
+
+
+# Given, not searched for: Flask's search for an instance folder cannot walk the ``partita``
+# namespace package of an editable install. The app keeps no files there.
+HERE = str(Path(__file__).resolve().parent)
 
 
 def create_app(db: Database, settings: AppSettings | None = None) -> Flask:
     settings = settings or AppSettings()
-    app = Flask("partita.master")
+    app = Flask("partita.master", root_path=HERE, instance_path=HERE)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.strict_slashes = False
     app.extensions["partita.db"] = db

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from master.db import migrate
-from master.db.database import Database
-from master.services.computers import ensure_computer
-from master.services.identity import Caller
-from slap.errors import ConfigurationError
+from partita.master.db import migrate
+from partita.master.db.database import Database
+from partita.master.services.computers import ensure_computer
+from partita.master.services.identity import Caller
+from partita.slap.errors import ConfigurationError
 
 
 def open_database(url: str) -> Database:

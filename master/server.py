@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from slap.config import url_host
-from slap.errors import ConfigurationError
+from partita.slap.config import url_host
+from partita.slap.errors import ConfigurationError
 
 
 @dataclass(frozen=True)

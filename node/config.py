@@ -23,8 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from slap.config import get_int, get_option
-from slap.errors import ConfigurationError
+from partita.slap.config import get_int, get_option
+from partita.slap.errors import ConfigurationError
 
 DEFAULT_INSTANCE_ROOT = "/srv/slapgrid"
 DEFAULT_SOFTWARE_ROOT = "/opt/slapgrid"

@@ -14,12 +14,12 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.config import NodeConfig
-from node.errors import NodeError, SetupError
-from node.runner import RunAs
-from node.supervisor import Supervisor
-from node.toolchain import Toolchain, ensure_toolchain
-from slap.client import MasterClient
+from partita.node.config import NodeConfig
+from partita.node.errors import NodeError, SetupError
+from partita.node.runner import RunAs
+from partita.node.supervisor import Supervisor
+from partita.node.toolchain import Toolchain, ensure_toolchain
+from partita.slap.client import MasterClient
 
 
 def owner_of(path: Path) -> RunAs:

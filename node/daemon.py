@@ -16,12 +16,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from node import promises
-from node.context import NodeContext, forget_identities
-from node.desired import NodeWant
-from node.passes import fetch, instance_pass, report_pass, software_pass
-from node.plan import backoff
-from slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.node import promises
+from partita.node.context import NodeContext, forget_identities
+from partita.node.desired import NodeWant
+from partita.node.passes import fetch, instance_pass, report_pass, software_pass
+from partita.node.plan import backoff
+from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import NodeError
+from partita.node.errors import NodeError
 
 
 def release_digest(url: str) -> str:

@@ -14,7 +14,7 @@ The tree::
 """
 from __future__ import annotations
 
-from slap.errors import PartitaError
+from partita.slap.errors import PartitaError
 
 
 class NodeError(PartitaError):

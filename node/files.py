@@ -14,7 +14,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from node.errors import NodeError
+from partita.node.errors import NodeError
 
 
 def _open_dir(directory: Path) -> int:

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node import network, users
-from node.config import NodeConfig
-from node.errors import NodeError, SetupError
-from node.layout import RESOURCE_FILE
-from node.locks import file_lock
-from slap.client import MasterClient
-from slap.errors import ConfigurationError, MasterUnreachable, RemoteError
+from partita.node import network, users
+from partita.node.config import NodeConfig
+from partita.node.errors import NodeError, SetupError
+from partita.node.layout import RESOURCE_FILE
+from partita.node.locks import file_lock
+from partita.slap.client import MasterClient
+from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 

@@ -29,18 +29,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from node import promises
-from node.context import NodeContext
-from node.desired import InstanceWant, PartitionWant, release_digest
-from node.errors import CommandFailed, NodeError
-from node.files import node_directory, read_text, read_user_file, remove_file, write_file
-from node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
-from node.runner import RunAs, check as check_outcome, clean_environment, run
-from node.software import is_completed
-from node.supervisor import programs_in
-from slap import request_transaction
-from slap.errors import ClientError
-from slap.states import InstanceState
+from partita.node import promises
+from partita.node.context import NodeContext
+from partita.node.desired import InstanceWant, PartitionWant, release_digest
+from partita.node.errors import CommandFailed, NodeError
+from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
+from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
+from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
+from partita.node.software import is_completed
+from partita.node.supervisor import programs_in
+from partita.slap import request_transaction
+from partita.slap.errors import ClientError
+from partita.slap.states import InstanceState
 
 log = logging.getLogger(__name__)
 

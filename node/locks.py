@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from node.errors import LockTimeout
+from partita.node.errors import LockTimeout
 
 POLL_SECONDS = 0.1
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from node.errors import SetupError
-from slap.errors import ConfigurationError
+from partita.node.errors import SetupError
+from partita.slap.errors import ConfigurationError
 
 COMMAND_TIMEOUT = 30.0
 LOOPBACK = "lo"

@@ -12,12 +12,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from node import instance as instance_work
-from node import report as report_work
-from node import software as software_work
-from node.context import NodeContext
-from node.desired import NodeWant, PartitionWant, parse
-from node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+from partita.node import instance as instance_work
+from partita.node import report as report_work
+from partita.node import software as software_work
+from partita.node.context import NodeContext
+from partita.node.desired import NodeWant, PartitionWant, parse
+from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
 
 log = logging.getLogger(__name__)
 

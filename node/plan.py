@@ -22,8 +22,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from node.desired import PartitionWant, SoftwareWant
-from slap.states import InstanceState, SupplyState
+from partita.node.desired import PartitionWant, SoftwareWant
+from partita.slap.states import InstanceState, SupplyState
 
 
 class SoftwareAction(enum.Enum):

@@ -2,7 +2,7 @@
 
 Two kinds, as in SlapOS: executables in ``etc/promise/`` (exit status 0 is success, the last line
 of output is the message) and plugins in ``etc/plugin/*.py`` following `slap.promise`'s contract
-(run by the toolchain's Python, ``python -m slap.promise FILE``). Each run has a deadline (the
+(run by the toolchain's Python, ``python -m partita.slap.promise FILE``). Each run has a deadline (the
 plugin's ``timeout``, bounded by the node's ``promise_timeout`` for executables and unknown
 plugins).
 
@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from node.layout import NODE_DIR, PROMISE_DIR
-from node.runner import RunAs, clean_environment, run
-from node.toolchain import Toolchain
-from slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
+from partita.node.layout import NODE_DIR, PROMISE_DIR
+from partita.node.runner import RunAs, clean_environment, run
+from partita.node.toolchain import Toolchain
+from partita.slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _run_executable(partition: Path, promise: PromiseFile, run_as: RunAs, timeou
 def _run_plugin(partition: Path, promise: PromiseFile, previous: PromiseResult | None, toolchain: Toolchain,
                 run_as: RunAs, timeout: float) -> tuple[bool, str, float, int]:
     deadline = timeout + 5.0  # the plugin enforces its own timeout; this bounds a stuck process
-    outcome = run([str(toolchain.python), "-m", "slap.promise", str(promise.path)], cwd=partition,
+    outcome = run([str(toolchain.python), "-m", "partita.slap.promise", str(promise.path)], cwd=partition,
                   env=clean_environment(partition, run_as), timeout=deadline, run_as=run_as, umask=0o027)
     fallback_period = previous.period if previous else DEFAULT_PERIOD
     if outcome.timed_out:

@@ -18,12 +18,12 @@ import signal
 import time
 from pathlib import Path
 
-from node.context import NodeContext
-from node.desired import PartitionWant
-from node.errors import NodeError
-from node.layout import RESOURCE_FILE
-from node.runner import RunAs
-from slap.errors import ClientError
+from partita.node.context import NodeContext
+from partita.node.desired import PartitionWant
+from partita.node.errors import NodeError
+from partita.node.layout import RESOURCE_FILE
+from partita.node.runner import RunAs
+from partita.slap.errors import ClientError
 
 log = logging.getLogger(__name__)
 

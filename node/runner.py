@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.errors import CommandFailed
+from partita.node.errors import CommandFailed
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ import shutil
 import time
 from pathlib import Path
 
-from node.context import NodeContext
-from node.desired import SoftwareWant
-from node.errors import CommandFailed
-from node.locks import try_lock
-from node.plan import backoff
-from node.runner import check, clean_environment, run
-from slap.errors import ClientError
+from partita.node.context import NodeContext
+from partita.node.desired import SoftwareWant
+from partita.node.errors import CommandFailed
+from partita.node.locks import try_lock
+from partita.node.plan import backoff
+from partita.node.runner import check, clean_environment, run
+from partita.slap.errors import ClientError
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ from typing import Any
 
 from supervisor.xmlrpc import Faults, SupervisorTransport, UnixStreamHTTPConnection
 
-from node.config import NodeConfig
-from node.errors import SupervisorError
-from node.layout import WATCH_SUFFIX
+from partita.node.config import NodeConfig
+from partita.node.errors import SupervisorError
+from partita.node.layout import WATCH_SUFFIX
 
 WATCHDOG_GROUP = "partita-watchdog"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -158,7 +158,7 @@ def render_main_config(config: NodeConfig, python: str = sys.executable) -> str:
     """The text of ``etc/supervisord.conf``."""
     root = config.instance_root
     socket_path = str(config.supervisor_socket)
-    watchdog = [python, "-m", "node.watchdog", "--master-url", config.master_url,
+    watchdog = [python, "-m", "partita.node.watchdog", "--master-url", config.master_url,
                 "--computer-id", config.computer_id, "--instance-root", str(root)]
     if config.cert_file and config.key_file:
         watchdog += ["--cert-file", config.cert_file, "--key-file", config.key_file]

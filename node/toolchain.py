@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from node.errors import SetupError
-from node.locks import file_lock
+from partita.node.errors import SetupError
+from partita.node.locks import file_lock
 
 REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "defusedxml>=0.7",
                 "jsonschema>=4.20")
@@ -50,7 +50,7 @@ class Toolchain:
 
 def source_directory() -> Path | None:
     """Partita's source tree (a checkout or an editable install), or None for an installed wheel."""
-    import slap
+    import partita.slap as slap
 
     candidate = Path(slap.__file__).resolve().parent.parent
     return candidate if (candidate / "setup.cfg").is_file() else None

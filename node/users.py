@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import SetupError
+from partita.node.errors import SetupError
 
 COMMAND_TIMEOUT = 30.0
 SHELL = "/bin/sh"

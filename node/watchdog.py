@@ -3,7 +3,7 @@ when one of its watched services (``etc/service/*``, process ``<name>-on-watch``
 
 supervisord runs it from the node's main configuration::
 
-    python -m node.watchdog --master-url URL --computer-id ID --instance-root DIR
+    python -m partita.node.watchdog --master-url URL --computer-id ID --instance-root DIR
 
 and sends it ``PROCESS_STATE_EXITED`` and ``PROCESS_STATE_FATAL`` events over the listener
 protocol: the listener writes ``READY``, reads a header line (``key:value`` tokens, ``len`` giving
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP, WATCH_SUFFIX
+from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP, WATCH_SUFFIX
 
 EVENTS = ("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL")
 BANG_FILE = "watchdog-bang"
@@ -192,7 +192,7 @@ StatusFunction = Callable[[Settings, ServiceExit], "int | None"]
 
 def master_bang(settings: Settings, partition: str, guid: str, message: str) -> None:
     """Bang the instance `guid` on the master, as its partition."""
-    from slap.client import MasterClient
+    from partita.slap.client import MasterClient
 
     cert = (settings.cert_file, settings.key_file) if settings.cert_file and settings.key_file else None
     with MasterClient(settings.master_url, partition=(settings.computer_id, partition),
@@ -202,7 +202,7 @@ def master_bang(settings: Settings, partition: str, guid: str, message: str) -> 
 
 def supervisor_exit_status(settings: Settings, exited: ServiceExit) -> int | None:
     """The exit status supervisord recorded for the process (None when it cannot tell)."""
-    from node.supervisor import rpc
+    from partita.node.supervisor import rpc
 
     try:
         info = rpc(settings.socket, "supervisor.getProcessInfo", f"{exited.partition}:{exited.process}",
@@ -294,7 +294,7 @@ def run(settings: Settings, stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO,
 
 
 def parse_arguments(argv: list[str] | None = None) -> Settings:
-    parser = argparse.ArgumentParser(prog="python -m node.watchdog", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m partita.node.watchdog", description=__doc__.splitlines()[0])
     parser.add_argument("--master-url", required=True)
     parser.add_argument("--computer-id", required=True)
     parser.add_argument("--instance-root", required=True, type=Path)

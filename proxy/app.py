@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from master.app import create_app
-from master.bootstrap import ensure_local_computer, open_database
-from master.db.database import Database
-from master.services.identity import LOCAL_OWNER
-from master.settings import AppSettings
-from slap.config import ProxyConfig
+from partita.master.app import create_app
+from partita.master.bootstrap import ensure_local_computer, open_database
+from partita.master.db.database import Database
+from partita.master.services.identity import LOCAL_OWNER
+from partita.master.settings import AppSettings
+from partita.slap.config import ProxyConfig
 
 
 def prepare(config: ProxyConfig) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from slap.config import url_host
-from slap.errors import ValidationError
+from partita.slap.config import url_host
+from partita.slap.errors import ValidationError
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from master.db.models import SoftwareInstance
-from master.services.computers import list_computers
-from master.services.computer_views import computer_view
-from master.services.views import instance_view
+from partita.master.db.models import SoftwareInstance
+from partita.master.services.computers import list_computers
+from partita.master.services.computer_views import computer_view
+from partita.master.services.views import instance_view
 
 SECTIONS = ("computers", "partitions", "instances", "supplies", "connections")
 

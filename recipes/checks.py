@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from slap.promise import Promise, PromiseFailed
+from partita.slap.promise import Promise, PromiseFailed
 
 DEADLINE_SHARE = 0.8
 MAX_OUTPUT = 500

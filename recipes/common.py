@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 
 SLAP_CONNECTION = "slap-connection"
 MASTER_TIMEOUT = 30.0

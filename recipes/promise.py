@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recipes.common import fail, number, required, write_file
+from partita.recipes.common import fail, number, required, write_file
 
 MODE = 0o644
 DEFAULT_PERIOD = 60.0
@@ -61,7 +61,7 @@ def plugin_source(class_name: str, period: float, timeout: float, threshold: int
     """The plugin file: only literals made with repr()."""
     return (
         "# Promise plugin written by partita:promise; changes are lost at the next run.\n"
-        f"from recipes.checks import {class_name}\n"
+        f"from partita.recipes.checks import {class_name}\n"
         "\n\n"
         f"class Promise({class_name}):\n"
         f"    period = {period!r}\n"

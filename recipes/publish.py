@@ -20,8 +20,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from recipes.common import fail, flag, slap_connection, words
-from slap.errors import ClientError
+from partita.recipes.common import fail, flag, slap_connection, words
+from partita.slap.errors import ClientError
 
 _STEERING = ("-extends", "-publish", "-slave-reference", "-serialised")
 

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recipes.common import SlapConnection, as_option, fail, flag, required, slap_connection, words
-from slap import request_transaction
-from slap.errors import ClientError
+from partita.recipes.common import SlapConnection, as_option, fail, flag, required, slap_connection, words
+from partita.slap import request_transaction
+from partita.slap.errors import ClientError
 
 log = logging.getLogger(__name__)
 

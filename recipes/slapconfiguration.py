@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recipes.common import SLAP_CONNECTION, as_option, fail, flag
+from partita.recipes.common import SLAP_CONNECTION, as_option, fail, flag
 
 # Parameter names that can be referenced as ${section:configuration.<name>}.
 _OPTION_NAME = re.compile(r"[-a-zA-Z0-9._]+\Z")

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recipes.common import fail, output_path, write_file
+from partita.recipes.common import fail, output_path, write_file
 
 DOWNLOAD_TIMEOUT = 60.0
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")

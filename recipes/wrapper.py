@@ -28,7 +28,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from recipes.common import fail, number, output_path, words, write_file
+from partita.recipes.common import fail, number, output_path, words, write_file
 
 MODE = 0o750
 WAIT_TIMEOUT = 60.0

@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from slap.errors import ConfigurationError
+from partita.slap.errors import ConfigurationError
 
 NODE_ENV = "SLAPOS_CONFIGURATION"
 CLIENT_ENV = "SLAPOS_CLIENT_CONFIGURATION"

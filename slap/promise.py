@@ -2,7 +2,7 @@
 
 A plugin is a Python file in a partition's ``etc/plugin/`` that defines a class named ``Promise``::
 
-    from slap.promise import Promise as Base, PromiseFailed
+    from partita.slap.promise import Promise as Base, PromiseFailed
 
     class Promise(Base):
         period = 60             # seconds between two runs while the partition is unchanged
@@ -20,7 +20,7 @@ text. Subclassing `Promise` is optional: any class with a ``check()`` method wor
 attributes it lacks take the defaults below.
 
 The node runs each plugin in its own process, as the partition's user, with the toolchain's
-Python: ``python -m slap.promise <file>``. That process prints one JSON line,
+Python: ``python -m partita.slap.promise <file>``. That process prints one JSON line,
 ``{"ok": bool, "message": str, "period": float, "timeout": float, "failure_threshold": int}``, and
 exits 0 (also when the promise fails: the JSON says so); exit status 2 means the plugin file itself
 is broken (the JSON's message says how). A ``check()`` still running after ``timeout`` seconds is a
@@ -126,7 +126,7 @@ def run(path: Path) -> tuple[dict[str, Any], int]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m slap.promise PLUGIN_FILE", file=sys.stderr)
+        print("usage: python -m partita.slap.promise PLUGIN_FILE", file=sys.stderr)
         return 2
     answer, status = run(Path(args[0]))
     print(json.dumps(answer), flush=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from typing import TypeVar
 
-from slap.errors import InvalidTransition, ValidationError
+from partita.slap.errors import InvalidTransition, ValidationError
 
 
 class InstanceState(str, enum.Enum):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.peer import Peer, PeerMissing, find_peer
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_server
 from tests.support.toolchain import test_toolchain
 

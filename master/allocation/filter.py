@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from master.allocation.model import Demand, HostCandidate, PartitionCandidate
+from partita.master.allocation.model import Demand, HostCandidate, PartitionCandidate
 
 
 def partitions_matching(candidates: Iterable[PartitionCandidate], demand: Demand) -> list[PartitionCandidate]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from master.allocation.filter import hosts_matching, partitions_matching
-from master.allocation.model import Demand, HostCandidate, PartitionCandidate
-from master.allocation.score import partition_score
+from partita.master.allocation.filter import hosts_matching, partitions_matching
+from partita.master.allocation.model import Demand, HostCandidate, PartitionCandidate
+from partita.master.allocation.score import partition_score
 
 
 def choose_partition(candidates: Iterable[PartitionCandidate], demand: Demand) -> PartitionCandidate | None:

@@ -1,7 +1,7 @@
 """Rank candidates: higher is better."""
 from __future__ import annotations
 
-from master.allocation.model import PartitionCandidate
+from partita.master.allocation.model import PartitionCandidate
 
 
 def partition_score(candidate: PartitionCandidate) -> int:

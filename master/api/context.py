@@ -10,10 +10,10 @@ import re
 
 from flask import current_app, request
 
-from master.db.database import Database
-from master.services.identity import Caller
-from master.settings import AppSettings
-from slap.errors import BadAuthorization
+from partita.master.db.database import Database
+from partita.master.services.identity import Caller
+from partita.master.settings import AppSettings
+from partita.slap.errors import BadAuthorization
 
 _HEADER = re.compile(
     r"^\s*X-SlapPartition\s+computer_id=(?P<computer>[^,\s]+)\s*,\s*computer_partition_id=(?P<partition>[^,\s]+)\s*$"

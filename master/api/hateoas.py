@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from master.api.context import caller, database
-from master.services import computers, instances
-from master.services.views import InstanceView, instance_view
-from slap.errors import NotFound
-from slap.xml.instance_xml import dict_to_instance_xml
+from partita.master.api.context import caller, database
+from partita.master.services import computers, instances
+from partita.master.services.views import InstanceView, instance_view
+from partita.slap.errors import NotFound
+from partita.slap.xml.instance_xml import dict_to_instance_xml
 
 blueprint = Blueprint("hateoas", __name__, url_prefix="/hateoas")
 

@@ -27,8 +27,8 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from master.api import context, json_rpc_computers, json_rpc_instances, json_rpc_node, openapi
-from slap.errors import DecodeError, PartitaError, TooLarge
+from partita.master.api import context, json_rpc_computers, json_rpc_instances, json_rpc_node, openapi
+from partita.slap.errors import DecodeError, PartitaError, TooLarge
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

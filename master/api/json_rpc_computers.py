@@ -10,11 +10,11 @@ from typing import Any
 
 from flask import request
 
-from master.api import context
-from master.api import json_rpc_documents as documents
-from master.services import computer_views, computers, lifecycle, supplies, views
-from master.services.computers import AddressSpec, PartitionSpec
-from slap.states import BuildState, parse_build_state, parse_supply_state
+from partita.master.api import context
+from partita.master.api import json_rpc_documents as documents
+from partita.master.services import computer_views, computers, lifecycle, supplies, views
+from partita.master.services.computers import AddressSpec, PartitionSpec
+from partita.slap.states import BuildState, parse_build_state, parse_supply_state
 
 
 def get_compute_partition(body: dict[str, Any]) -> dict[str, Any]:

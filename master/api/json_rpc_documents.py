@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
+from partita.master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
 
 NOTHING_TO_DESTROY = "no such instance: nothing to destroy"
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from master.api import context
-from master.api import json_rpc_documents as documents
-from master.db.models import SoftwareInstance
-from master.services import instances, lifecycle, views
-from master.services.identity import Caller
-from master.services.instances import RequestSpec
-from slap.states import ReportedState, parse_reported_state
+from partita.master.api import context
+from partita.master.api import json_rpc_documents as documents
+from partita.master.db.models import SoftwareInstance
+from partita.master.services import instances, lifecycle, views
+from partita.master.services.identity import Caller
+from partita.master.services.instances import RequestSpec
+from partita.slap.states import ReportedState, parse_reported_state
 
 
 def post_software_instance(body: dict[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from master.api import context
-from master.api import json_rpc_documents as documents
-from master.db.database import Database
-from master.services import access, computer_views, computers
-from master.services.identity import Caller
+from partita.master.api import context
+from partita.master.api import json_rpc_documents as documents
+from partita.master.db.database import Database
+from partita.master.services import access, computer_views, computers
+from partita.master.services.identity import Caller
 
 DEFAULT_WAIT_SECONDS = 30.0
 

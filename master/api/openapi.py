@@ -21,7 +21,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from slap.errors import ValidationError
+from partita.slap.errors import ValidationError
 
 DOCUMENT_PATH = Path(__file__).resolve().with_name("openapi.yaml")
 BASE_URI = "urn:partita:openapi"

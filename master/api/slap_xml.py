@@ -22,15 +22,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
-from master.api import slap_xml_encode as encode
-from master.api import slap_xml_forms as forms
-from master.api.computer_cache import ComputerCache
-from master.api.context import caller, database, partition_from_header, settings
-from master.services import computer_views, computers, instances, lifecycle, supplies, views
-from master.services.identity import Caller
-from slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
-from slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
-from slap.xml.marshal import dumps
+from partita.master.api import slap_xml_encode as encode
+from partita.master.api import slap_xml_forms as forms
+from partita.master.api.computer_cache import ComputerCache
+from partita.master.api.context import caller, database, partition_from_header, settings
+from partita.master.services import computer_views, computers, instances, lifecycle, supplies, views
+from partita.master.services.identity import Caller
+from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
+from partita.slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
+from partita.slap.xml.marshal import dumps
 
 blueprint = Blueprint("slap_xml", __name__)
 

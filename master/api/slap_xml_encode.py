@@ -17,10 +17,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
-from slap.states import InstanceState
-from slap.xml.instance_xml import dict_to_instance_xml
-from slap.xml.marshal import Fragment, MarshalObject
+from partita.master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
+from partita.slap.states import InstanceState
+from partita.slap.xml.instance_xml import dict_to_instance_xml
+from partita.slap.xml.marshal import Fragment, MarshalObject
 
 MODULE = "slapos.slap.slap"
 FREE_REQUESTED_STATE = InstanceState.DESTROYED.value

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from master.bootstrap import open_database
-from master.db import migrate
-from slap.config import database_uri_from, master_config, read_config
+from partita.master.bootstrap import open_database
+from partita.master.db import migrate
+from partita.slap.config import database_uri_from, master_config, read_config
 
 
 @click.command("init")

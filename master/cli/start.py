@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from master.app import create_app
-from master.bootstrap import open_database
-from master.db.database import Database
-from master.server import ServeOptions, bind_address, serve
-from master.settings import AppSettings
-from slap.config import master_config, read_config
+from partita.master.app import create_app
+from partita.master.bootstrap import open_database
+from partita.master.db.database import Database
+from partita.master.server import ServeOptions, bind_address, serve
+from partita.master.settings import AppSettings
+from partita.slap.config import master_config, read_config
 
 
 @click.command("start")

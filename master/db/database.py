@@ -17,8 +17,8 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from master.db.notify import CHANNEL, ChangeBus, PostgresListener
-from master.services.changes import changed_computers
+from partita.master.db.notify import CHANNEL, ChangeBus, PostgresListener
+from partita.master.services.changes import changed_computers
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from master.db.models import Base
+from partita.master.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,9 +11,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from master.db.models import Computer, Owner, Partition, SoftwareInstance
-from master.services.identity import Caller
-from slap.errors import BadAuthorization, Forbidden
+from partita.master.db.models import Computer, Owner, Partition, SoftwareInstance
+from partita.master.services.identity import Caller
+from partita.slap.errors import BadAuthorization, Forbidden
 
 
 def _owner_name(session: Session, owner_id: int) -> str | None:

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from master.allocation.model import (
+from partita.master.allocation.model import (
     SLA_KEYS_FOR_HOSTS, SLA_KEYS_FOR_PARTITIONS, Demand, HostCandidate, PartitionCandidate,
 )
-from master.allocation.plan import choose_host, choose_partition, describe_filter
-from master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
-from master.services.changes import bump
-from slap.states import InstanceState, PartitionState, SupplyState
+from partita.master.allocation.plan import choose_host, choose_partition, describe_filter
+from partita.master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
+from partita.master.services.changes import bump
+from partita.slap.states import InstanceState, PartitionState, SupplyState
 
 CANDIDATE_BATCH = 32
 

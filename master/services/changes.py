@@ -12,7 +12,7 @@ import time
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from master.db.models import Computer, SoftwareInstance
+from partita.master.db.models import Computer, SoftwareInstance
 
 CHANGED_COMPUTERS = "partita_changed_computers"
 

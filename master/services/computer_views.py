@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Text, bindparam, cast, select
 from sqlalchemy.orm import Session, aliased
 
-from master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
-from master.services.status import StatusFacts, describe
-from master.services.views import (
+from partita.master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
+from partita.master.services.status import StatusFacts, describe
+from partita.master.services.views import (
     Address, ComputerView, InstanceView, PartitionView, SharedView, SupplyView,
 )
-from slap.states import SupplyState
+from partita.slap.states import SupplyState
 
 
 def computer_view(session: Session, computer: Computer) -> ComputerView:

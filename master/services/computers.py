@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from master.db.models import Computer, Partition, PartitionAddress
-from master.services import allocator
-from master.services.changes import mark_computer_changed
-from master.services.identity import Caller
-from master.services.owners import ensure_owner
-from master.services.validation import clean_label, clean_reference
-from slap.errors import Forbidden, NotFound, ValidationError
-from slap.states import PartitionState
+from partita.master.db.models import Computer, Partition, PartitionAddress
+from partita.master.services import allocator
+from partita.master.services.changes import mark_computer_changed
+from partita.master.services.identity import Caller
+from partita.master.services.owners import ensure_owner
+from partita.master.services.validation import clean_label, clean_reference
+from partita.slap.errors import Forbidden, NotFound, ValidationError
+from partita.slap.states import PartitionState
 
 MAX_PARTITIONS = 10_000
 

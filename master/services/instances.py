@@ -16,17 +16,17 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from master.allocation.model import Demand
-from master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
-from master.services import access, allocator
-from master.services.changes import bump, mark_changed, next_timestamp
-from master.services.identity import Caller
-from master.services.owners import ensure_owner_id, find_owner
-from master.services.validation import (
+from partita.master.allocation.model import Demand
+from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
+from partita.master.services import access, allocator
+from partita.master.services.changes import bump, mark_changed, next_timestamp
+from partita.master.services.identity import Caller
+from partita.master.services.owners import ensure_owner_id, find_owner
+from partita.master.services.validation import (
     clean_parameters, clean_sla, clean_software_release, clean_software_type, clean_title,
 )
-from slap.errors import BadAuthorization, Conflict, NotFound
-from slap.states import InstanceState, check_instance_transition, parse_instance_state
+from partita.slap.errors import BadAuthorization, Conflict, NotFound
+from partita.slap.states import InstanceState, check_instance_transition, parse_instance_state
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from master.db.models import SharedAttachment, SoftwareInstance
-from master.services import access, allocator
-from master.services.changes import bump, mark_computer_changed
-from master.services.computers import get_partition
-from master.services.identity import Caller
-from master.services.instances import set_requested_state
-from master.services.validation import clean_parameters, clean_text, clean_title
-from slap.errors import Conflict, NotFound
-from slap.states import InstanceState, PartitionState, ReportedState
+from partita.master.db.models import SharedAttachment, SoftwareInstance
+from partita.master.services import access, allocator
+from partita.master.services.changes import bump, mark_computer_changed
+from partita.master.services.computers import get_partition
+from partita.master.services.identity import Caller
+from partita.master.services.instances import set_requested_state
+from partita.master.services.validation import clean_parameters, clean_text, clean_title
+from partita.slap.errors import Conflict, NotFound
+from partita.slap.states import InstanceState, PartitionState, ReportedState
 
 MAX_MESSAGE = 64 * 1024
 

@@ -6,7 +6,7 @@ import time
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from master.db.models import Owner
+from partita.master.db.models import Owner
 
 
 def find_owner(session: Session, name: str) -> Owner | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slap.states import BuildState, InstanceState
+from partita.slap.states import BuildState, InstanceState
 
 LOG_TAIL = 800
 

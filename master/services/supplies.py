@@ -6,15 +6,15 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from master.db.models import Partition, SoftwareInstance, Supply
-from master.services import access
-from master.services.changes import bump, mark_computer_changed
-from master.services.computers import ensure_computer, get_computer
-from master.services.identity import Caller
-from master.services.owners import ensure_owner
-from master.services.status import tail
-from master.services.validation import clean_software_release, clean_text
-from slap.states import BuildState, SupplyState
+from partita.master.db.models import Partition, SoftwareInstance, Supply
+from partita.master.services import access
+from partita.master.services.changes import bump, mark_computer_changed
+from partita.master.services.computers import ensure_computer, get_computer
+from partita.master.services.identity import Caller
+from partita.master.services.owners import ensure_owner
+from partita.master.services.status import tail
+from partita.master.services.validation import clean_software_release, clean_text
+from partita.slap.states import BuildState, SupplyState
 
 MAX_ERROR_LOG = 64 * 1024
 

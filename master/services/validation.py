@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from slap.errors import ValidationError
+from partita.slap.errors import ValidationError
 
 MAX_TITLE = 255
 MAX_URL = 2048

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
-from master.services.status import StatusFacts, describe
-from slap.states import InstanceState, SupplyState
+from partita.master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
+from partita.master.services.status import StatusFacts, describe
+from partita.slap.states import InstanceState, SupplyState
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from node.config import NodeConfig, node_config
-from node.errors import SetupError
-from node.locks import try_lock
-from slap.config import read_config
+from partita.node.config import NodeConfig, node_config
+from partita.node.errors import SetupError
+from partita.node.locks import try_lock
+from partita.slap.config import read_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import click
 
-from node.cli.common import cfg_option, load_config
-from node.context import master_client
-from node.format import MODE_EXISTING_USERS, MODE_ROOT, FormatReport, format_node
+from partita.node.cli.common import cfg_option, load_config
+from partita.node.context import master_client
+from partita.node.format import MODE_EXISTING_USERS, MODE_ROOT, FormatReport, format_node
 
 EXIT_OFFLINE = 2
 

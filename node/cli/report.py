@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from node.cli.common import EXIT_FAILED, cfg_option, command_lock, load_config, show_progress
-from node.context import open_context
-from node.passes import fetch, report_pass
+from partita.node.cli.common import EXIT_FAILED, cfg_option, command_lock, load_config, show_progress
+from partita.node.context import open_context
+from partita.node.passes import fetch, report_pass
 
 
 @click.command("report")

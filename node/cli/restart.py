@@ -1,7 +1,7 @@
 """`slapos node restart NAME…`: restart services of the node's supervisord (supervisorctl restart)."""
 from __future__ import annotations
 
-from node.cli.supervisor_common import shortcut
+from partita.node.cli.supervisor_common import shortcut
 
 command = shortcut("restart", "Restart services (supervisorctl restart).", """Restart services of
 the node's supervisord: 'slappart0:*', 'slappart0:hello-web-on-watch' or 'all'. The arguments go

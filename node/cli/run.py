@@ -6,9 +6,9 @@ from types import FrameType
 
 import click
 
-from node.cli.common import cfg_option, command_lock, load_config, show_progress
-from node.context import open_context
-from node.daemon import Daemon
+from partita.node.cli.common import cfg_option, command_lock, load_config, show_progress
+from partita.node.context import open_context
+from partita.node.daemon import Daemon
 
 
 @click.command("run")

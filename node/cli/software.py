@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from node.cli.common import EXIT_FAILED, cfg_option, command_lock, load_config, show_progress
-from node.context import open_context
-from node.passes import fetch, software_pass
+from partita.node.cli.common import EXIT_FAILED, cfg_option, command_lock, load_config, show_progress
+from partita.node.context import open_context
+from partita.node.passes import fetch, software_pass
 
 
 @click.command("software")

@@ -1,7 +1,7 @@
 """`slapos node start NAME…`: start services of the node's supervisord (supervisorctl start)."""
 from __future__ import annotations
 
-from node.cli.supervisor_common import shortcut
+from partita.node.cli.supervisor_common import shortcut
 
 command = shortcut("start", "Start services (supervisorctl start).", """Start services of the
 node's supervisord: 'slappart0:*' (every service of a partition), 'slappart0:hello-web-on-watch'

@@ -1,7 +1,7 @@
 """`slapos node status [NAME…]`: the state of the node's services (supervisorctl status)."""
 from __future__ import annotations
 
-from node.cli.supervisor_common import shortcut
+from partita.node.cli.supervisor_common import shortcut
 
 command = shortcut("status", "Show the state of services (supervisorctl status).", """Show the
 state of the node's services: all of them, or those named ('slappart0:*',

@@ -17,10 +17,10 @@ from typing import NoReturn
 
 import click
 
-from node.cli.common import cfg_option, load_config
-from node.config import NodeConfig
-from node.supervisor import Supervisor, main_config_path
-from node.errors import SupervisorError
+from partita.node.cli.common import cfg_option, load_config
+from partita.node.config import NodeConfig
+from partita.node.supervisor import Supervisor, main_config_path
+from partita.node.errors import SupervisorError
 
 _exec = os.execv  # the seam tests replace
 

@@ -1,7 +1,7 @@
 """`slapos node tail [-f] NAME`: the output of a service (supervisorctl tail)."""
 from __future__ import annotations
 
-from node.cli.supervisor_common import shortcut
+from partita.node.cli.supervisor_common import shortcut
 
 command = shortcut("tail", "Show a service's output (supervisorctl tail).", """Show the end of a
 service's output: 'slapos node tail slappart0:hello-web-on-watch'; -f follows it (Ctrl-C ends),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from proxy.local_config import LocalSettings, render
-from slap.errors import Conflict
+from partita.proxy.local_config import LocalSettings, render
+from partita.slap.errors import Conflict
 
 
 def _default_directory() -> str:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import click
 
-from master.bootstrap import open_database
-from proxy.snapshot import SECTIONS, catalog_rows
-from slap.cli.output import print_json, print_table
-from slap.config import proxy_config, read_config
+from partita.master.bootstrap import open_database
+from partita.proxy.snapshot import SECTIONS, catalog_rows
+from partita.slap.cli.output import print_json, print_table
+from partita.slap.config import proxy_config, read_config
 
 
 @click.command("show")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from master.server import ServeOptions, bind_address, serve
-from proxy.app import make_app, prepare
-from slap.config import database_uri_from, proxy_config, read_config
+from partita.master.server import ServeOptions, bind_address, serve
+from partita.proxy.app import make_app, prepare
+from partita.slap.config import database_uri_from, proxy_config, read_config
 
 
 @click.command("start")

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import click
 
-from slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
-from slap.cli.output import print_json, print_mapping
-from slap.client import MasterClient
-from slap.config import client_config, read_config
+from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
+from partita.slap.cli.output import print_json, print_mapping
+from partita.slap.client import MasterClient
+from partita.slap.config import client_config, read_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 

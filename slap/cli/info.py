@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from slap.cli.common import cfg_option, format_option, open_client, show_instance
+from partita.slap.cli.common import cfg_option, format_option, open_client, show_instance
 
 
 @click.command("info")

@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
-from slap.cli.common import cfg_option, format_option, open_client, where
-from slap.cli.output import print_json, print_table
+from partita.slap.cli.common import cfg_option, format_option, open_client, where
+from partita.slap.cli.output import print_json, print_table
 
 COLUMNS = ("title", "state", "status", "software release", "partition")
 

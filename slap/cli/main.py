@@ -24,20 +24,20 @@ from typing import Any
 
 import click
 
-from slap.errors import ConfigurationError, PartitaError
+from partita.slap.errors import ConfigurationError, PartitaError
 
 ENTRY_POINT_GROUP = "partita.cli"
 EXIT_ERROR = 1
 EXIT_NOT_READY = 2
 
 BUILTIN_COMMANDS: dict[str, str] = {
-    "request": "slap.cli.request:command",
-    "supply": "slap.cli.supply:command",
-    "remove": "slap.cli.remove:command",
-    "info": "slap.cli.info:command",
-    "list": "slap.cli.list:command",
-    "service.list": "slap.cli.list:command",
-    "service.info": "slap.cli.info:command",
+    "request": "partita.slap.cli.request:command",
+    "supply": "partita.slap.cli.supply:command",
+    "remove": "partita.slap.cli.remove:command",
+    "info": "partita.slap.cli.info:command",
+    "list": "partita.slap.cli.list:command",
+    "service.list": "partita.slap.cli.list:command",
+    "service.info": "partita.slap.cli.info:command",
 }
 
 GROUP_HELP: dict[str, str] = {
@@ -104,7 +104,7 @@ class LazyGroup(click.Group):
         rows = []
         for name in self.list_commands(ctx):
             target = self.targets.get(name)
-            if name not in self.commands and target and ctx.parent is None and not target.startswith("slap."):
+            if name not in self.commands and target and ctx.parent is None and not target.startswith("partita.slap."):
                 rows.append((name, f"(from {target.partition(':')[0]})"))
                 continue
             command = self.get_command(ctx, name)

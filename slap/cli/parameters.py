@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from slap.errors import ValidationError
+from partita.slap.errors import ValidationError
 
 JSON_IN_XML = "json-in-xml"
 XML = "xml"

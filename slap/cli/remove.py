@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from slap.cli.common import cfg_option, format_option
-from slap.cli.supply import supply_state
+from partita.slap.cli.common import cfg_option, format_option
+from partita.slap.cli.supply import supply_state
 
 
 @click.command("remove")

@@ -15,15 +15,15 @@ from typing import Any
 
 import click
 
-from slap.cli.common import (
+from partita.slap.cli.common import (
     EXIT_NOT_READY, cfg_option, format_option, is_allocated, open_client, show_instance,
 )
-from slap.cli.output import echo_err
-from slap.cli.parameters import (
+from partita.slap.cli.output import echo_err
+from partita.slap.cli.parameters import (
     SERIALISATIONS, expand_greedy, parse_pairs, read_parameters_file, serialise,
 )
-from slap.client import MasterClient
-from slap.errors import RemoteError, ValidationError
+from partita.slap.client import MasterClient
+from partita.slap.errors import RemoteError, ValidationError
 
 POLL_INTERVAL = 1.0
 DEFAULT_WAIT_TIMEOUT = 600.0

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from slap.cli.common import cfg_option, format_option, open_client
-from slap.cli.output import print_json
+from partita.slap.cli.common import cfg_option, format_option, open_client
+from partita.slap.cli.output import print_json
 
 
 @click.command("supply")

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slap.errors import DecodeError
-from slap.xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, parse_with, to_bytes
+from partita.slap.errors import DecodeError
+from partita.slap.xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, parse_with, to_bytes
 
 __all__ = ["dict_to_instance_xml", "instance_xml_to_dict"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.support.toolchain import test_toolchain
 
 

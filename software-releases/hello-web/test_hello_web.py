@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import (Master, check_ok, free_port, from_master, run_buildout, start_master,
                                    wait_until, write_partition)
 
@@ -126,7 +126,7 @@ def answers(url: str) -> bool:
 
 def run_promise(toolchain: Toolchain, directory: Path) -> dict[str, Any]:
     plugin = directory / "etc" / "plugin" / "hello-web-answers.py"
-    result = subprocess.run([str(toolchain.python), "-m", "slap.promise", str(plugin)], cwd=directory,
+    result = subprocess.run([str(toolchain.python), "-m", "partita.slap.promise", str(plugin)], cwd=directory,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)

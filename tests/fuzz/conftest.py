@@ -41,15 +41,15 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.internal.conjecture import engine as hypothesis_engine
 from sqlalchemy import select
 
-from master.api import openapi, slap_xml
-from master.api import slap_xml_encode as encode
-from master.app import create_app
-from master.db import migrate
-from master.db.database import Database
-from master.db.models import Base, Computer
-from master.services import computer_views, computers, views
-from master.settings import AppSettings
-from slap.xml.marshal import dumps, loads
+from partita.master.api import openapi, slap_xml
+from partita.master.api import slap_xml_encode as encode
+from partita.master.app import create_app
+from partita.master.db import migrate
+from partita.master.db.database import Database
+from partita.master.db.models import Base, Computer
+from partita.master.services import computer_views, computers, views
+from partita.master.settings import AppSettings
+from partita.slap.xml.marshal import dumps, loads
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "partita-hypothesis")

@@ -17,9 +17,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slap.errors import DecodeError, TooLarge, ValidationError
-from slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
-from slap.xml.marshal import MarshalObject, dumps, loads, loads_bool, loads_dict, loads_optional_str
+from partita.slap.errors import DecodeError, TooLarge, ValidationError
+from partita.slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
+from partita.slap.xml.marshal import MarshalObject, dumps, loads, loads_bool, loads_dict, loads_optional_str
 from tests.fuzz.conftest import SCALE, fuzz_settings
 from tests.fuzz.test_fuzz_slap_xml import HOSTILE_DOCUMENTS, XML_TEXT, nested_values
 

@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from master.api import openapi
+from partita.master.api import openapi
 from tests.fuzz.conftest import (
     COMPUTER, MAX_BODY_BYTES, NO_COMPUTER, OTHER_COMPUTER, OTHER_SR, SR, TRICKY_STRINGS, World,
     authorization, fuzz_settings, strict_json,

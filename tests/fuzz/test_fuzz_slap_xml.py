@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from slap.xml.marshal import MarshalObject, dumps, loads
+from partita.slap.xml.marshal import MarshalObject, dumps, loads
 from tests.fuzz.conftest import (
     COMPUTER, MAX_BODY_BYTES, NO_COMPUTER, OTHER_COMPUTER, OTHER_SR, SR, TRICKY_STRINGS, World,
     authorization, fuzz_settings, partition_header,

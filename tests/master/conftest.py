@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from master.app import create_app
-from master.db import migrate
-from master.db.database import Database
-from master.settings import AppSettings
+from partita.master.app import create_app
+from partita.master.db import migrate
+from partita.master.db.database import Database
+from partita.master.settings import AppSettings
 
 PROXY_COMPUTER = "local_computer"
 

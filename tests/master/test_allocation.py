@@ -1,8 +1,8 @@
 """Allocation as pure functions: filter -> score -> plan."""
 from __future__ import annotations
 
-from master.allocation.model import Demand, HostCandidate, PartitionCandidate
-from master.allocation.plan import choose_host, choose_partition, describe_filter
+from partita.master.allocation.model import Demand, HostCandidate, PartitionCandidate
+from partita.master.allocation.plan import choose_host, choose_partition, describe_filter
 
 SR = "https://example.invalid/sr/software.cfg"
 

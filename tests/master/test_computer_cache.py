@@ -15,13 +15,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from master.api import computer_cache
-from master.api import slap_xml_encode as encode
-from master.api.computer_cache import ComputerCache
-from master.db.database import Database
-from master.services import computer_views, computers
-from master.services.computer_views import ComputerSource, InstanceRow, PartitionSource, SharedRow, SupplyRow
-from slap.xml.marshal import Fragment, dumps
+from partita.master.api import computer_cache
+from partita.master.api import slap_xml_encode as encode
+from partita.master.api.computer_cache import ComputerCache
+from partita.master.db.database import Database
+from partita.master.services import computer_views, computers
+from partita.master.services.computer_views import ComputerSource, InstanceRow, PartitionSource, SharedRow, SupplyRow
+from partita.slap.xml.marshal import Fragment, dumps
 from tests.master.test_slap_xml import COMPUTER, OTHER_SR, SR, format_computer, post, request, supply
 
 

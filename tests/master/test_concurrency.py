@@ -5,11 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from master.db.database import Database
-from master.db.models import SoftwareInstance
-from master.services import instances, views
-from master.services.identity import Caller
-from master.services.instances import RequestSpec
+from partita.master.db.database import Database
+from partita.master.db.models import SoftwareInstance
+from partita.master.services import instances, views
+from partita.master.services.identity import Caller
+from partita.master.services.instances import RequestSpec
 from tests.master.test_services import SR, format_partitions
 
 

@@ -15,15 +15,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from master.api import json_rpc_node, openapi
-from master.app import create_app
-from master.db.database import Database
-from master.db.models import Base
-from master.services import supplies
-from master.services.identity import Caller
-from master.settings import AppSettings
+from partita.master.api import json_rpc_node, openapi
+from partita.master.app import create_app
+from partita.master.db.database import Database
+from partita.master.db.models import Base
+from partita.master.services import supplies
+from partita.master.services.identity import Caller
+from partita.master.settings import AppSettings
 from tests.master.conftest import open_catalog
-from slap.states import SupplyState
+from partita.slap.states import SupplyState
 
 COMPUTER = "local_computer"
 SR = "/opt/software/demo/software.cfg"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 from tests.support.server import SLAPOS, ServerProcess, start, write_config
 
 SR = "https://example.invalid/hello/software.cfg"

@@ -5,9 +5,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from master.db import migrate
-from master.db.database import Database
-from master.db.models import Base
+from partita.master.db import migrate
+from partita.master.db.database import Database
+from partita.master.db.models import Base
 
 
 def test_upgrade_from_empty_reaches_head(database_url: str) -> None:

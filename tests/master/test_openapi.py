@@ -9,11 +9,11 @@ import yaml
 from flask import Flask
 from jsonschema import Draft202012Validator
 
-from master.api import json_rpc, openapi
-from master.app import create_app
-from master.db import migrate
-from master.db.database import Database
-from master.settings import AppSettings
+from partita.master.api import json_rpc, openapi
+from partita.master.app import create_app
+from partita.master.db import migrate
+from partita.master.db.database import Database
+from partita.master.settings import AppSettings
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from master.db.database import Database
-from master.db.models import SoftwareInstance
-from master.services import computer_views, computers, instances, lifecycle, supplies, views
-from master.services.computers import AddressSpec, PartitionSpec
-from master.services.identity import Caller
-from master.services.instances import RequestSpec
-from slap.errors import BadAuthorization, Forbidden, InvalidTransition, ValidationError
-from slap.states import BuildState, InstanceState, ReportedState, SupplyState
+from partita.master.db.database import Database
+from partita.master.db.models import SoftwareInstance
+from partita.master.services import computer_views, computers, instances, lifecycle, supplies, views
+from partita.master.services.computers import AddressSpec, PartitionSpec
+from partita.master.services.identity import Caller
+from partita.master.services.instances import RequestSpec
+from partita.slap.errors import BadAuthorization, Forbidden, InvalidTransition, ValidationError
+from partita.slap.states import BuildState, InstanceState, ReportedState, SupplyState
 
 SR = "https://example.invalid/hello/software.cfg"
 USER = Caller()

@@ -20,14 +20,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from master.api import slap_xml
-from master.app import create_app
-from master.db.database import Database
-from master.db.models import Computer, SoftwareInstance
-from master.settings import AppSettings
+from partita.master.api import slap_xml
+from partita.master.app import create_app
+from partita.master.db.database import Database
+from partita.master.db.models import Computer, SoftwareInstance
+from partita.master.settings import AppSettings
 from tests.master.conftest import open_catalog
-from slap.xml.instance_xml import dict_to_instance_xml
-from slap.xml.marshal import MarshalObject, dumps, loads
+from partita.slap.xml.instance_xml import dict_to_instance_xml
+from partita.slap.xml.marshal import MarshalObject, dumps, loads
 
 SR = "/srv/software/hello/software.cfg"
 OTHER_SR = "https://example.invalid/other/software.cfg"
@@ -609,7 +609,7 @@ def test_generation_increments_are_not_lost_between_concurrent_writers(pg_db: Da
 
     (On SQLite writers are serialized by BEGIN IMMEDIATE, so the race cannot happen there.)
     """
-    from master.services.changes import mark_computer_changed
+    from partita.master.services.changes import mark_computer_changed
 
     db = pg_db
     client = create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER)).test_client()

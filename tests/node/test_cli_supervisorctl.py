@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node.cli import supervisor_common
-from node.config import NodeConfig
-from node.supervisor import Supervisor, main_config_path
-from slap.cli.main import cli
+from partita.node.cli import supervisor_common
+from partita.node.config import NodeConfig
+from partita.node.supervisor import Supervisor, main_config_path
+from partita.slap.cli.main import cli
 from tests.node.test_supervisor import MASTER_URL, node_config, node_root, partition, running_supervisor, \
     short_directory, wait_for, wrapper
 

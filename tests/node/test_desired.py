@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.desired import parse
-from node.errors import NodeError
+from partita.node.desired import parse
+from partita.node.errors import NodeError
 
 ANSWER = {
     "computer_guid": "COMP-1", "generation": 7,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from node.errors import NodeError
-from node.files import node_directory, read_user_file, remove_file, write_file
+from partita.node.errors import NodeError
+from partita.node.files import node_directory, read_user_file, remove_file, write_file
 
 
 def test_write_replaces_a_planted_symlink_instead_of_writing_through_it(tmp_path: Path):

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from node import format as fmt
-from node.cli.format import summary_lines
-from node.config import NodeConfig
-from node.toolchain import Toolchain
-from node.users import PartitionUser
-from slap.client import MasterClient
-from slap.errors import ConfigurationError
+from partita.node import format as fmt
+from partita.node.cli.format import summary_lines
+from partita.node.config import NodeConfig
+from partita.node.toolchain import Toolchain
+from partita.node.users import PartitionUser
+from partita.slap.client import MasterClient
+from partita.slap.errors import ConfigurationError
 from tests.support.server import SLAPOS, ServerProcess, free_port, start
 
 COMPUTER = "local_computer"

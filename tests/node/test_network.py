@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from node import network
-from node.errors import SetupError
-from slap.errors import ConfigurationError
+from partita.node import network
+from partita.node.errors import SetupError
+from partita.slap.errors import ConfigurationError
 
 TEST_IPV4 = "127.0.94.7"
 TEST_IPV6 = "fd70:6172:7469:94::7"

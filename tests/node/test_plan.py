@@ -1,8 +1,8 @@
 """What the node decides for each software release and partition (pure rules of node.plan)."""
 from __future__ import annotations
 
-from node.desired import InstanceWant, PartitionWant, SoftwareWant
-from node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+from partita.node.desired import InstanceWant, PartitionWant, SoftwareWant
+from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
 
 
 def software(state: str = "available", reported: str | None = None) -> SoftwareWant:

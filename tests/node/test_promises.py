@@ -5,9 +5,9 @@ import os
 import time
 from pathlib import Path
 
-from node import promises
-from node.runner import RunAs
-from node.toolchain import Toolchain
+from partita.node import promises
+from partita.node.runner import RunAs
+from partita.node.toolchain import Toolchain
 
 ME = RunAs("me")
 
@@ -50,7 +50,7 @@ def test_plugin_threshold_counts_consecutive_failures(tmp_path: Path, toolchain:
     flag = tmp_path / "healthy"
     plugin(tmp_path, "flaky", f"""
 import os
-from slap.promise import Promise as Base, PromiseFailed
+from partita.slap.promise import Promise as Base, PromiseFailed
 class Promise(Base):
     failure_threshold = 2
     period = 3600

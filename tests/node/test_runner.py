@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node.errors import CommandFailed
-from node.runner import RunAs, check, clean_environment, run
+from partita.node.errors import CommandFailed
+from partita.node.runner import RunAs, check, clean_environment, run
 
 ME = RunAs("me")
 

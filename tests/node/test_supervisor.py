@@ -20,9 +20,9 @@ from typing import TypeVar
 
 import pytest
 
-from node.config import NodeConfig
-from node.errors import SupervisorError
-from node.supervisor import (
+from partita.node.config import NodeConfig
+from partita.node.errors import SupervisorError
+from partita.node.supervisor import (
     Program,
     Supervisor,
     file_digest,
@@ -147,7 +147,7 @@ def test_main_config_names_socket_include_and_watchdog(tmp_path: Path) -> None:
     assert f"logfile={root}/var/log/supervisord.log" in text
     assert f"serverurl=unix://{root}/sv.sock" in text
     assert "[include]\nfiles = supervisord.conf.d/*.conf" in text
-    assert (f"command=/opt/py/bin/python -m node.watchdog --master-url {MASTER_URL} "
+    assert (f"command=/opt/py/bin/python -m partita.node.watchdog --master-url {MASTER_URL} "
             f"--computer-id COMP-test --instance-root {root}") in text
     assert "events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL" in text
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node import users
-from node.errors import SetupError
+from partita.node import users
+from partita.node.errors import SetupError
 
 
 def random_base(prefix: str = "ptu") -> str:

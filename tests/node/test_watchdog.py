@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.watchdog import (
+from partita.node.watchdog import (
     BANG_FILE,
     Decision,
     ServiceExit,
@@ -23,7 +23,7 @@ from node.watchdog import (
     run,
     service_exit,
 )
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 from tests.node.test_supervisor import node_config, node_root, partition, running_supervisor, wait_for, wrapper
 from tests.support import server
 

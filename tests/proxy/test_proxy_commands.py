@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 from tests.support.server import SLAPOS, ServerProcess, start
 
 SR = "https://example.invalid/hello/software.cfg"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.toolchain import Toolchain
-from slap.client import MasterClient
+from partita.node.toolchain import Toolchain
+from partita.slap.client import MasterClient
 from tests.support import server
 
 BUILDOUT_TIMEOUT = 120.0

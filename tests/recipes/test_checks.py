@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from recipes.checks import Command, FileExists, SocketListening, UrlAvailable
-from slap.promise import PromiseFailed
+from partita.recipes.checks import Command, FileExists, SocketListening, UrlAvailable
+from partita.slap.promise import PromiseFailed
 
 
 @pytest.fixture(scope="module")

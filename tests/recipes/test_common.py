@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.common import as_option, flag, number, write_file
+from partita.recipes.common import as_option, flag, number, write_file
 
 
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("Yes", True), ("1", True), ("off", False),

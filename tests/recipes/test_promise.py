@@ -1,4 +1,4 @@
-"""partita:promise: the plugin files it writes, run as the node runs them (``python -m slap.promise``)."""
+"""partita:promise: the plugin files it writes, run as the node runs them (``python -m partita.slap.promise``)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import check_fails, check_ok, free_port, run_buildout
 
 RUN_TIMEOUT = 30
@@ -25,7 +25,7 @@ def write_profile(directory: Path, *lines: str, section: str = "ready") -> Path:
 
 def run_plugin(toolchain: Toolchain, plugin: Path) -> dict[str, Any]:
     """What the node's promise runner answers for `plugin`."""
-    result = subprocess.run([str(toolchain.python), "-m", "slap.promise", str(plugin)], capture_output=True,
+    result = subprocess.run([str(toolchain.python), "-m", "partita.slap.promise", str(plugin)], capture_output=True,
                             text=True, timeout=RUN_TIMEOUT, cwd=plugin.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
@@ -56,7 +56,7 @@ def test_url_available_with_settings(toolchain: Toolchain, tmp_path: Path) -> No
     plugin = install(toolchain, tmp_path, "check = url-available", f"url = {url}", "http-code = 204",
                      "period = 30", "timeout = 4", "failure-threshold = 3")
     source = plugin.read_text()
-    assert "from recipes.checks import UrlAvailable" in source
+    assert "from partita.recipes.checks import UrlAvailable" in source
     assert f"config = {{'url': {url!r}, 'http-code': '204'}}" in source
     answer = run_plugin(toolchain, plugin)
     assert (answer["period"], answer["timeout"], answer["failure_threshold"]) == (30.0, 4.0, 3)

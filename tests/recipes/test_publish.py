@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import Master
 from tests.recipes.helpers import (check_fails, check_ok, from_master, free_port, run_buildout,
                                    write_partition)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from node.toolchain import Toolchain
-from slap import request_transaction
+from partita.node.toolchain import Toolchain
+from partita.slap import request_transaction
 from tests.recipes.helpers import Master
 from tests.recipes.helpers import (COMPUTER_ID, check_fails, check_ok, from_master, free_port, listing,
                                    read_values, run_buildout, write_partition)

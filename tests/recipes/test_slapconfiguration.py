@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import (check_fails, check_ok, instance_document, listing, read_values,
                                    run_buildout, write_partition)
 

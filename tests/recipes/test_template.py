@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.toolchain import Toolchain
+from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import check_fails, check_ok, run_buildout
 
 TEMPLATE = (

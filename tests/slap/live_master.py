@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 
 COMPUTER = "local_computer"
 PARTITIONS = 3
@@ -66,10 +66,10 @@ def write_client_cfg(path: Path, master_url: str) -> Path:
 @pytest.fixture
 def master(tmp_path: Path) -> Iterator[LiveMaster]:
     """A fresh master with `local_computer` formatted, its URL, a client and a client config file."""
-    from master.app import create_app
-    from master.db import migrate
-    from master.db.database import Database
-    from master.settings import AppSettings
+    from partita.master.app import create_app
+    from partita.master.db import migrate
+    from partita.master.db.database import Database
+    from partita.master.settings import AppSettings
 
     db = Database("sqlite:///" + str(tmp_path / "master.sqlite"))
     migrate.upgrade(db.engine)

@@ -5,7 +5,7 @@ import json
 
 from click.testing import CliRunner, Result
 
-from slap.cli.main import cli
+from partita.slap.cli.main import cli
 from tests.slap.live_master import SR, LiveMaster, master  # noqa: F401
 
 INFO_KEYS = {"title", "state", "partition", "computer", "software_release", "software_type",

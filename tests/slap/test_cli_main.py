@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from slap.cli.main import RootGroup, cli, main
+from partita.slap.cli.main import RootGroup, cli, main
 from tests.slap.live_master import closed_port, write_client_cfg
 
 SLAPOS = Path(sys.executable).parent / "slapos"
@@ -40,11 +40,12 @@ def test_help_imports_neither_master_nor_proxy() -> None:
     code = textwrap.dedent("""
         import sys
         from click.testing import CliRunner
-        from slap.cli.main import cli
+        from partita.slap.cli.main import cli
         result = CliRunner().invoke(cli, ["--help"])
         assert result.exit_code == 0, result.output
         assert "proxy" in result.output and "request" in result.output, result.output
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("master", "proxy", "node"))
+        loaded = sorted(m for m in sys.modules if m.split(".")[:2][-1] in ("master", "proxy", "node")
+                        and m.startswith("partita."))
         assert not loaded, loaded
         print("ok")
     """)
@@ -54,9 +55,10 @@ def test_help_imports_neither_master_nor_proxy() -> None:
 
 
 def test_slap_imports_nothing_from_the_other_packages() -> None:
-    code = ("import sys, slap.client, slap.cli.main, slap.cli.request, slap.cli.info, slap.cli.list, "
-            "slap.cli.supply, slap.cli.remove\n"
-            "loaded = [m for m in sys.modules if m.split('.')[0] in ('master', 'proxy', 'node')]\n"
+    code = ("import sys, partita.slap.client, partita.slap.cli.main, partita.slap.cli.request, "
+            "partita.slap.cli.info, partita.slap.cli.list, partita.slap.cli.supply, partita.slap.cli.remove\n"
+            "loaded = [m for m in sys.modules if m.split('.')[:2] in (['partita', 'master'], "
+            "['partita', 'proxy'], ['partita', 'node'])]\n"
             "assert not loaded, loaded")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from slap.cli.common import decode_underscore
-from slap.cli.parameters import expand_greedy, parse_pairs, read_parameters_file, serialise
-from slap.errors import ValidationError
+from partita.slap.cli.common import decode_underscore
+from partita.slap.cli.parameters import expand_greedy, parse_pairs, read_parameters_file, serialise
+from partita.slap.errors import ValidationError
 
 FLAGS = ("--parameters", "--node")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from slap.cli import request as request_module
-from slap.cli.main import cli
-from slap.cli.request import is_ready
+from partita.slap.cli import request as request_module
+from partita.slap.cli.main import cli
+from partita.slap.cli.request import is_ready
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
 
 

@@ -5,7 +5,7 @@ import json
 
 from click.testing import CliRunner
 
-from slap.cli.main import cli
+from partita.slap.cli.main import cli
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from slap.client import WAIT_MARGIN, MasterClient
-from slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.client import WAIT_MARGIN, MasterClient
+from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, closed_port, master  # noqa: F401
 
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from slap.errors import DecodeError, TooLarge
-from slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
+from partita.slap.errors import DecodeError, TooLarge
+from partita.slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
 
 
 def lxml_dict2xml(params: dict) -> str:

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xml_marshaller import xml_marshaller as real
 
-from slap.errors import DecodeError, TooLarge, ValidationError
-from slap.xml.marshal import (
+from partita.slap.errors import DecodeError, TooLarge, ValidationError
+from partita.slap.xml.marshal import (
     Fragment, MarshalObject, dumps, encode_fragment, loads, loads_bool, loads_dict, loads_optional_str,
 )
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from slap.promise import run
+from partita.slap.promise import run
 
 
 def plugin(tmp_path: Path, body: str) -> Path:
@@ -18,7 +18,7 @@ def plugin(tmp_path: Path, body: str) -> Path:
 
 def test_passing_plugin_answers_ok_with_its_settings(tmp_path: Path):
     path = plugin(tmp_path, """
-from slap.promise import Promise as Base
+from partita.slap.promise import Promise as Base
 class Promise(Base):
     period = 5
     failure_threshold = 3
@@ -61,7 +61,7 @@ class Promise:
         time.sleep(60)
 """)
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "slap.promise", str(path)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "partita.slap.promise", str(path)], capture_output=True,
                             text=True, timeout=30)
     assert time.monotonic() - started < 10
     assert result.returncode == 0

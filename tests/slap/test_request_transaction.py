@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slap import request_transaction
+from partita.slap import request_transaction
 
 
 def test_titles_are_recorded_one_per_line_and_read_back_once_each(tmp_path: Path) -> None:

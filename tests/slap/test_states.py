@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from slap.errors import InvalidTransition, ValidationError
-from slap.states import (
+from partita.slap.errors import InvalidTransition, ValidationError
+from partita.slap.states import (
     INSTANCE_TRANSITIONS, InstanceState, PartitionState, check_instance_transition,
     check_partition_transition, parse_build_state, parse_instance_state, parse_reported_state,
     parse_supply_state,

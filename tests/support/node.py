@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slap.client import MasterClient
+from partita.slap.client import MasterClient
 from tests.support import server
 from tests.support.toolchain import TOOLCHAIN_ROOT, test_toolchain
 
@@ -172,9 +172,9 @@ class NodeEnv:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _shutdown_supervisor(self) -> None:
-        from node.config import node_config
-        from node.supervisor import Supervisor
-        from slap.config import read_config
+        from partita.node.config import node_config
+        from partita.node.supervisor import Supervisor
+        from partita.slap.config import read_config
 
         try:
             Supervisor(node_config(read_config(str(self.config_path)))).shutdown()

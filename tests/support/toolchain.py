@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from node.config import DEFAULT_TOOLCHAIN_PYTHON
-from node.toolchain import Toolchain, ensure_toolchain
+from partita.node.config import DEFAULT_TOOLCHAIN_PYTHON
+from partita.node.toolchain import Toolchain, ensure_toolchain
 
 TOOLCHAIN_ROOT = Path(os.environ.get("PARTITA_TEST_ROOT", "/opt/partita-test")) / "toolchain"
 
