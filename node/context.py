@@ -19,7 +19,7 @@ from partita.node.errors import NodeError, SetupError
 from partita.node.runner import RunAs
 from partita.node.supervisor import Supervisor
 from partita.node.toolchain import Toolchain, ensure_toolchain
-from partita.slap.client import MasterClient
+from partita.slap.client import MasterClient, connect
 
 
 def owner_of(path: Path) -> RunAs:
@@ -78,8 +78,8 @@ class NodeContext:
 
 def master_client(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
     """A client of the node's master, with the node's certificate when it has one."""
-    cert = (config.cert_file, config.key_file) if config.cert_file and config.key_file else None
-    return MasterClient(config.master_url, timeout=timeout or config.http_timeout, cert=cert)
+    return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file,
+                   timeout=timeout or config.http_timeout)
 
 
 def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeContext:

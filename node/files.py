@@ -9,15 +9,15 @@ renames it over the target, which replaces a planted link instead of writing thr
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import stat
 from pathlib import Path
 
 from partita.node.errors import NodeError
+from partita.slap.fileio import open_directory, write_at
 
 
-def _open_dir(directory: Path) -> int:
+def _open_dir(directory: Path) -> int:  # for reads, which treat any failure as "missing"
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as error:
@@ -27,29 +27,11 @@ def _open_dir(directory: Path) -> int:
 def write_file(directory: Path, name: str, data: str | bytes, *, mode: int = 0o644,
                owner: tuple[int, int] | None = None) -> None:
     """Atomically (re)place `directory/name` with `data`, never following links."""
-    if "/" in name:
-        raise ValueError(f"not a plain file name: {name!r}")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    dir_fd = _open_dir(directory)
-    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-        try:
-            os.write(fd, payload)
-            if owner is not None:
-                os.fchown(fd, *owner)
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        with open_directory(directory) as dir_fd:
+            write_at(dir_fd, name, data, mode=mode, owner=owner)
     except OSError as error:
-        try:
-            os.unlink(temporary, dir_fd=dir_fd)
-        except OSError:
-            pass
         raise NodeError(f"cannot write {directory / name}: {error.strerror}") from None
-    finally:
-        os.close(dir_fd)
 
 
 def read_user_file(directory: Path, name: str, limit: int) -> str | None:

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from partita.node.errors import NodeError, SetupError
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
 from partita.slap.client import MasterClient
+from partita.slap.fileio import atomic_write
 from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
@@ -370,17 +370,8 @@ def _write_resource(path: Path, content: str, owner: users.PartitionUser) -> Non
     if not target.is_symlink() and _read_text(target) == content:
         return
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".slapos-resource.", dir=path)
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(content)
-                if os.geteuid() == 0:
-                    os.fchown(stream.fileno(), owner.uid, owner.gid)
-                os.fchmod(stream.fileno(), RESOURCE_MODE)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(target, content, mode=RESOURCE_MODE,
+                     owner=(owner.uid, owner.gid) if os.geteuid() == 0 else None)
     except OSError as error:
         raise SetupError(f"cannot write {target}: {error.strerror}") from None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from partita.node.layout import NODE_DIR, PROMISE_DIR
 from partita.node.runner import RunAs, clean_environment, run
 from partita.node.toolchain import Toolchain
+from partita.slap.fileio import atomic_write
 from partita.slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ def load_result(partition: Path, name: str) -> PromiseResult | None:
 def _save(partition: Path, result: PromiseResult) -> None:
     directory = partition / STATE_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{result.name}.json.tmp"
-    temporary.write_text(json.dumps(asdict(result)))
-    temporary.rename(directory / f"{result.name}.json")
+    atomic_write(directory / f"{result.name}.json", json.dumps(asdict(result)), mode=0o644)
 
 
 def run_one(partition: Path, promise: PromiseFile, previous: PromiseResult | None, *, toolchain: Toolchain,

@@ -22,6 +22,7 @@ from partita.node.locks import try_lock
 from partita.node.plan import backoff
 from partita.node.runner import check, clean_environment, run
 from partita.slap.errors import ClientError
+from partita.slap.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,7 @@ class _Failures:
 
 
 def _mark_completed(path: Path) -> None:
-    marker = path / (COMPLETED + ".tmp")
-    marker.write_text("built\n")
-    marker.chmod(0o644)
-    marker.rename(path / COMPLETED)
+    atomic_write(path / COMPLETED, "built\n", mode=0o644)
 
 
 def remove(ctx: NodeContext, want: SoftwareWant) -> None:

@@ -44,6 +44,7 @@ from supervisor.xmlrpc import Faults, SupervisorTransport, UnixStreamHTTPConnect
 from partita.node.config import NodeConfig
 from partita.node.errors import SupervisorError
 from partita.node.layout import WATCH_SUFFIX
+from partita.slap.fileio import atomic_write
 
 WATCHDOG_GROUP = "partita-watchdog"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -263,15 +264,7 @@ def _read_text(path: Path) -> str | None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace `path` by `text` at once (a temporary name supervisor's ``*.conf`` does not match)."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, mode=0o644)
 
 
 def _restore(path: Path, previous: str | None) -> None:

@@ -23,7 +23,6 @@ read and written without following symbolic links, since partitions belong to th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import json
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP, WATCH_SUFFIX
+from partita.slap.fileio import write_at
 
 EVENTS = ("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL")
 BANG_FILE = "watchdog-bang"
@@ -171,15 +171,8 @@ def _read_at(directory: int | None, name: str, *, link_is_missing: bool = False)
 
 def _write_at(directory: int, name: str, text: str) -> None:
     """Replace `name` in `directory` by `text` (a new file renamed over it)."""
-    temporary = f".{name}.{os.getpid()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary, dir_fd=directory)  # left by a watchdog killed mid-write
-        fd = os.open(temporary, flags, 0o644, dir_fd=directory)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text + "\n")
-        os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+        write_at(directory, name, text + "\n", mode=0o644)
     except OSError as error:
         raise WatchdogError(f"cannot write .slapgrid/{name}: {error.strerror}") from None
 
@@ -192,11 +185,10 @@ StatusFunction = Callable[[Settings, ServiceExit], "int | None"]
 
 def master_bang(settings: Settings, partition: str, guid: str, message: str) -> None:
     """Bang the instance `guid` on the master, as its partition."""
-    from partita.slap.client import MasterClient
+    from partita.slap.client import connect
 
-    cert = (settings.cert_file, settings.key_file) if settings.cert_file and settings.key_file else None
-    with MasterClient(settings.master_url, partition=(settings.computer_id, partition),
-                      timeout=BANG_TIMEOUT, cert=cert) as client:
+    with connect(settings.master_url, key_file=settings.key_file, cert_file=settings.cert_file,
+                 partition=(settings.computer_id, partition), timeout=BANG_TIMEOUT) as client:
         client.bang(guid, message)
 
 

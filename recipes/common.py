@@ -9,14 +9,13 @@ given to buildout are always strings: zc.buildout 6 refuses anything else.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from partita.slap.client import MasterClient
+from partita.slap.client import MasterClient, connect
+from partita.slap.fileio import atomic_write
 
 SLAP_CONNECTION = "slap-connection"
 MASTER_TIMEOUT = 30.0
@@ -93,9 +92,8 @@ class SlapConnection:
 
     def client(self, timeout: float = MASTER_TIMEOUT) -> MasterClient:
         """A JSON API client acting as this partition."""
-        cert = (self.cert_file, self.key_file) if self.cert_file and self.key_file else None
-        return MasterClient(self.server_url, partition=(self.computer_id, self.partition_id),
-                            cert=cert, timeout=timeout)
+        return connect(self.server_url, key_file=self.key_file, cert_file=self.cert_file,
+                       partition=(self.computer_id, self.partition_id), timeout=timeout)
 
 
 def slap_connection(buildout: Mapping[str, Mapping[str, str]], section: str) -> SlapConnection:
@@ -127,15 +125,7 @@ def write_file(path: Path, content: str | bytes, mode: int) -> bool:
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=mode)
     return True
 
 

@@ -240,3 +240,12 @@ def _reason(error: BaseException) -> str:
 
 def _seconds(deadline: tuple[float, float]) -> str:
     return f"{max(deadline):g}s"
+
+
+def connect(master_url: str, *, key_file: str | None = None, cert_file: str | None = None,
+            partition: tuple[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> MasterClient:
+    """A client of `master_url` as a configuration describes it: the certificate pair only when
+    both files are named. Every side (client commands, node, watchdog, recipes) builds its client
+    here, so how a configuration becomes a connection is decided once."""
+    cert = (cert_file, key_file) if cert_file and key_file else None
+    return MasterClient(master_url, timeout=timeout, partition=partition, cert=cert)

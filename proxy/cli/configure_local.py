@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from partita.proxy.local_config import LocalSettings, render
 from partita.slap.errors import Conflict
+from partita.slap.fileio import atomic_write
 
 
 def _default_directory() -> str:
@@ -36,9 +36,6 @@ def command(directory: str, force: bool, **options: object) -> None:
     if target.exists() and not force:
         raise Conflict(f"{target} exists; give --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, prefix=".slapos.cfg.") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, target)
+    atomic_write(target, text, mode=0o644)
     click.echo(f"wrote {target}")
     click.echo(f"next: slapos proxy start --cfg {target}")

@@ -17,7 +17,7 @@ import click
 
 from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
 from partita.slap.cli.output import print_json, print_mapping
-from partita.slap.client import MasterClient
+from partita.slap.client import MasterClient, connect
 from partita.slap.config import client_config, read_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,8 +50,7 @@ def format_option(func: F) -> F:
 def open_client(cfg: str | None) -> MasterClient:
     """A client of the master named by the configuration (a ConfigurationError if it is wrong)."""
     config = client_config(read_config(cfg, client=True))
-    cert = (config.cert_file, config.key_file) if config.cert_file and config.key_file else None
-    return MasterClient(config.master_url, cert=cert)
+    return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file)
 
 
 def decode_underscore(parameters: dict[str, Any] | None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def test_write_replaces_a_planted_symlink_instead_of_writing_through_it(tmp_path
 def test_write_refuses_a_symlinked_directory(tmp_path: Path):
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    with pytest.raises(NodeError, match="cannot open"):
+    with pytest.raises(NodeError, match="cannot write .*link"):
         write_file(tmp_path / "link", "f", "x")
     assert not (tmp_path / "real" / "f").exists()
 
