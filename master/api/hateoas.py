@@ -13,10 +13,10 @@ from typing import Any
 from flask import Blueprint, abort, redirect, request, url_for
 
 from partita.master.api.context import caller, database
+from partita.master.api.slap_xml.instance_xml import dict_to_instance_xml
 from partita.master.services import computers, instances
 from partita.master.services.views import InstanceView, instance_view
 from partita.slap.errors import NotFound
-from partita.slap.xml.instance_xml import dict_to_instance_xml
 
 blueprint = Blueprint("hateoas", __name__, url_prefix="/hateoas")
 

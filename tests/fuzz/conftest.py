@@ -41,15 +41,15 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.internal.conjecture import engine as hypothesis_engine
 from sqlalchemy import select
 
-from partita.master.api import openapi, slap_xml
-from partita.master.api import slap_xml_encode as encode
+from partita.master.api import openapi
+from partita.master.api.slap_xml import encode, routes
+from partita.master.api.slap_xml.marshal import dumps, loads
 from partita.master.app import create_app
 from partita.master.db import migrate
 from partita.master.db.database import Database
 from partita.master.db.models import Base, Computer
-from partita.master.services import computer_views, computers, views
+from partita.master.services import computer_views, computers
 from partita.master.settings import AppSettings
-from partita.slap.xml.marshal import dumps, loads
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "partita-hypothesis")
@@ -169,7 +169,7 @@ class World:
                 rows = self.seed_rows[table.name]
                 if rows:
                     session.execute(table.insert(), rows)
-        self.app.extensions.pop(slap_xml.CACHE_KEY, None)
+        self.app.extensions.pop(routes.CACHE_KEY, None)
 
     def state(self, protocol: str) -> dict[str, Any]:
         """What a rejected call must leave as it was: the rows, and the catalog as `protocol` shows it.

@@ -1,4 +1,4 @@
-"""Fuzzing the SLAP XML codec: `slap.xml.marshal` and `slap.xml.instance_xml`.
+"""Fuzzing the SLAP XML codec: `master/api/slap_xml/marshal.py` and `instance_xml.py`.
 
 Whatever it is given (random bytes, random text with lone surrogates, documents it wrote and then
 mutated, truncated or re-declared in another encoding, hostile DTD/entity/object payloads,
@@ -17,9 +17,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from partita.master.api.slap_xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
+from partita.master.api.slap_xml.marshal import MarshalObject, dumps, loads, loads_bool, loads_dict, loads_optional_str
 from partita.slap.errors import DecodeError, TooLarge, ValidationError
-from partita.slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
-from partita.slap.xml.marshal import MarshalObject, dumps, loads, loads_bool, loads_dict, loads_optional_str
 from tests.fuzz.conftest import SCALE, fuzz_settings
 from tests.fuzz.test_fuzz_slap_xml import HOSTILE_DOCUMENTS, XML_TEXT, nested_values
 

@@ -1,8 +1,8 @@
 """Fuzzing the SLAP XML endpoints: well-formed forms with random values, and malformed ones.
 
-Each endpoint of ``master/api/slap_xml.py`` gets the form a real client would send on the seeded
+Each endpoint of ``master/api/slap_xml/routes.py`` gets the form a real client would send on the seeded
 catalog (its computer and partition fields naming a real partition, real titles and software
-releases, `slap.xml.marshal.dumps` of plausible dicts, states and booleans, node logs with colour
+releases, `marshal.dumps` of plausible dicts, states and booleans, node logs with colour
 codes), with none, one or a few fields replaced by bad values: absent, ``"None"``, empty, a near
 miss (an unknown partition, a trailing blank), a tricky string (path tricks, control characters,
 very long, non-ASCII), or, for the xml_marshaller fields, `dumps` of random nested data of the
@@ -13,7 +13,7 @@ another real one, an unknown one, or a malformed one. `test_raw_requests` also s
 and query strings that no form encoder writes.
 
 Every answer must be under 500; an error is one line of text (no traceback); an XML answer is
-well-formed (lxml, as the real client reads it) and decodes with `slap.xml.marshal.loads`. A
+well-formed (lxml, as the real client reads it) and decodes with `marshal.loads`. A
 rejected call (4xx other than requestComputerPartition's 408, which stores a waiting request)
 changes nothing: the rows, the computers' generations, the served getFullComputerInformation bytes
 and a fresh `computer_view` encoding (the server caches that answer per generation) are as seeded.
@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from partita.slap.xml.marshal import MarshalObject, dumps, loads
+from partita.master.api.slap_xml.marshal import MarshalObject, dumps, loads
 from tests.fuzz.conftest import (
     COMPUTER, MAX_BODY_BYTES, NO_COMPUTER, OTHER_COMPUTER, OTHER_SR, SR, TRICKY_STRINGS, World,
     authorization, fuzz_settings, partition_header,

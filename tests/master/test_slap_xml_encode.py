@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from partita.master.api import slap_xml_encode as encode
+from partita.master.api.slap_xml import encode
+from partita.master.api.slap_xml.marshal import dumps, encode_fragment
 from partita.master.services.views import (
     Address, ComputerView, InstanceView, PartitionView, SharedView, SupplyView,
 )
-from partita.slap.xml.marshal import dumps, encode_fragment
 
 SR = "/opt/peer/work/software/hello/software.cfg"
 COMPUTER = "local_computer"

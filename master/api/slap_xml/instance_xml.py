@@ -15,7 +15,7 @@ dict as ``<instance/>``).  Like it, None is written as the text ``None``.
 
 `instance_xml_to_dict` reads it as ``slapos.util.xml2dict`` does (a repeated id joins the values
 with a space, an empty element gives None, an empty document gives ``{}``), with the protections of
-`slap.xml.marshal.loads`: size limit, no DTD or entity, bounded depth, `DecodeError` when malformed.
+`marshal.loads`: size limit, no DTD or entity, bounded depth, `DecodeError` when malformed.
 It differs where ``xml2dict`` fails or guesses: a ``<parameter>`` without ``id`` is a
 `DecodeError` (``xml2dict`` uses the key None), and an empty repeated element adds nothing
 (``xml2dict`` raises `TypeError`).
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from partita.master.api.slap_xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, parse_with, to_bytes
 from partita.slap.errors import DecodeError
-from partita.slap.xml.marshal import DEFAULT_MAX_BYTES, MAX_DEPTH, check_xml_chars, parse_with, to_bytes
 
 __all__ = ["dict_to_instance_xml", "instance_xml_to_dict"]
 

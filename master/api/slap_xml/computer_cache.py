@@ -26,9 +26,9 @@ import threading
 from collections.abc import Hashable
 from typing import TypeVar
 
-from partita.master.api import slap_xml_encode as encode
+from partita.master.api.slap_xml import encode
+from partita.master.api.slap_xml.marshal import Fragment, dumps, encode_fragment
 from partita.master.services.computer_views import ComputerSource, PartitionSource, partition_view, supply_row_view
-from partita.slap.xml.marshal import Fragment, dumps, encode_fragment
 
 Fragments = dict[int, tuple[PartitionSource, Fragment]]  # by partition id
 _Value = TypeVar("_Value")

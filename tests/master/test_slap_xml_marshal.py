@@ -1,4 +1,4 @@
-"""Tests of slap.xml.marshal: exact shapes, round trips against the real xml_marshaller, safety."""
+"""Tests of master/api/slap_xml/marshal.py: exact shapes, round trips against the real xml_marshaller, safety."""
 from __future__ import annotations
 
 import enum
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xml_marshaller import xml_marshaller as real
 
-from partita.slap.errors import DecodeError, TooLarge, ValidationError
-from partita.slap.xml.marshal import (
+from partita.master.api.slap_xml.marshal import (
     Fragment, MarshalObject, dumps, encode_fragment, loads, loads_bool, loads_dict, loads_optional_str,
 )
+from partita.slap.errors import DecodeError, TooLarge, ValidationError
 
 
 def same(a: Any, b: Any) -> bool:

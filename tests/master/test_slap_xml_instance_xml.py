@@ -1,4 +1,4 @@
-"""Tests of slap.xml.instance_xml against the §2.3 examples and an lxml model of slapos.util."""
+"""Tests of master/api/slap_xml/instance_xml.py against the §2.3 examples and an lxml model of slapos.util."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from partita.master.api.slap_xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
 from partita.slap.errors import DecodeError, TooLarge
-from partita.slap.xml.instance_xml import dict_to_instance_xml, instance_xml_to_dict
 
 
 def lxml_dict2xml(params: dict) -> str:

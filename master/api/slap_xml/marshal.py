@@ -49,7 +49,7 @@ U+FFFE and U+FFFF.  On Python 3.11+ xml_marshaller writes ``<none/>`` as the sta
 without attributes (``object.__getstate__`` returns None) and cannot read it back; `loads` reads it
 as an empty state.
 
-Bench (``python -c "from partita.slap.xml.marshal import _bench; _bench(200)"``, CPython 3.11, a shared
+Bench (``python -c "from partita.master.api.slap_xml.marshal import _bench; _bench(200)"``, CPython 3.11, a shared
 2-core test machine, best of 20): a getFullComputerInformation-like ``Computer`` with 200
 ``ComputerPartition`` objects, each with 15 parameters (three of them JSON strings with ``<`` and
 ``&``), an ip list, a connection dict and a ``SoftwareRelease`` object (417 kB of XML), encodes in

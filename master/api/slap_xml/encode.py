@@ -1,7 +1,7 @@
 """Views -> the ``slapos.slap.slap`` objects the SLAP XML answers carry, as `MarshalObject` trees.
 
 Pure functions, no IO: each builds exactly the attributes and constructor arguments that the real
-slapos.core 1.26 client reads (``reference/slap-protocol.md`` §2.2, §2.5, §3.4). `slap.xml.marshal.dumps`
+slapos.core 1.26 client reads (``reference/slap-protocol.md`` §2.2, §2.5, §3.4). `marshal.dumps`
 turns them into bytes (it sorts dictionary keys, as xml_marshaller does).
 
 Every list and dictionary is built fresh for each place it appears: the codec writes a second
@@ -17,10 +17,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from partita.master.api.slap_xml.instance_xml import dict_to_instance_xml
+from partita.master.api.slap_xml.marshal import Fragment, MarshalObject
 from partita.master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
 from partita.slap.states import InstanceState
-from partita.slap.xml.instance_xml import dict_to_instance_xml
-from partita.slap.xml.marshal import Fragment, MarshalObject
 
 MODULE = "slapos.slap.slap"
 FREE_REQUESTED_STATE = InstanceState.DESTROYED.value
@@ -125,7 +125,7 @@ def computer_object(reference: str, partitions: list[MarshalObject | Fragment],
     """The ``Computer`` listing `partitions`: `computer_partition` objects or their fragments.
 
     The getFullComputerInformation cache passes the fragments it kept for unchanged partitions
-    (`slap.xml.marshal.encode_fragment`); `dumps` writes the same bytes as for the objects.
+    (`marshal.encode_fragment`); `dumps` writes the same bytes as for the objects.
     """
     return MarshalObject(MODULE, "Computer", (reference,), {
         "_computer_id": reference,

@@ -1,4 +1,5 @@
-"""The getFullComputerInformation cache (master/api/computer_cache.py): fast after a change, never stale.
+"""The getFullComputerInformation cache (master/api/slap_xml/computer_cache.py): re-encodes only what
+changed, never stale.
 
 Through the app on SQLite and PostgreSQL (the `db` fixture): after each change the served answer,
 assembled from the partition fragments kept since the previous answer, has the bytes of a
@@ -15,14 +16,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from partita.master.api import computer_cache
-from partita.master.api import slap_xml_encode as encode
-from partita.master.api.computer_cache import ComputerCache
+from partita.master.api.slap_xml import computer_cache, encode, routes
+from partita.master.api.slap_xml.computer_cache import ComputerCache
+from partita.master.api.slap_xml.marshal import Fragment, dumps
 from partita.master.db.database import Database
 from partita.master.services import computer_views, computers
 from partita.master.services.computer_views import ComputerSource, InstanceRow, PartitionSource, SharedRow, SupplyRow
-from partita.slap.xml.marshal import Fragment, dumps
-from tests.master.test_slap_xml import COMPUTER, OTHER_SR, SR, format_computer, post, request, supply
+from tests.master.test_slap_xml_routes import COMPUTER, OTHER_SR, SR, format_computer, post, request, supply
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_a_computer_served_from_a_cold_cache_is_the_same(app: Flask, db: Databas
     supply(client)
     request(client, "root", parameters={"a": "1"})
     warm = served(client)
-    app.extensions.pop("partita.slap_xml.computer_cache")
+    app.extensions.pop(routes.CACHE_KEY)
     assert served(client) == warm == from_scratch(db)
 
 

@@ -1,8 +1,8 @@
 """SLAP XML adapter: the form-encoded endpoints the real slapos.core 1.26 client and node call.
 
-``reference/slap-protocol.md`` §2.4 lists them. Each route parses its form (`slap_xml_forms`), calls
-the service layer in one transaction, and serializes views (`slap_xml_encode`); there are no
-business rules here.
+``reference/slap-protocol.md`` §2.4 lists them. Each route parses its form (`forms`), calls the
+service layer in one transaction, and serializes views (`encode`, then `marshal.dumps`); there are
+no business rules here.
 
 Answers: xml_marshaller documents (``application/xml``) or one plain-text line. Errors: every
 `PartitaError` becomes its HTTP status with a one-line text body; a request still waiting for a
@@ -22,15 +22,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
-from partita.master.api import slap_xml_encode as encode
-from partita.master.api import slap_xml_forms as forms
-from partita.master.api.computer_cache import ComputerCache
 from partita.master.api.context import caller, database, partition_from_header, settings
+from partita.master.api.slap_xml import encode, forms
+from partita.master.api.slap_xml.computer_cache import ComputerCache
+from partita.master.api.slap_xml.marshal import dumps
 from partita.master.services import computer_views, computers, instances, lifecycle, supplies, views
 from partita.master.services.identity import Caller
 from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
 from partita.slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
-from partita.slap.xml.marshal import dumps
 
 blueprint = Blueprint("slap_xml", __name__)
 

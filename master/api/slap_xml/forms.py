@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from partita.master.api.slap_xml.marshal import DEFAULT_MAX_BYTES, loads, loads_bool, loads_dict, loads_optional_str
 from partita.master.services.computers import AddressSpec, PartitionSpec
 from partita.master.services.instances import RequestSpec
 from partita.slap.errors import ValidationError
-from partita.slap.xml.marshal import DEFAULT_MAX_BYTES, loads, loads_bool, loads_dict, loads_optional_str
 
 Fields = Mapping[str, str]
 
