@@ -2,8 +2,10 @@
 
 - ``Database.write()`` is a transaction that may change the catalog. On SQLite it starts with
   ``BEGIN IMMEDIATE``: one writer at a time, so an allocation is atomic. On PostgreSQL allocations
-  take row locks (``SELECT ... FOR UPDATE SKIP LOCKED``) in the services, and a unique-constraint
-  race (two workers creating the same title) is retried once.
+  take row locks (``SELECT ... FOR UPDATE SKIP LOCKED``) in the services.
+- ``Database.run_write()`` runs a write transaction again when it lost a race to a concurrent
+  writer (two workers creating the same title, a deadlock, a busy SQLite file); which errors
+  those are is decided by the driver's error code in `partita.master.db.retry`.
 - ``Database.read()`` is a read-only transaction (concurrent with writers on SQLite WAL).
 """
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from partita.master.db.changes import changed_computers
 from partita.master.db.notify import CHANNEL, ChangeBus, PostgresListener
-from partita.master.services.changes import changed_computers
+from partita.master.db.retry import is_retryable
 
 T = TypeVar("T")
 
@@ -103,8 +106,8 @@ class Database:
             try:
                 with self.write() as session:
                     return work(session)
-            except (IntegrityError, OperationalError) as exc:
-                if attempt == attempts - 1 or not _is_retryable(exc):
+            except DBAPIError as exc:
+                if attempt == attempts - 1 or not is_retryable(self.engine.dialect.name, exc):
                     raise
         raise AssertionError("unreachable")
 
@@ -113,9 +116,3 @@ class Database:
             self._listener.stop()
         self.engine.dispose()
 
-
-def _is_retryable(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in (
-        "unique", "duplicate key", "deadlock", "could not serialize", "database is locked",
-    ))

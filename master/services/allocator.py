@@ -19,7 +19,7 @@ from partita.master.allocation.model import (
 )
 from partita.master.allocation.plan import choose_host, choose_partition, describe_filter
 from partita.master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
-from partita.master.services.changes import bump
+from partita.master.db.changes import bump
 from partita.slap.states import InstanceState, PartitionState, SupplyState
 
 CANDIDATE_BATCH = 32

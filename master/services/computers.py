@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from partita.master.db.models import Computer, Partition, PartitionAddress
 from partita.master.services import allocator
-from partita.master.services.changes import mark_computer_changed
+from partita.master.db.changes import mark_computer_changed
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner
 from partita.master.services.validation import clean_label, clean_reference

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from partita.master.allocation.model import Demand
 from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
 from partita.master.services import access, allocator
-from partita.master.services.changes import bump, mark_changed, next_timestamp
+from partita.master.db.changes import bump, mark_changed, next_timestamp
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner_id, find_owner
 from partita.master.services.validation import (

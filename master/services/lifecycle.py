@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from partita.master.db.models import SharedAttachment, SoftwareInstance
 from partita.master.services import access, allocator
-from partita.master.services.changes import bump, mark_computer_changed
+from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import get_partition
 from partita.master.services.identity import Caller
 from partita.master.services.instances import set_requested_state

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from partita.master.db.models import Partition, SoftwareInstance, Supply
 from partita.master.services import access
-from partita.master.services.changes import bump, mark_computer_changed
+from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import ensure_computer, get_computer
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner
