@@ -6,6 +6,8 @@ The tree::
     ├── BadRequest                   BAD_REQUEST      400
     │   ├── DecodeError              BAD_ENCODING     400   malformed or unsafe XML/JSON
     │   ├── ValidationError          INVALID          400   a field is missing or has a bad value
+    │   │   └── MalformedDocument    INVALID          400   a cross-process document (`slap.wire`)
+    │   │                                                   does not follow its contract
     │   ├── BadAuthorization         BAD_AUTHORIZATION 400  the X-SlapPartition header is wrong
     │   └── TooLarge                 TOO_LARGE        413   the body is over the size limit
     ├── Forbidden                    FORBIDDEN        403   the caller may not do this
@@ -49,6 +51,12 @@ class DecodeError(BadRequest):
 
 class ValidationError(BadRequest):
     code = "INVALID"
+
+
+class MalformedDocument(ValidationError):
+    """A document that crosses a process boundary (node state, instance document, instance.json,
+    ``[slap-connection]``, promise answer) does not follow its contract in `slap.wire`; the message
+    names the document and the field."""
 
 
 class BadAuthorization(BadRequest):
