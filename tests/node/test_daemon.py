@@ -66,12 +66,11 @@ def test_master_down_keeps_services_and_converges_when_back(env: NodeEnv):
     env.supply_and_request("hello", greeting="one", port=port)
     url = url_of(env, "hello")
     env.proxy.stop()
-    time.sleep(3)  # the daemon notices, backs off, and the service keeps running
-    assert serves(url, "one\n") and env.daemon.poll() is None
+    wait_until(lambda: "master unavailable" in env.daemon_log(), 60, "the daemon noticing", env)
+    assert serves(url, "one\n") and env.daemon.poll() is None  # backing off, the service kept running
     env.proxy = server.restart(env.proxy)
     env.client.request_instance("hello", str(HELLO_WEB), parameters={"greeting": "two", "port": port})
     wait_until(lambda: serves(url, "two\n"), 60, "convergence after the master came back", env)
-    assert "master unavailable" in env.daemon_log()
 
 
 def test_a_killed_service_is_restarted(env: NodeEnv):
@@ -98,10 +97,9 @@ def test_requests_arriving_during_work_are_not_missed():
         env.start_daemon()
         for i in range(6):
             port = str(free_port())
-            started = time.monotonic()
             doc = env.client.request_instance(f"h{i}", str(HELLO_WEB), parameters={"port": port})
             url = f"http://127.0.{env.network}.{int(doc['compute_partition_id'][len('slappart'):]) + 1}:{port}/"
+            # well before the next long poll (30 s) would have brought it
             wait_until(lambda: serves(url, "Hello\n"), 20, f"h{i} answering", env)
-            assert time.monotonic() - started < 20
     finally:
         env.close()

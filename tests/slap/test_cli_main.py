@@ -54,16 +54,6 @@ def test_help_imports_neither_master_nor_proxy() -> None:
     assert done.stdout.strip() == "ok"
 
 
-def test_slap_imports_nothing_from_the_other_packages() -> None:
-    code = ("import sys, partita.slap.client, partita.slap.cli.main, partita.slap.cli.request, "
-            "partita.slap.cli.info, partita.slap.cli.list, partita.slap.cli.supply, partita.slap.cli.remove\n"
-            "loaded = [m for m in sys.modules if m.split('.')[:2] in (['partita', 'master'], "
-            "['partita', 'proxy'], ['partita', 'node'])]\n"
-            "assert not loaded, loaded")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-
-
 def test_service_group_lists_its_aliases() -> None:
     result = CliRunner().invoke(cli, ["service", "--help"])
     assert result.exit_code == 0, result.output

@@ -49,15 +49,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class NodeEnv:
     def __init__(self, *, partitions: int = 3, as_user: str | None = None,
-                 extra: dict[str, dict[str, str]] | None = None) -> None:
+                 extra: dict[str, dict[str, str]] | None = None, slapos: str = SLAPOS) -> None:
         self.as_user = as_user
+        self.slapos_command = slapos
         self.root = Path(tempfile.mkdtemp(prefix="pt", dir="/tmp"))
         self.root.chmod(0o755)
         self.prefix = "pt" + secrets.token_hex(2) + "u"
         self.network = random.randint(100, 250)
         self.daemon: subprocess.Popen | None = None
         self.toolchain = test_toolchain()
-        self.proxy = server.start(self.root, ("proxy", "start"))
+        self.proxy = server.start(self.root, ("proxy", "start"), slapos=slapos)
         cache = CACHE_ROOT / ("cache" if as_user is None else f"cache-{as_user}")
         cache.mkdir(parents=True, exist_ok=True)
         if as_user is not None:
@@ -90,12 +91,12 @@ class NodeEnv:
 
     def command(self, *args: str) -> list[str]:
         if self.as_user is None:
-            return [SLAPOS, *args]
+            return [self.slapos_command, *args]
         return ["runuser", "-u", self.as_user, "--", str(self.toolchain.directory / "bin" / "slapos"), *args]
 
     def slapos(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(self.command(*args, "--cfg", str(self.config_path)), capture_output=True,
-                                text=True, timeout=timeout, env=self._env())
+                                text=True, timeout=timeout, env=self._env(), cwd=self.root)
         if check and result.returncode != 0:
             raise AssertionError(f"slapos {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result

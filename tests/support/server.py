@@ -66,15 +66,17 @@ def write_config(directory: Path, port: int, *, database: str, computer_id: str 
 
 
 def start(directory: Path, command: Sequence[str], *, database: str | None = None,
-          workers: int = 1) -> ServerProcess:
-    """Start `slapos <command> --cfg ...` (e.g. ("proxy", "start")) and wait until it answers."""
+          workers: int = 1, slapos: str = SLAPOS) -> ServerProcess:
+    """Start `slapos <command> --cfg ...` (e.g. ("proxy", "start")) and wait until it answers.
+    `slapos`: the command to run (another installation's, for the packaging tests); it runs in
+    `directory`, so a checkout in the current directory is not what it imports."""
     port = free_port()
     config = write_config(directory, port, database=database or str(directory / "proxy.db"), workers=workers)
     log_path = directory / f"{'-'.join(command)}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [SLAPOS, *command, "--cfg", str(config)], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [slapos, *command, "--cfg", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=directory,
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, config)
     _wait_ready(server)
@@ -85,7 +87,7 @@ def restart(server: ServerProcess) -> ServerProcess:
     """Start the same server again (same configuration, port and database) after `stop()`."""
     with open(server.log_path, "ab") as log:
         process = subprocess.Popen(list(server.process.args), stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=server.config_path.parent)
     again = ServerProcess(server.url, process, server.log_path, server.config_path)
     _wait_ready(again)
     return again
