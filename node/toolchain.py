@@ -3,41 +3,90 @@
 Software and instance buildouts run as other users (``slapsoft``, ``slapuserN``) who cannot reach
 the node's own environment (it may live under a private home). So the node makes a virtual
 environment of its own, from Debian's Python (``toolchain_python``), under
-``toolchain_directory/<key>``, readable by everyone, holding zc.buildout 6, zc.recipe.egg and a
-copy of Partita: buildout finds ``recipe = partita:…`` in it, so a software release needs no
-extra line to use them, and its ``bin/slapos`` runs for any user.
+``toolchain_directory/<key>``, readable by everyone, holding only what recipes and promises run:
 
-``<key>`` is a digest of Partita's source and the requirements: a new version of Partita gets a
-new toolchain, an unchanged one is reused. Old toolchains are kept: software built with one names
-its Python in its scripts. A toolchain is built under a lock and its marker file
-is written last, so a node killed half-way leaves no toolchain that looks complete.
+- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests);
+- a copy of the Partita modules that recipes and promise plugins import: every module of
+  ``partita.recipes``, ``partita.slap.promise`` (``python -m partita.slap.promise FILE``), the
+  modules named by the ``zc.buildout`` entry points, and every ``partita`` module these import,
+  found by reading their import statements (`collect_source`). They are copied from the running
+  installation, whatever it is (a checkout, an editable install, a wheel in site-packages), into a
+  small generated project installed as the distribution ``partita``, of the same version and with
+  the same ``zc.buildout`` entry points, so buildout finds ``recipe = partita:publish`` in it and a
+  software release needs no extra line to use the recipes.
+
+There is no master, no node and no ``bin/slapos`` in it: the node itself never runs from a toolchain.
+
+**The key.** ``<key>`` is a digest of the requirements, the Python, the version, the entry points
+and the path and content of every copied file: a change to a recipe or to a module they import
+gives a new toolchain; a change to the master or the node does not.
+
+**Building.** Under the lock ``toolchain_directory/.lock``, in place (a virtual environment cannot
+move: its scripts name their own path), with a deadline; the marker file is written last, so a node
+killed half-way leaves no toolchain that looks complete (a partial one is wiped first).
+
+**Removal.** A toolchain is in use while software built with it exists (its scripts name its
+Python), while a process uses it, or while it was used recently. `remove_unused` deletes a toolchain
+directory only when all of these hold:
+
+1. it is not the caller's current toolchain;
+2. no software release records it: before each software buildout the node adds the toolchain to
+   the release's record (`record_use`, ``software_root/.locks/<digest>.toolchains``), and a record
+   counts while ``software_root/<digest>`` exists; a software directory without a record (built
+   before records existed) keeps every toolchain;
+3. no running process holds it: `ensure_toolchain` takes a shared lock on its marker for the life
+   of the process (the daemon, a command, a test session); removal needs the exclusive lock;
+4. it was not used for `UNUSED_GRACE` (the marker's mtime, refreshed by `ensure_toolchain`): the
+   toolchain directory may be shared by several nodes, each with its own software records;
+5. the removal holds the lock that builds hold: never during a build. It does not wait for it.
+
+A directory without a marker, found under that lock, is what a killed build left: removed too.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
-import sys
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
+from importlib import import_module, metadata
 from pathlib import Path
 
 from partita.node.errors import SetupError
-from partita.node.locks import file_lock
+from partita.node.locks import file_lock, try_lock
 
-REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "defusedxml>=0.7",
-                "jsonschema>=4.20")
+log = logging.getLogger(__name__)
+
+REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "setuptools>=61")
+DISTRIBUTION = "partita"
+ENTRY_POINT_GROUP = "zc.buildout"
+ROOT_PACKAGES = ("partita.recipes",)        # every module of these
+ROOT_MODULES = ("partita.slap.promise",)    # and these, then what they import
 BUILD_TIMEOUT = 900.0
 LOCK_TIMEOUT = BUILD_TIMEOUT + 60.0
+HOLD_TIMEOUT = 30.0
+UNUSED_GRACE = 24 * 3600.0
 MARKER = ".partita-toolchain"
-SOURCE_PACKAGES = ("slap", "recipes", "node", "master", "proxy")
+RECORD_SUFFIX = ".toolchains"
+_MAX_RECORD = 64 * 1024
+
+_held: dict[Path, int] = {}  # toolchain directory -> the descriptor of its marker, shared-locked
 
 
 @dataclass(frozen=True)
 class Toolchain:
     directory: Path
+
+    @property
+    def key(self) -> str:
+        return self.directory.name
 
     @property
     def python(self) -> Path:
@@ -48,43 +97,196 @@ class Toolchain:
         return self.directory / "bin" / "buildout"
 
 
-def source_directory() -> Path | None:
-    """Partita's source tree (a checkout or an editable install), or None for an installed wheel."""
-    import partita.slap as slap
+# -- what goes in ------------------------------------------------------------------------------
 
-    candidate = Path(slap.__file__).resolve().parent.parent
-    return candidate if (candidate / "setup.cfg").is_file() else None
+@dataclass(frozen=True)
+class Source:
+    """The Partita part of a toolchain: files (path in the generated project -> file to copy),
+    the distribution's version and its ``zc.buildout`` entry points (``name = module:attr``)."""
+
+    version: str
+    entry_points: tuple[str, ...]
+    files: tuple[tuple[str, Path], ...]
+
+    @property
+    def packages(self) -> list[str]:
+        return sorted(name.rpartition("/")[0].replace("/", ".") for name, _ in self.files
+                      if name.endswith("/__init__.py"))
 
 
-def toolchain_key(source: Path | None, python: str) -> str:
-    """A digest of what goes into the toolchain: Partita's code, the requirements, the Python."""
+def installed_source() -> Source:
+    """The `Source` of the running installation (where ``partita.slap`` and ``partita.recipes``
+    are imported from, and the ``partita`` distribution's metadata)."""
+    try:
+        distribution = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise SetupError("cannot build the toolchain: the partita distribution is not installed "
+                         "(no metadata to take its version and recipe entry points from)") from None
+    entry_points = [f"{entry.name} = {entry.value}"
+                    for entry in distribution.entry_points.select(group=ENTRY_POINT_GROUP)]
+    return collect_source({}, entry_points, distribution.version)
+
+
+def collect_source(directories: Mapping[str, Path], entry_points: Iterable[str], version: str) -> Source:
+    """The files of the modules recipes and promises run, and of every ``partita`` module they
+    import (statically: every ``import`` statement, also those inside functions).
+
+    `directories` maps top packages (``partita.slap``) to their folders; a top package missing from
+    it is imported to find its folder.
+    """
+    tree = _Tree(directories)
+    entry_points = tuple(sorted(entry_points))
+    roots = list(ROOT_MODULES)
+    for package in ROOT_PACKAGES:
+        roots += tree.modules_of(package)
+    roots += [entry.partition("=")[2].strip().partition(":")[0] for entry in entry_points]
+    found: dict[str, Path] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        path = tree.file_of(name)
+        if path is None:
+            if name in roots:
+                raise SetupError(f"cannot build the toolchain: module {name} not found")
+            continue  # `from package import name` where name is not a module
+        found[name] = path
+        parent = name.rpartition(".")[0]
+        if parent != "partita":
+            todo.append(parent)
+        todo += _imports(path, name)
+    files = {_project_path(name, path): path for name, path in found.items()}
+    for name, path in list(found.items()):
+        if path.name == "__init__.py" and (path.parent / "py.typed").is_file():
+            files[_project_path(name, path).replace("__init__.py", "py.typed")] = path.parent / "py.typed"
+    return Source(version, entry_points, tuple(sorted(files.items())))
+
+
+class _Tree:
+    """Where the modules of the ``partita`` namespace are, as files."""
+
+    def __init__(self, directories: Mapping[str, Path]) -> None:
+        self.directories = dict(directories)
+
+    def _top(self, name: str) -> Path | None:
+        if name not in self.directories:
+            try:
+                module = import_module(name)
+            except ImportError:
+                return None
+            self.directories[name] = Path(module.__file__ or "").resolve().parent
+        return self.directories[name]
+
+    def file_of(self, name: str) -> Path | None:
+        parts = name.split(".")
+        if len(parts) < 2 or parts[0] != "partita":
+            return None
+        base = self._top(".".join(parts[:2]))
+        if base is None:
+            return None
+        path = base.joinpath(*parts[2:])
+        if (path / "__init__.py").is_file():
+            return path / "__init__.py"
+        if len(parts) > 2 and path.with_suffix(".py").is_file():
+            return path.with_suffix(".py")
+        return None
+
+    def modules_of(self, package: str) -> list[str]:
+        """`package` and every module below it."""
+        init = self.file_of(package)
+        if init is None:
+            raise SetupError(f"cannot build the toolchain: package {package} not found")
+        names = [package]
+        for path in sorted(init.parent.rglob("*.py")):
+            relative = path.relative_to(init.parent).with_suffix("")
+            if "__pycache__" in relative.parts:
+                continue
+            parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+            if parts and self.file_of(".".join((package, *parts))) == path:
+                names.append(".".join((package, *parts)))
+        return names
+
+
+def _imports(path: Path, module: str) -> list[str]:
+    """The ``partita`` names `path` (the module `module`) imports: modules, and for ``from M
+    import N`` also ``M.N`` (kept only if it is a module)."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SetupError(f"cannot build the toolchain: cannot read {path}: {error}") from None
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.append(base)
+            names += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return [name for name in names if name.startswith("partita.")]
+
+
+def _project_path(name: str, path: Path) -> str:
+    stem = name.replace(".", "/")
+    return f"{stem}/__init__.py" if path.name == "__init__.py" else f"{stem}.py"
+
+
+def toolchain_key(source: Source, python: str) -> str:
+    """A digest of what goes into the toolchain (see the module docstring)."""
     digest = hashlib.sha256()
-    digest.update("\n".join(REQUIREMENTS).encode())
-    digest.update(python.encode())
-    if source is None:
-        digest.update(metadata.version("partita").encode())
-    else:
-        for name in ("setup.cfg", "pyproject.toml"):
-            if (source / name).is_file():
-                digest.update((source / name).read_bytes())
-        for package in SOURCE_PACKAGES:
-            for path in sorted((source / package).rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    digest.update(str(path.relative_to(source)).encode())
-                    digest.update(path.read_bytes())
+    for part in (*REQUIREMENTS, "", python, source.version, *source.entry_points, ""):
+        digest.update(part.encode() + b"\n")
+    for name, path in source.files:
+        content = path.read_bytes()
+        digest.update(f"{name}\n{len(content)}\n".encode())
+        digest.update(content)
     return digest.hexdigest()[:16]
 
 
-def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT) -> Toolchain:
-    """The toolchain for this version of Partita under `root`, built if missing. A node that runs
-    from a toolchain (its ``bin/slapos``) uses that one."""
-    running = Path(sys.prefix)
-    if (running / MARKER).is_file():
-        return Toolchain(running)
-    source = source_directory()
-    key = toolchain_key(source, python)
-    toolchain = Toolchain(root / key)
-    if (toolchain.directory / MARKER).is_file():
+def project_files(source: Source) -> dict[str, bytes]:
+    """The generated project: ``pyproject.toml`` and the copied files, by relative path."""
+    entry_points = "\n".join(f'{name.strip()} = "{value.strip()}"'
+                             for name, _, value in (entry.partition("=") for entry in source.entry_points))
+    pyproject = "\n".join([
+        "# Generated by partita.node.toolchain: the Partita modules recipes and promises run.",
+        "[build-system]",
+        'requires = ["setuptools>=61"]',
+        'build-backend = "setuptools.build_meta"',
+        "",
+        "[project]",
+        f'name = "{DISTRIBUTION}"',
+        f'version = "{source.version}"',
+        'description = "The Partita modules recipes and promises run (a node toolchain)"',
+        "",
+        f'[project.entry-points."{ENTRY_POINT_GROUP}"]',
+        entry_points,
+        "",
+        "[tool.setuptools]",
+        "packages = [" + ", ".join(f'"{package}"' for package in source.packages) + "]",
+        "",
+        "[tool.setuptools.package-data]",
+        '"*" = ["py.typed"]',
+        "",
+    ])
+    files = {"pyproject.toml": pyproject.encode()}
+    files.update((name, path.read_bytes()) for name, path in source.files)
+    return files
+
+
+# -- getting one -------------------------------------------------------------------------------
+
+def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT,
+                     source: Source | None = None) -> Toolchain:
+    """The toolchain of the running installation under `root`, built if missing, and held (see
+    the module docstring) for the life of this process."""
+    source = source or installed_source()
+    toolchain = Toolchain(root / toolchain_key(source, python))
+    if _hold(toolchain):
         return toolchain
     if not os.access(python, os.X_OK):
         raise SetupError(f"cannot build the toolchain: {python} is not an executable Python "
@@ -94,15 +296,46 @@ def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT)
     except OSError as error:
         raise SetupError(f"cannot create the toolchain directory {root}: {error.strerror}") from None
     with file_lock(root / ".lock", LOCK_TIMEOUT, "the toolchain"):
-        if (toolchain.directory / MARKER).is_file():
-            return toolchain  # another process built it while we waited
-        _build(toolchain.directory, source, python, timeout)
+        if not _hold(toolchain):  # else another process built it while we waited
+            _build(toolchain.directory, source, python, timeout)
+            if not _hold(toolchain):
+                raise SetupError(f"the toolchain {toolchain.directory} vanished once built")
     return toolchain
 
 
-def _build(work: Path, source: Path | None, python: str, timeout: float) -> None:
-    """Build in place (a virtual environment cannot move: its scripts name their own path); the
-    marker, written last, says it is complete, and a partial one is wiped first."""
+def _hold(toolchain: Toolchain) -> bool:
+    """Whether `toolchain` is complete; if so, share-lock its marker for the life of the process
+    (a removal waits for no one: it skips what is held) and mark it used now."""
+    if toolchain.directory in _held:
+        return True
+    marker = toolchain.directory / MARKER
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise SetupError(f"cannot open the toolchain marker {marker}: {error.strerror}") from None
+    deadline = time.monotonic() + HOLD_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:  # a removal holds it for much less than that
+                os.close(fd)
+                raise SetupError(f"the toolchain {toolchain.directory} is being removed") from None
+            time.sleep(0.05)
+    if os.fstat(fd).st_nlink == 0:  # removed while we waited: build it again
+        os.close(fd)
+        return False
+    with contextlib.suppress(OSError):  # not ours to touch (a shared toolchain directory)
+        os.utime(marker, follow_symlinks=False)
+    _held[toolchain.directory] = fd
+    return True
+
+
+def _build(work: Path, source: Source, python: str, timeout: float) -> None:
+    """Build in place; the marker, written last, says it is complete, and a partial one is wiped first."""
     shutil.rmtree(work, ignore_errors=True)
     deadline = time.monotonic() + timeout
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -127,12 +360,103 @@ def _build(work: Path, source: Path | None, python: str, timeout: float) -> None
     run(python, "-m", "venv", str(work))
     pip = (str(work / "bin" / "python"), "-m", "pip", "install", "-q")
     run(*pip, *REQUIREMENTS)
-    if source is not None:
-        run(*pip, "--no-build-isolation", str(source))
-    else:
-        run(*pip, f"partita=={metadata.version('partita')}")
+    with tempfile.TemporaryDirectory(prefix="partita-toolchain-") as project:
+        for name, content in project_files(source).items():
+            path = Path(project) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        run(*pip, "--no-deps", "--no-build-isolation", project)
     for path in [work, *work.rglob("*")]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
     (work / MARKER).write_text(f"built {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+    (work / MARKER).chmod(0o644)
 
+
+# -- which are in use, and removing the others --------------------------------------------------
+
+def record_use(records: Path, digest: str, toolchain: Toolchain) -> None:
+    """Add `toolchain` to what the software release `digest` was built with (its record in the
+    node's root-owned `records` directory, ``software_root/.locks``)."""
+    path = records / f"{digest}{RECORD_SUFFIX}"
+    recorded = _read_record(path) or []
+    if str(toolchain.directory) not in recorded:
+        from partita.slap.fileio import atomic_write
+
+        atomic_write(path, "".join(f"{line}\n" for line in [*recorded, str(toolchain.directory)]), mode=0o644)
+
+
+def recorded_toolchains(software_root: Path, records: Path, *, ignore: Iterable[Path] = ()) -> set[Path] | None:
+    """The toolchains the software releases under `software_root` were built with; None when one
+    has no record (built before records existed: it may use any)."""
+    skip = {path.resolve() for path in ignore}
+    used: set[Path] = set()
+    try:
+        entries = list(os.scandir(software_root))
+    except FileNotFoundError:
+        return used
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        if Path(entry.path).resolve() in skip:
+            continue
+        recorded = _read_record(records / f"{entry.name}{RECORD_SUFFIX}")
+        if recorded is None:
+            return None
+        used.update(Path(line) for line in recorded)
+    return used
+
+
+def _read_record(path: Path) -> list[str] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read(_MAX_RECORD)
+    return [line for line in data.decode("utf-8", errors="replace").splitlines() if line.strip()]
+
+
+def remove_unused(root: Path, keep: Iterable[Path], *, grace: float = UNUSED_GRACE) -> list[Path]:
+    """Delete the toolchain directories under `root` that are not in `keep` (the caller's current
+    one and the recorded ones), not held by a process and not used for `grace` seconds, unless a
+    build holds the lock. Returns what was removed."""
+    kept = {Path(path).resolve() for path in keep}
+    removed: list[Path] = []
+    try:
+        with try_lock(root / ".lock") as held:
+            if not held:
+                return removed
+            for entry in sorted(root.iterdir()):
+                if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+                    continue
+                if entry.resolve() in kept or not _release(entry, grace):
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+                log.info("toolchain %s: removed (no longer used)", entry)
+    except OSError as error:  # e.g. a node that does not own the toolchain directory
+        log.debug("toolchains under %s not cleaned: %s", root, error.strerror or error)
+    return removed
+
+
+def _release(directory: Path, grace: float) -> bool:
+    """Whether `directory` may go: no marker (a killed build: none runs, we hold the lock), or a
+    marker unused for `grace` that no process holds; its marker is removed first, so no process
+    takes it from now on."""
+    marker = directory / MARKER
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        if time.time() - os.fstat(fd).st_mtime < grace:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        marker.unlink()
+        return True
+    finally:
+        os.close(fd)
