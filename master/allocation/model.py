@@ -1,4 +1,7 @@
-"""The plain data the allocation functions work on."""
+"""The plain data allocation works on: a demand, the candidates the database narrowed, a decision.
+
+No database types here: the services turn rows into these and apply what `place` returns.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -10,21 +13,24 @@ SLA_KEYS_FOR_HOSTS = ("computer_guid", "instance_guid")
 
 @dataclass(frozen=True)
 class Demand:
-    """What a request asks for: its software release, type and SLA filters."""
+    """What a request asks for: its software release and type, whether it is shared (served by a
+    host instance rather than given a partition), and its SLA filters."""
 
     software_release: str
     software_type: str = "default"
     sla: Mapping[str, str] = field(default_factory=dict)
+    shared: bool = False
 
 
 @dataclass(frozen=True)
 class PartitionCandidate:
-    """A free partition. `order` is its formatting order on its computer (slappart0 first)."""
+    """A free partition. `order` is its formatting order (slappart0 first); `supply` is the
+    requested state of the demanded release's supply on its computer (None: never supplied)."""
 
     partition_id: int
     computer_reference: str
     order: int
-    supplied: bool = False
+    supply: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,17 @@ class HostCandidate:
     software_release: str
     software_type: str
     order: int
+    requested_state: str = "started"
+
+
+Candidate = PartitionCandidate | HostCandidate
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """No candidate fits: the request waits. `reason` is its status reason; `none_free` says that
+    the demand filtered nothing and still found no partition, so no younger request (oldest first)
+    can be served either."""
+
+    reason: str
+    none_free: bool = False

@@ -1,28 +1,55 @@
-"""Choose one candidate: the best score, then the first formatted, deterministically."""
+"""Plan: choose one candidate, or say why the request waits. `place` is the package's entry point.
+
+| demand | candidates considered | chosen | none fits |
+|---|---|---|---|
+| not shared | free partitions, on `computer_guid` if named | best score (supplied computer), then first formatted | "waiting for a free partition (…)" |
+| shared | allocated hosts of the same release and type, on `computer_guid` / `instance_guid` if named | the oldest host | "waiting for a host instance of … (…)" |
+
+Deterministic: equal scores are ordered by `order`, then id, so the same data in any order gives
+the same choice.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from partita.master.allocation.filter import hosts_matching, partitions_matching
-from partita.master.allocation.model import Demand, HostCandidate, PartitionCandidate
-from partita.master.allocation.score import partition_score
+from partita.master.allocation.filter import feasible
+from partita.master.allocation.model import (
+    SLA_KEYS_FOR_HOSTS, SLA_KEYS_FOR_PARTITIONS, Candidate, Demand, PartitionCandidate, Waiting,
+)
+from partita.master.allocation.score import score
 
 
-def choose_partition(candidates: Iterable[PartitionCandidate], demand: Demand) -> PartitionCandidate | None:
-    eligible = partitions_matching(candidates, demand)
-    if not eligible:
-        return None
-    return min(eligible, key=lambda c: (-partition_score(c), c.order))
+def place(demand: Demand, candidates: Iterable[Candidate]) -> Candidate | Waiting:
+    """Where `demand` goes among `candidates`: the chosen candidate, or why it waits.
+
+    The same rule for a new request and for a waiting one: the services narrow the candidates
+    with SQL (free partitions, the computer asked for) and apply the choice; this decides."""
+    eligible = feasible(candidates, demand)
+    if eligible:
+        return min(eligible, key=_rank)
+    return Waiting(waiting_reason(demand), none_free=not demand.shared and not _filters(demand))
 
 
-def choose_host(candidates: Iterable[HostCandidate], demand: Demand) -> HostCandidate | None:
-    eligible = hosts_matching(candidates, demand)
-    if not eligible:
-        return None
-    return min(eligible, key=lambda c: c.order)
+def waiting_reason(demand: Demand) -> str:
+    """The status reason of a request nothing can serve yet: what it waits for, with its filter."""
+    if demand.shared:
+        return (f"waiting for a host instance of {demand.software_release} "
+                f"(type {demand.software_type}; {describe_filter(demand, SLA_KEYS_FOR_HOSTS)})")
+    return f"waiting for a free partition ({describe_filter(demand, SLA_KEYS_FOR_PARTITIONS)})"
 
 
 def describe_filter(demand: Demand, keys: tuple[str, ...]) -> str:
     """The SLA filters that apply, for status reasons: 'computer_guid=COMP-1' or 'any computer'."""
     parts = [f"{key}={demand.sla[key]}" for key in keys if demand.sla.get(key)]
     return ", ".join(parts) if parts else "any computer"
+
+
+def _rank(candidate: Candidate) -> tuple[int, int, int]:
+    """Best score first, then formatting (or allocation) order, then id: a total order."""
+    identity = candidate.partition_id if isinstance(candidate, PartitionCandidate) else candidate.instance_id
+    return -score(candidate), candidate.order, identity
+
+
+def _filters(demand: Demand) -> bool:
+    keys = SLA_KEYS_FOR_HOSTS if demand.shared else SLA_KEYS_FOR_PARTITIONS
+    return any(demand.sla.get(key) for key in keys)

@@ -1,9 +1,22 @@
-"""Allocation with IO: fetch candidates under locks, let `master.allocation.plan` choose, apply.
+"""Allocation with IO: SQL narrows the candidates, `master.allocation.place` decides, this applies.
 
-Atomicity: on PostgreSQL the free partitions are fetched with ``FOR UPDATE SKIP LOCKED`` so two
-workers never take the same one; on SQLite the write transaction is ``BEGIN IMMEDIATE`` (one
-writer at a time). A request that finds nothing stays waiting, with a status reason naming its
-filter, and is allocated oldest first when partitions are formatted or freed.
+One path for every request, new or waiting: `place(session, demand)` reads the candidates, asks
+`allocation.place` which one, locks it and says where the request goes (`Placement`: a partition,
+now busy; `Hosting`: a host for a shared request; `Waiting`: why not yet); `settle` applies that to
+the stored instance. A new request is placed before its one INSERT (`instances._create`), so its
+partition is in the INSERT; a waiting one is placed by `allocate` when it is requested again or
+when partitions are formatted or freed (`allocate_waiting`, oldest first).
+
+What the SQL decides is only what cannot be known without the database: which partitions are
+free, which are on the computer the SLA names, which computers have a supply of the release, which
+instances are allocated hosts of a release and type, and which chosen row can still be locked.
+Which candidate fits, which is better, and what a waiting request's reason says is
+`master.allocation`'s.
+
+Atomicity: on PostgreSQL the chosen partition is locked with ``FOR UPDATE SKIP LOCKED`` (a row
+another worker holds is a lost race: allocation chooses again without it); on SQLite the write
+transaction is ``BEGIN IMMEDIATE`` (one writer at a time). Every statement of the hot path is a
+SQLAlchemy Core statement prepared once at import.
 """
 from __future__ import annotations
 
@@ -11,16 +24,14 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from partita.master.allocation.model import (
-    SLA_KEYS_FOR_HOSTS, SLA_KEYS_FOR_PARTITIONS, Demand, HostCandidate, PartitionCandidate,
-)
-from partita.master.allocation.plan import choose_host, choose_partition, describe_filter
+from partita.master import allocation
+from partita.master.allocation import Demand, HostCandidate, PartitionCandidate, Waiting
+from partita.master.db.changes import bump, mark_changed, next_timestamp
 from partita.master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
-from partita.master.db.changes import bump
-from partita.slap.states import InstanceState, PartitionState, SupplyState
+from partita.slap.states import InstanceState, PartitionState
 
 CANDIDATE_BATCH = 32
 
@@ -38,8 +49,20 @@ _LOCK_FREE = (
 )
 _MARK_BUSY = (update(_PARTITIONS).where(_PARTITIONS.c.id == bindparam("partition_id"))
               .values(state=PartitionState.BUSY.value))
-_SUPPLIED_COMPUTERS = select(_SUPPLIES.c.computer_id).where(
-    _SUPPLIES.c.url == bindparam("url"), _SUPPLIES.c.requested_state == SupplyState.AVAILABLE.value,
+_SUPPLIES_OF = select(_SUPPLIES.c.computer_id, _SUPPLIES.c.requested_state).where(
+    _SUPPLIES.c.url == bindparam("url"),
+)
+_HOSTS = (
+    select(_INSTANCES.c.id, _INSTANCES.c.guid, _COMPUTERS.c.reference, _INSTANCES.c.software_release,
+           _INSTANCES.c.software_type, _INSTANCES.c.requested_state)
+    .join(_PARTITIONS, _PARTITIONS.c.id == _INSTANCES.c.partition_id)
+    .join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
+    .where(
+        _INSTANCES.c.shared.is_(False),
+        _INSTANCES.c.software_release == bindparam("software_release"),
+        _INSTANCES.c.software_type == bindparam("software_type"),
+    )
+    .order_by(_INSTANCES.c.id)
 )
 _WAITING_SHARED = select(_INSTANCES.c.id).where(
     _INSTANCES.c.shared.is_(True),
@@ -51,8 +74,29 @@ _WAITING_SHARED = select(_INSTANCES.c.id).where(
 ).order_by(_INSTANCES.c.created_at, _INSTANCES.c.id)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """The partition a request took (now busy), with what the answer and the change tracking need."""
+
+    partition_id: int
+    partition_reference: str
+    computer_id: int
+    computer_reference: str
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """The host instance that serves a shared request."""
+
+    host_instance_id: int
+
+
+Outcome = Placement | Hosting | Waiting
+
+
 def demand_of(instance: SoftwareInstance) -> Demand:
-    return Demand(instance.software_release, instance.software_type, dict(instance.sla or {}))
+    return Demand(instance.software_release, instance.software_type, dict(instance.sla or {}),
+                  shared=bool(instance.shared))
 
 
 def is_waiting(instance: SoftwareInstance) -> bool:
@@ -63,66 +107,132 @@ def is_waiting(instance: SoftwareInstance) -> bool:
     return instance.partition_id is None
 
 
-@dataclass(frozen=True)
-class Placement:
-    """The partition an allocation took, with what the answer and the change tracking need."""
-
-    partition_id: int
-    partition_reference: str
-    computer_id: int
-    computer_reference: str
-
-
-def waiting_reason(demand: Demand) -> str:
-    return f"waiting for a free partition ({describe_filter(demand, SLA_KEYS_FOR_PARTITIONS)})"
-
-
-def allocate(session: Session, instance: SoftwareInstance) -> bool:
-    """Give a stored `instance` a partition (or a host if shared); on failure record why it waits."""
-    if instance.shared:
-        return _attach_to_host(session, instance)
-    demand = demand_of(instance)
-    placement = take_partition(session, demand)
-    if placement is None:
-        instance.status_reason = waiting_reason(demand)
-        return False
-    instance.partition = session.get(Partition, placement.partition_id)
-    instance.status_reason = ""
+def place(session: Session, demand: Demand) -> Outcome:
+    """Where `demand` goes now. A partition chosen is locked and marked busy before this returns."""
     session.flush()
-    bump(session, instance)
+    connection = session.connection()
+    if demand.shared:
+        return _choose_host(connection, demand)
+    return _take_partition(session, connection, demand)
+
+
+def settle(session: Session, instance: SoftwareInstance, outcome: Outcome) -> bool:
+    """Apply `outcome` (of `place`) to the stored `instance`; True if it got its place.
+
+    A new instance was inserted with its partition already named; a waiting one gets it here.
+    """
+    if isinstance(outcome, Waiting):
+        if instance.status_reason != outcome.reason:
+            instance.status_reason = outcome.reason
+        return False
+    instance.status_reason = ""
+    if isinstance(outcome, Hosting):
+        host = session.get(SoftwareInstance, outcome.host_instance_id)
+        assert host is not None
+        instance.attachment = SharedAttachment(host_instance_id=host.id)
+        session.flush()
+        bump(session, host)
+        return True
+    if instance.partition_id != outcome.partition_id:
+        instance.partition = session.get(Partition, outcome.partition_id)
+        instance.timestamp = next_timestamp(instance.timestamp)
+        session.flush()
+    mark_changed(session, outcome.computer_id, outcome.computer_reference)
     attach_waiting_shared(session, instance)
     return True
 
 
-def take_partition(session: Session, demand: Demand) -> Placement | None:
-    """Mark the best free partition for `demand` busy and say which it is; None if none is free.
+def allocate(session: Session, instance: SoftwareInstance) -> bool:
+    """Give a stored, waiting `instance` its place (a partition, or a host if shared); on failure
+    record why it waits."""
+    return settle(session, instance, place(session, demand_of(instance)))
+
+
+def allocate_waiting(session: Session) -> int:
+    """Allocate waiting (non-shared) requests, oldest first, while partitions are free."""
+    waiting = session.scalars(
+        select(SoftwareInstance).where(
+            SoftwareInstance.shared.is_(False),
+            SoftwareInstance.partition_id.is_(None),
+            SoftwareInstance.requested_state != InstanceState.DESTROYED.value,
+        ).order_by(SoftwareInstance.created_at, SoftwareInstance.id)
+        .with_for_update(skip_locked=True)
+    )
+    allocated = 0
+    for instance in list(waiting):
+        outcome = place(session, demand_of(instance))
+        if settle(session, instance, outcome):
+            allocated += 1
+        elif isinstance(outcome, Waiting) and outcome.none_free:
+            break  # nothing free anywhere: the younger ones cannot be served either
+    return allocated
+
+
+def attach_waiting_shared(session: Session, host: SoftwareInstance) -> None:
+    """Shared requests waiting for a host like `host` get it now (one prepared query when none wait)."""
+    waiting = list(session.connection().execute(_WAITING_SHARED, {
+        "software_release": host.software_release, "software_type": host.software_type,
+    }).scalars())
+    for shared_id in waiting:
+        shared = session.get(SoftwareInstance, shared_id)
+        assert shared is not None
+        allocate(session, shared)
+
+
+def _take_partition(session: Session, connection: Connection, demand: Demand) -> Placement | Waiting:
+    """Lock and mark busy the free partition allocation chooses; `Waiting` if it chooses none.
 
     Candidates are read without locks; only the chosen one is locked (``SKIP LOCKED`` on
     PostgreSQL; SQLite has one writer), so concurrent requests do not starve each other. A lost
-    race removes that candidate and plans again. Plain statements on the session's connection:
-    this is every allocation's hot path, and no loaded object is needed.
+    race removes that candidate and allocation chooses again; a batch lost entirely is read again
+    without the partitions tried.
     """
-    session.flush()
-    connection = session.connection()
+    supplies = {cid: state for cid, state in connection.execute(_SUPPLIES_OF, {"url": demand.software_release})}
     tried: set[int] = set()
     while True:
-        candidates = _partition_candidates(connection, demand, tried)
-        if not candidates:
-            return None
-        while candidates:
-            choice = choose_partition(list(candidates), demand)
-            if choice is None:
-                return None
-            tried.add(choice.partition_id)
-            if _lock_free(connection, choice.partition_id):
-                _mark_busy(session, connection, choice.partition_id)
-                return candidates[choice]
-            del candidates[choice]
+        batch = _free_partitions(connection, demand, supplies, tried)
+        lost_a_race = False
+        decision = allocation.place(demand, batch)
+        while isinstance(decision, PartitionCandidate):
+            tried.add(decision.partition_id)
+            if _lock_free(connection, decision.partition_id):
+                _mark_busy(session, connection, decision.partition_id)
+                return batch[decision]
+            del batch[decision]
+            lost_a_race = True
+            decision = allocation.place(demand, batch)
+        if not lost_a_race:
+            assert isinstance(decision, Waiting)
+            return decision
+
+
+def _free_partitions(connection: Connection, demand: Demand, supplies: dict[int, str],
+                     exclude: set[int]) -> dict[PartitionCandidate, Placement]:
+    """The first free partitions (formatting order), on the SLA's computer if it names one: those
+    of the computers that have a supply of the release, and those of any computer (two short
+    indexed queries, whatever the number of partitions). The first batch alone would miss a
+    supplied computer formatted after others; whether its supply counts, and how much, is
+    allocation's to say."""
+    computer = demand.sla.get("computer_guid")
+    parameters = {"computers": sorted(supplies), "computer": computer, "exclude": sorted(exclude)}
+
+    def first_free(on_supplied: bool) -> list[Any]:
+        query = _candidates_query(on_supplied, computer is not None, bool(exclude))
+        return list(connection.execute(query, parameters))
+
+    rows = first_free(True) if supplies else []
+    seen = {row[0] for row in rows}
+    rows += [row for row in first_free(False) if row[0] not in seen]
+    return {
+        PartitionCandidate(partition_id=pid, computer_reference=cref, order=pid, supply=supplies.get(cid)):
+            Placement(pid, pref, cid, cref)
+        for pid, pref, cid, cref in rows
+    }
 
 
 @functools.cache
-def _candidates_query(supplied: bool, on_computer: bool, excluding: bool) -> Select[Any]:
-    """The first free partitions in formatting order: on supplied computers only, on the SLA's
+def _candidates_query(on_computers: bool, on_computer: bool, excluding: bool) -> Select[Any]:
+    """The first free partitions in formatting order: on the given computers only, on the SLA's
     computer only, excluding partitions already tried, as asked (one prepared statement per shape)."""
     query = (
         select(_PARTITIONS.c.id, _PARTITIONS.c.reference, _PARTITIONS.c.computer_id, _COMPUTERS.c.reference)
@@ -130,8 +240,8 @@ def _candidates_query(supplied: bool, on_computer: bool, excluding: bool) -> Sel
         .where(_PARTITIONS.c.state == PartitionState.FREE.value)
         .order_by(_PARTITIONS.c.id).limit(CANDIDATE_BATCH)
     )
-    if supplied:
-        query = query.where(_PARTITIONS.c.computer_id.in_(bindparam("supplied", expanding=True)))
+    if on_computers:
+        query = query.where(_PARTITIONS.c.computer_id.in_(bindparam("computers", expanding=True)))
     if on_computer:
         query = query.where(_COMPUTERS.c.reference == bindparam("computer"))
     if excluding:
@@ -150,88 +260,14 @@ def _mark_busy(session: Session, connection: Connection, partition_id: int) -> N
         session.expire(loaded, ["state"])
 
 
-def _partition_candidates(connection: Connection, demand: Demand,
-                          exclude: set[int]) -> dict[PartitionCandidate, Placement]:
-    """The first free partitions (formatting order) on computers where the release is supplied,
-    and on any computer; two short indexed queries, whatever the number of partitions."""
-    supplied = set(connection.execute(_SUPPLIED_COMPUTERS, {"url": demand.software_release}).scalars())
-    computer = demand.sla.get("computer_guid")
-    parameters = {"supplied": sorted(supplied), "computer": computer, "exclude": sorted(exclude)}
-
-    def first_free(on_supplied: bool) -> list[Any]:
-        query = _candidates_query(on_supplied, computer is not None, bool(exclude))
-        return list(connection.execute(query, parameters))
-
-    rows = first_free(True) if supplied else []
-    seen = {row[0] for row in rows}
-    rows += [row for row in first_free(False) if row[0] not in seen]
-    return {
-        PartitionCandidate(partition_id=pid, computer_reference=cref, order=pid, supplied=cid in supplied):
-            Placement(pid, pref, cid, cref)
-        for pid, pref, cid, cref in rows
-    }
-
-
-def _host_candidates(session: Session, demand: Demand) -> list[HostCandidate]:
-    query = (
-        select(SoftwareInstance.id, SoftwareInstance.guid, Computer.reference,
-               SoftwareInstance.software_release, SoftwareInstance.software_type)
-        .join(Partition, Partition.id == SoftwareInstance.partition_id)
-        .join(Computer, Computer.id == Partition.computer_id)
-        .where(and_(
-            SoftwareInstance.shared.is_(False),
-            SoftwareInstance.software_release == demand.software_release,
-            SoftwareInstance.software_type == demand.software_type,
-            SoftwareInstance.requested_state != InstanceState.DESTROYED.value,
-        ))
-        .order_by(SoftwareInstance.id)
-    )
-    return [HostCandidate(iid, guid, ref, sr, st, order=iid) for iid, guid, ref, sr, st in session.execute(query)]
-
-
-def _attach_to_host(session: Session, instance: SoftwareInstance) -> bool:
-    demand = demand_of(instance)
-    host = choose_host(_host_candidates(session, demand), demand)
-    if host is None:
-        instance.status_reason = (
-            f"waiting for a host instance of {demand.software_release} "
-            f"(type {demand.software_type}; {describe_filter(demand, SLA_KEYS_FOR_HOSTS)})"
-        )
-        return False
-    host_instance = session.get(SoftwareInstance, host.instance_id)
-    assert host_instance is not None
-    instance.attachment = SharedAttachment(host_instance_id=host_instance.id)
-    instance.status_reason = ""
-    session.flush()
-    bump(session, host_instance)
-    return True
-
-
-def attach_waiting_shared(session: Session, host: SoftwareInstance) -> None:
-    """Shared requests waiting for a host like `host` get it now (one prepared query when none wait)."""
-    waiting = list(session.connection().execute(_WAITING_SHARED, {
-        "software_release": host.software_release, "software_type": host.software_type,
-    }).scalars())
-    for shared_id in waiting:
-        shared = session.get(SoftwareInstance, shared_id)
-        assert shared is not None
-        _attach_to_host(session, shared)
-
-
-def allocate_waiting(session: Session) -> int:
-    """Allocate waiting (non-shared) requests, oldest first, while partitions are free."""
-    waiting = session.scalars(
-        select(SoftwareInstance).where(
-            SoftwareInstance.shared.is_(False),
-            SoftwareInstance.partition_id.is_(None),
-            SoftwareInstance.requested_state != InstanceState.DESTROYED.value,
-        ).order_by(SoftwareInstance.created_at, SoftwareInstance.id)
-        .with_for_update(skip_locked=True)
-    )
-    allocated = 0
-    for instance in list(waiting):
-        if allocate(session, instance):
-            allocated += 1
-        elif not instance.sla.get("computer_guid"):
-            break  # nothing free anywhere: the younger ones cannot be served either
-    return allocated
+def _choose_host(connection: Connection, demand: Demand) -> Hosting | Waiting:
+    """The host allocation chooses among the allocated instances of the release and type."""
+    rows = connection.execute(_HOSTS, {"software_release": demand.software_release,
+                                       "software_type": demand.software_type})
+    hosts = [HostCandidate(iid, guid, cref, sr, st, order=iid, requested_state=state)
+             for iid, guid, cref, sr, st, state in rows]
+    decision = allocation.place(demand, hosts)
+    if isinstance(decision, Waiting):
+        return decision
+    assert isinstance(decision, HostCandidate)
+    return Hosting(decision.instance_id)

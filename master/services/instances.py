@@ -16,10 +16,10 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from partita.master.allocation.model import Demand
+from partita.master.allocation import Demand, Waiting
 from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
 from partita.master.services import access, allocator
-from partita.master.db.changes import bump, mark_changed, next_timestamp
+from partita.master.db.changes import bump, next_timestamp
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner_id, find_owner
 from partita.master.services.validation import (
@@ -168,13 +168,12 @@ def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> Sof
 
 def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: int,
             requester: SoftwareInstance | None) -> SoftwareInstance:
-    """Store a new instance, placed on a partition at once when one is free (one INSERT)."""
+    """Store a new instance, placed before its one INSERT (on a partition, or a host if shared)."""
     state = request.state or InstanceState.STARTED
     if requester is not None:
         state = _imposed_by_root(session, requester, state)
-    demand = Demand(request.software_release, request.software_type, request.sla)
-    placement = None if request.shared else allocator.take_partition(session, demand)
-    waiting = placement is None and not request.shared
+    demand = Demand(request.software_release, request.software_type, request.sla, shared=request.shared)
+    outcome = allocator.place(session, demand)
     now = time.time()
     instance = SoftwareInstance(
         guid=new_guid(), owner_id=owner_id, title=request.title, scope_id=scope_id,
@@ -183,18 +182,14 @@ def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: in
         software_release=request.software_release, software_type=request.software_type,
         parameters=request.parameters, connection_parameters={}, sla=request.sla,
         requested_state=state.value, shared=request.shared, timestamp=next_timestamp(None, now),
-        status_reason=allocator.waiting_reason(demand) if waiting else "", created_at=now,
-        partition_id=placement.partition_id if placement is not None else None,
+        status_reason=outcome.reason if isinstance(outcome, Waiting) else "", created_at=now,
+        partition_id=outcome.partition_id if isinstance(outcome, allocator.Placement) else None,
     )
     session.add(instance)
     session.flush()
     if instance.root_id is None:
         _make_root(session, instance)
-    if placement is not None:
-        mark_changed(session, placement.computer_id, placement.computer_reference)
-        allocator.attach_waiting_shared(session, instance)
-    elif request.shared:
-        allocator.allocate(session, instance)
+    allocator.settle(session, instance, outcome)
     return instance
 
 

@@ -1,6 +1,9 @@
 """The service layer on both backends: requests, trees, shared instances, waiting, freeing."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import func, select
 
@@ -67,6 +70,65 @@ def test_supplied_computer_is_preferred(db: Database) -> None:
     with db.write() as session:
         supplies.supply(session, USER, "COMP-B", SR, SupplyState.AVAILABLE)
     assert request(db, "a").computer == "COMP-B"  # type: ignore[union-attr]
+
+
+PARKED = {"computer_guid": "COMP-NOWHERE"}
+
+
+def arrive_by(path: str, db: Database, title: str, **fields: object) -> views.InstanceView:
+    """Request an instance along one of the two paths that reach `allocation.place`: as a new
+    request (placed before its INSERT), or as a waiting one (stored first with an SLA nothing
+    matches, then requested again with `fields`: placed by `allocator.allocate`)."""
+    if path == "waiting":
+        parked = request(db, title, **{**fields, "sla": PARKED})
+        assert parked is not None and parked.partition is None and parked.host_guid is None
+        assert "computer_guid=COMP-NOWHERE" in parked.status
+    placed = request(db, title, **fields)
+    assert placed is not None
+    return placed
+
+
+@pytest.fixture(params=["new", "waiting"])
+def arrive(request: pytest.FixtureRequest, db: Database) -> Callable[..., views.InstanceView]:
+    return functools.partial(arrive_by, request.param, db)
+
+
+def test_place_prefers_a_supplied_computer(db: Database, arrive: Callable[..., views.InstanceView]) -> None:
+    format_partitions(db, 2, computer="COMP-A")
+    format_partitions(db, 2, computer="COMP-B")
+    with db.write() as session:
+        supplies.supply(session, USER, "COMP-B", SR, SupplyState.AVAILABLE)
+    assert arrive("a").computer == "COMP-B"
+
+
+def test_place_does_not_prefer_a_supply_being_removed(db: Database, arrive: Callable[..., views.InstanceView]) -> None:
+    format_partitions(db, 2, computer="COMP-A")
+    format_partitions(db, 2, computer="COMP-B")
+    with db.write() as session:
+        supplies.supply(session, USER, "COMP-B", SR, SupplyState.DESTROYED)
+    assert arrive("a").computer == "COMP-A"  # formatting order
+
+
+def test_place_filters_by_computer_guid(db: Database, arrive: Callable[..., views.InstanceView]) -> None:
+    format_partitions(db, 1, computer="COMP-A")
+    format_partitions(db, 1, computer="COMP-B")
+    pinned = arrive("a", sla={"computer_guid": "COMP-B"})
+    assert (pinned.computer, pinned.partition) == ("COMP-B", "slappart0")
+    nowhere = arrive("b", sla={"computer_guid": "COMP-C"})
+    assert nowhere.partition is None
+    assert nowhere.status == "waiting for a free partition (computer_guid=COMP-C)"
+
+
+def test_place_serves_a_shared_request_by_instance_guid(db: Database, arrive: Callable[..., views.InstanceView]) -> None:
+    format_partitions(db, 3)
+    first, second = request(db, "host-1"), request(db, "host-2")
+    assert first is not None and second is not None
+    assert arrive("front-any", shared=True).host_guid == first.guid  # the oldest host
+    chosen = arrive("front-2", shared=True, sla={"instance_guid": second.guid})
+    assert (chosen.host_guid, chosen.partition) == (second.guid, second.partition)
+    missing = arrive("front-x", shared=True, sla={"instance_guid": "SOFTINST-none"})
+    assert missing.host_guid is None
+    assert missing.status == f"waiting for a host instance of {SR} (type default; instance_guid=SOFTINST-none)"
 
 
 def test_child_joins_tree_and_publishing_bumps_requester(db: Database) -> None:
