@@ -20,6 +20,8 @@ from partita.node.runner import RunAs
 from partita.node.supervisor import Supervisor
 from partita.node.toolchain import Toolchain, ensure_toolchain
 from partita.slap.client import MasterClient, connect
+from partita.slap.wire.instance import NodeInstanceDocument
+from partita.slap.wire.node_state import ComputePartition
 
 
 def owner_of(path: Path) -> RunAs:
@@ -50,6 +52,24 @@ def _identity(uid: int) -> RunAs:
     return RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
 
 
+@dataclass(frozen=True)
+class PartitionWork:
+    """A partition hosting an instance, as one partition's work starts (`NodeContext.work_on`)."""
+
+    partition: ComputePartition
+    path: Path                        # the partition's directory
+    instance: NodeInstanceDocument
+
+    @property
+    def pid(self) -> str:
+        return self.partition.compute_partition_id
+
+    def user(self) -> RunAs:
+        """Who runs the partition's work: the owner of its directory (a SetupError when that is
+        root or no user)."""
+        return owner_of(self.path)
+
+
 @dataclass
 class NodeContext:
     config: NodeConfig
@@ -69,8 +89,12 @@ class NodeContext:
     def software_path(self, digest: str) -> Path:
         return self.config.software_root / digest
 
-    def partition_user(self, partition_id: str) -> RunAs:
-        return owner_of(self.partition_path(partition_id))
+    def work_on(self, partition: ComputePartition) -> PartitionWork:
+        """The partition's id, directory and instance (a NodeError for a free partition: no pass
+        works on one)."""
+        if partition.instance is None:
+            raise NodeError(f"{partition.compute_partition_id} hosts no instance")
+        return PartitionWork(partition, self.partition_path(partition.compute_partition_id), partition.instance)
 
     def software_user(self) -> RunAs:
         return owner_of(self.config.software_root)

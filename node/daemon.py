@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 from partita.node import promises
 from partita.node.context import NodeContext, forget_identities
-from partita.node.desired import NodeWant
+from partita.node.desired import stamp
 from partita.node.passes import fetch, instance_pass, report_pass, software_pass
 from partita.node.plan import backoff
 from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.wire.node_state import ComputeNodeState
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +98,20 @@ class Daemon:
         finally:
             self.waiting = False
 
-    def _held(self, want: NodeWant) -> set[str]:
+    def _held(self, want: ComputeNodeState) -> set[str]:
         """Failed partitions not due for a retry yet (and whose instance did not change)."""
         now = time.time()
         held = set()
-        for partition in want.partitions:
-            failure = self.failures.get(partition.partition_id)
-            if failure and partition.instance and partition.instance.stamp == failure.stamp and now < failure.retry_at:
-                held.add(partition.partition_id)
+        for partition in want.compute_partition_list:
+            failure = self.failures.get(partition.compute_partition_id)
+            if failure and partition.instance and stamp(partition.instance) == failure.stamp and now < failure.retry_at:
+                held.add(partition.compute_partition_id)
         return held
 
-    def _record(self, want: NodeWant, failed: list[str], held: set[str]) -> None:
+    def _record(self, want: ComputeNodeState, failed: list[str], held: set[str]) -> None:
         now = time.time()
-        for partition in want.partitions:
-            pid = partition.partition_id
+        for partition in want.compute_partition_list:
+            pid = partition.compute_partition_id
             if pid in held and pid not in failed:
                 continue  # not attempted this time
             if pid not in failed or partition.instance is None:
@@ -119,14 +120,14 @@ class Daemon:
             previous = self.failures.get(pid)
             attempts = previous.attempts + 1 if previous else 1
             retry_at = now + backoff(attempts, RETRY_FIRST, RETRY_MAX)
-            self.failures[pid] = Failure(partition.instance.stamp, attempts, retry_at)
+            self.failures[pid] = Failure(stamp(partition.instance), attempts, retry_at)
 
-    def _wait_seconds(self, want: NodeWant) -> float:
+    def _wait_seconds(self, want: ComputeNodeState) -> float:
         now = time.time()
         moments = [f.retry_at for f in self.failures.values()]
-        for partition in want.partitions:
+        for partition in want.compute_partition_list:
             if partition.instance and partition.instance.state == "started":
-                due = promises.next_due(self.ctx.partition_path(partition.partition_id))
+                due = promises.next_due(self.ctx.partition_path(partition.compute_partition_id))
                 if due is not None:
                     moments.append(due)
         soonest = min(moments, default=now + LONG_POLL)

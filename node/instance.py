@@ -4,7 +4,7 @@ For an instance requested started or stopped:
 
 1. write what the instance's buildout reads: ``.slapgrid/instance.json`` (the instance document,
    its addresses, its shared instances) and ``buildout.cfg`` (the software's ``instance.cfg``
-   plus a tail with ``[slap-connection]``, `buildout_tail`); link ``software_release``;
+   plus the tail with ``[slap-connection]``, both contracts of `slap.wire`); link ``software_release``;
 2. run buildout as the partition's user, in its directory, with the buildout deadline;
 3. turn ``etc/service/*`` (watched) and ``etc/run/*`` into programs of the node's supervisord;
    start them (a program whose wrapper changed restarts) or stop them as requested;
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from partita.node import promises
-from partita.node.context import NodeContext
-from partita.node.desired import InstanceWant, PartitionWant, release_digest
+from partita.node.context import NodeContext, PartitionWork
+from partita.node.desired import release_digest, stamp
 from partita.node.errors import CommandFailed, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
@@ -41,6 +41,10 @@ from partita.node.supervisor import programs_in
 from partita.slap import request_transaction
 from partita.slap.errors import ClientError
 from partita.slap.states import InstanceState
+from partita.slap.wire.connection import buildout_tail, for_instance_file
+from partita.slap.wire.instance import NodeInstanceDocument
+from partita.slap.wire.instance_file import InstanceFile, render_instance_file
+from partita.slap.wire.node_state import ComputePartition
 
 log = logging.getLogger(__name__)
 
@@ -57,51 +61,22 @@ class Result:
     message: str
 
 
-# -- pure: what the buildout reads -------------------------------------------------------------
+# -- what the buildout reads ---------------------------------------------------------------
 
-def buildout_tail(*, computer_id: str, partition_id: str, master_url: str, instance: InstanceWant,
-                  instance_file: Path, software_path: Path, ipv4_network: str,
-                  key_file: str = "", cert_file: str = "") -> str:
-    """The sections the node appends to the instance profile (SlapOS's tail, plus Partita's keys)."""
-    connection = {
-        "computer-id": computer_id, "partition-id": partition_id, "server-url": master_url,
-        "software-release-url": instance.software_release, "key-file": key_file, "cert-file": cert_file,
-        "requested-state": instance.state, "instance-guid": instance.guid,
-        "instance-file": str(instance_file), "software-path": str(software_path),
-        "shared-part-list": "", "build-time-part-list": "",
-    }
-    legacy = {k.replace("-", "_"): v for k, v in connection.items() if k not in (
-        "shared-part-list", "build-time-part-list", "requested-state")}
-    lines = ["", "[buildout]", "bin-directory = ${buildout:directory}/sbin", "newest = false", "",
-             "[slap-connection]"]
-    lines += [f"{k} = {_one_line(v)}" for k, v in connection.items()]
-    lines += ["", "[slap_connection]"] + [f"{k} = {_one_line(v)}" for k, v in legacy.items()]
-    lines += ["", "[storage-configuration]", "storage-home = ", "",
-              "[network-information]", f"global-ipv4-network = {ipv4_network}", ""]
-    return "\n".join(lines)
-
-
-def _one_line(value: str) -> str:
-    """A value on one buildout line (the master refuses control characters anyway)."""
-    return " ".join(str(value).split())
-
-
-def instance_document(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant) -> dict:
-    """What ``.slapgrid/instance.json`` holds (read by ``partita:slapconfiguration``)."""
-    doc = instance.document
-    return {
-        "computer_id": ctx.config.computer_id, "partition_id": partition.partition_id,
-        "server_url": ctx.config.master_url, "instance_guid": instance.guid, "title": instance.title,
-        "root_instance_title": doc.get("root_instance_title") or instance.title,
-        "software_release_uri": instance.software_release, "software_type": instance.software_type,
-        "state": instance.state, "parameters": doc.get("parameters") or {},
-        "connection_parameters": doc.get("connection_parameters") or {},
-        "ip_list": [list(pair) for pair in partition.ip_list],
-        "shared_instance_list": doc.get("shared_instance_list") or [],
-        "timestamp": instance.timestamp,
-        "software_path": str(ctx.software_path(release_digest(instance.software_release))),
-        "partition_path": str(ctx.partition_path(partition.partition_id)),
-    }
+def instance_file(ctx: NodeContext, work: PartitionWork) -> InstanceFile:
+    """What ``.slapgrid/instance.json`` holds for the partition's instance (`slap.wire.instance_file`)."""
+    instance = work.instance
+    return InstanceFile(
+        computer_id=ctx.config.computer_id, partition_id=work.pid, server_url=ctx.config.master_url,
+        instance_guid=instance.instance_guid, title=instance.title,
+        root_instance_title=instance.root_instance_title or instance.title,
+        software_release_uri=instance.software_release_uri, software_type=instance.software_type or "default",
+        state=instance.state, parameters=dict(instance.parameters),
+        connection_parameters=dict(instance.connection_parameters), ip_list=work.partition.ip_list,
+        shared_instance_list=instance.shared_instance_list, timestamp=instance.timestamp,
+        software_path=str(ctx.software_path(release_digest(instance.software_release_uri))),
+        partition_path=str(work.path),
+    )
 
 
 # -- local facts --------------------------------------------------------------------------------
@@ -112,48 +87,45 @@ def processed_stamp(path: Path) -> str | None:
     return stamp.strip() if stamp else None
 
 
-def software_ready(ctx: NodeContext, instance: InstanceWant) -> bool:
-    return is_completed(ctx.software_path(release_digest(instance.software_release)))
+def software_ready(ctx: NodeContext, instance: NodeInstanceDocument) -> bool:
+    return is_completed(ctx.software_path(release_digest(instance.software_release_uri)))
 
 
 # -- processing ---------------------------------------------------------------------------------
 
-def process(ctx: NodeContext, partition: PartitionWant) -> Result:
+def process(ctx: NodeContext, partition: ComputePartition) -> Result:
     """Deploy the partition's instance as requested; never raises for the instance's own faults."""
-    instance = partition.instance
-    assert instance is not None
-    pid = partition.partition_id
-    path = ctx.partition_path(pid)
+    work = ctx.work_on(partition)
+    pid, path = work.pid, work.path
     try:
-        user = ctx.partition_user(pid)
+        user = work.user()
         _clear_stamp(path)
         remove_file(path, request_transaction.file_name(pid))
-        _prepare(ctx, partition, instance, path, user)
+        _prepare(ctx, work, user)
         _buildout(ctx, pid, path, user)
-        if instance.state == InstanceState.STARTED.value:
+        if work.instance.state == InstanceState.STARTED.value:
             message = _start(ctx, pid, path, user)
         else:
             _install_programs(ctx, pid, path, user)
             ctx.services().stop(pid)
             message = None
     except CommandFailed as error:
-        message = f"buildout failed: {error.tail or error}"
-        return _finish(ctx, instance, path, False, message)
+        return _finish(ctx, work, False, f"buildout failed: {error.tail or error}")
     except NodeError as error:
-        return _finish(ctx, instance, path, False, f"node error: {error}")
+        return _finish(ctx, work, False, f"node error: {error}")
     if message is not None:
-        return _finish(ctx, instance, path, False, message)
-    _end_request_transaction(ctx, instance, path)
-    return _finish(ctx, instance, path, True, instance.state)
+        return _finish(ctx, work, False, message)
+    _end_request_transaction(ctx, work)
+    return _finish(ctx, work, True, work.instance.state)
 
 
 def _clear_stamp(path: Path) -> None:
     (path / TIMESTAMP).unlink(missing_ok=True)
 
 
-def _prepare(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant, path: Path,
-             user: RunAs) -> None:
-    software_path = ctx.software_path(release_digest(instance.software_release))
+def _prepare(ctx: NodeContext, work: PartitionWork, user: RunAs) -> None:
+    path = work.path
+    software_path = ctx.software_path(release_digest(work.instance.software_release_uri))
     profile = read_text(software_path / "instance.cfg") or read_text(software_path / "template.cfg")
     if profile is None:
         raise NodeError(f"the software release has no instance.cfg in {software_path}")
@@ -161,14 +133,12 @@ def _prepare(ctx: NodeContext, partition: PartitionWant, instance: InstanceWant,
     node_directory(node_dir, group=user.gid)
     node_directory(node_dir / "log", group=user.gid)
     owner = (os.geteuid(), user.gid) if user.switches else None
-    document = instance_document(ctx, partition, instance)
-    write_file(node_dir, INSTANCE_FILE, json.dumps(document, indent=1, sort_keys=True), mode=0o640, owner=owner)
-    tail = buildout_tail(
-        computer_id=ctx.config.computer_id, partition_id=partition.partition_id,
-        master_url=ctx.config.master_url, instance=instance, instance_file=node_dir / INSTANCE_FILE,
-        software_path=software_path, ipv4_network=ctx.config.ipv4_local_network,
-        key_file=ctx.config.key_file or "", cert_file=ctx.config.cert_file or "",
-    )
+    document = instance_file(ctx, work)
+    text = json.dumps(render_instance_file(document), indent=1, sort_keys=True)
+    write_file(node_dir, INSTANCE_FILE, text, mode=0o640, owner=owner)
+    connection = for_instance_file(document, instance_file=str(node_dir / INSTANCE_FILE),
+                                   key_file=ctx.config.key_file or "", cert_file=ctx.config.cert_file or "")
+    tail = buildout_tail(connection, ipv4_network=ctx.config.ipv4_local_network)
     user_owner = (user.uid, user.gid) if user.switches else None
     write_file(path, "buildout.cfg", profile.rstrip("\n") + "\n" + tail, mode=0o640, owner=user_owner)
     link = path / "software_release"
@@ -239,36 +209,35 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
 
 
-def _end_request_transaction(ctx: NodeContext, instance: InstanceWant, path: Path) -> None:
+def _end_request_transaction(ctx: NodeContext, work: PartitionWork) -> None:
     """Tell the master which instances this successful pass requested, so that it destroys those
     the partition no longer requests. No transaction file (no request made by a recipe that keeps
     one): nothing is said, so nothing is destroyed."""
-    text = read_user_file(path, request_transaction.file_name(path.name), request_transaction.MAX_BYTES)
+    text = read_user_file(work.path, request_transaction.file_name(work.pid), request_transaction.MAX_BYTES)
     if text is None:
         return
     try:
-        ctx.client.set_requested_titles(instance.guid, request_transaction.titles(text))
+        ctx.client.set_requested_titles(work.instance.instance_guid, request_transaction.titles(text))
     except ClientError as error:
-        log.warning("%s: cannot tell the master what it still requests: %s", instance.title, error)
+        log.warning("%s: cannot tell the master what it still requests: %s", work.instance.title, error)
 
 
-def _finish(ctx: NodeContext, instance: InstanceWant, path: Path, ok: bool, message: str) -> Result:
-    pid = path.name
+def _finish(ctx: NodeContext, work: PartitionWork, ok: bool, message: str) -> Result:
     if ok:
-        log.info("%s: %s", pid, message)
+        log.info("%s: %s", work.pid, message)
     else:
-        log.warning("%s: %s", pid, message)
-    reported = _report(ctx, instance, ok, message)
-    _save_verdict(path, ok, message)
+        log.warning("%s: %s", work.pid, message)
+    reported = _report(ctx, work.instance, ok, message)
+    _save_verdict(work.path, ok, message)
     if ok and reported:
-        write_file(path, TIMESTAMP, instance.stamp, mode=0o644)
-    return Result(pid, ok and reported, message)
+        write_file(work.path, TIMESTAMP, stamp(work.instance), mode=0o644)
+    return Result(work.pid, ok and reported, message)
 
 
-def _report(ctx: NodeContext, instance: InstanceWant, ok: bool, message: str) -> bool:
+def _report(ctx: NodeContext, instance: NodeInstanceDocument, ok: bool, message: str) -> bool:
     state = instance.state if ok else "error"
     try:
-        ctx.client.report_instance_state(instance.guid, state, message)
+        ctx.client.report_instance_state(instance.instance_guid, state, message)
     except ClientError as error:
         log.warning("%s: cannot report %s to the master: %s", instance.title, state, error)
         return False
@@ -281,24 +250,22 @@ def _save_verdict(path: Path, ok: bool, message: str) -> None:
         write_file(node_dir, VERDICT_FILE, json.dumps({"ok": ok, "message": message}), mode=0o640)
 
 
-def check(ctx: NodeContext, partition: PartitionWant, processes: list | None = None) -> Result:
+def check(ctx: NodeContext, partition: ComputePartition, processes: list | None = None) -> Result:
     """An unchanged started partition: run due promises, look at services, report a changed verdict.
     `processes`: its supervisord processes, when the pass asked for every partition's at once."""
-    instance = partition.instance
-    assert instance is not None
-    pid = partition.partition_id
-    path = ctx.partition_path(pid)
+    work = ctx.work_on(partition)
+    pid, path = work.pid, work.path
     try:
-        user = ctx.partition_user(pid)
+        user = work.user()
         problem = (_exited_services(ctx, pid, path, processes)
                    or _failing_promise(ctx, path, user, only_due=True))
     except NodeError as error:
         problem = f"node error: {error}"
     previous = json.loads(read_text(path / NODE_DIR / VERDICT_FILE) or "{}")
     ok = problem is None
-    message = problem or instance.state
+    message = problem or work.instance.state
     if previous.get("ok") == ok and previous.get("message") == message:
         return Result(pid, ok, message)
     if not ok:
         _clear_stamp(path)  # reprocess it on the next pass (restarts what exited)
-    return _finish(ctx, instance, path, ok, message)
+    return _finish(ctx, work, ok, message)

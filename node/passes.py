@@ -16,8 +16,9 @@ from partita.node import instance as instance_work
 from partita.node import report as report_work
 from partita.node import software as software_work
 from partita.node.context import NodeContext
-from partita.node.desired import NodeWant, PartitionWant, parse
+from partita.node.desired import parse, release_digest, stamp
 from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+from partita.slap.wire.node_state import ComputeNodeState, ComputePartition
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,21 @@ class PassSummary:
     changed: bool = False                               # something was built, deployed or freed
 
 
-def fetch(ctx: NodeContext) -> NodeWant:
+def fetch(ctx: NodeContext) -> ComputeNodeState:
     return parse(ctx.client.get_compute_node_state(ctx.config.computer_id))
 
 
-def software_pass(ctx: NodeContext, want: NodeWant) -> PassSummary:
+def software_pass(ctx: NodeContext, want: ComputeNodeState) -> PassSummary:
     summary = PassSummary()
-    for software in want.software:
-        path = ctx.software_path(software.digest)
+    for software in want.software_installation_list:
+        path = ctx.software_path(release_digest(software.software_release_uri))
         action = software_action(software, completed=software_work.is_completed(path), present=path.exists())
         if action == SoftwareAction.BUILD:
             summary.processed += 1
             if software_work.build(ctx, software):
                 summary.changed = True
             elif not software_work.is_completed(path):
-                summary.failed.append(software.url)
+                summary.failed.append(software.software_release_uri)
         elif action == SoftwareAction.REMOVE:
             software_work.remove(ctx, software)
             summary.changed = True
@@ -56,42 +57,43 @@ def software_pass(ctx: NodeContext, want: NodeWant) -> PassSummary:
     return summary
 
 
-def _local(ctx: NodeContext, partition: PartitionWant) -> LocalPartition:
+def _local(ctx: NodeContext, partition: ComputePartition) -> LocalPartition:
     instance = partition.instance
     if instance is None:
         return LocalPartition(None, False)
-    path = ctx.partition_path(partition.partition_id)
+    path = ctx.partition_path(partition.compute_partition_id)
     return LocalPartition(instance_work.processed_stamp(path), instance_work.software_ready(ctx, instance))
 
 
-def _work(ctx: NodeContext, partition: PartitionWant, action: PartitionAction,
+def _work(ctx: NodeContext, partition: ComputePartition, action: PartitionAction,
           processes: dict[str, list] | None) -> instance_work.Result | None:
     if action == PartitionAction.PROCESS:
         return instance_work.process(ctx, partition)
     if action == PartitionAction.CHECK:
-        known = None if processes is None else processes.get(partition.partition_id, [])
+        known = None if processes is None else processes.get(partition.compute_partition_id, [])
         return instance_work.check(ctx, partition, known)
     if action == PartitionAction.DESTROY:
         # stop it now; `report_pass` frees it
-        ctx.services().stop(partition.partition_id)
+        ctx.services().stop(partition.compute_partition_id)
     return None
 
 
-def instance_pass(ctx: NodeContext, want: NodeWant, *, skip: set[str] | None = None) -> tuple[PassSummary, NodeWant]:
+def instance_pass(ctx: NodeContext, want: ComputeNodeState, *,
+                  skip: set[str] | None = None) -> tuple[PassSummary, ComputeNodeState]:
     """Process what changed, then again what this work changed; the summary and the last state read.
 
     Partitions in `skip` (failed ones waiting for their retry time) are left alone unless their
     instance changes during the pass.
     """
     summary = PassSummary()
-    done: dict[str, str] = {p.partition_id: p.instance.stamp for p in want.partitions
-                            if p.instance is not None and p.partition_id in (skip or ())}
+    done: dict[str, str] = {p.compute_partition_id: stamp(p.instance) for p in want.compute_partition_list
+                            if p.instance is not None and p.compute_partition_id in (skip or ())}
     for round_number in range(MAX_ROUNDS):
         todo = []
-        for partition in want.partitions:
+        for partition in want.compute_partition_list:
             if partition.instance is None:
                 continue
-            if done.get(partition.partition_id) == partition.instance.stamp:
+            if done.get(partition.compute_partition_id) == stamp(partition.instance):
                 continue
             action = partition_action(partition, _local(ctx, partition))
             if round_number and action == PartitionAction.CHECK:
@@ -104,15 +106,16 @@ def instance_pass(ctx: NodeContext, want: NodeWant, *, skip: set[str] | None = N
         for (partition, action), result in zip(todo, results):
             if result is None:
                 continue
-            done[partition.partition_id] = partition.instance.stamp  # type: ignore[union-attr]
+            pid = partition.compute_partition_id
+            done[pid] = stamp(partition.instance)  # type: ignore[arg-type]
             if action == PartitionAction.PROCESS:
                 worked = True
                 summary.processed += 1
                 summary.changed = True
-            if not result.ok and partition.partition_id not in summary.failed:
-                summary.failed.append(partition.partition_id)
-            if result.ok and partition.partition_id in summary.failed:
-                summary.failed.remove(partition.partition_id)
+            if not result.ok and pid not in summary.failed:
+                summary.failed.append(pid)
+            if result.ok and pid in summary.failed:
+                summary.failed.remove(pid)
         if not worked:
             break
         want = fetch(ctx)
@@ -123,27 +126,27 @@ def _run_concurrently(ctx: NodeContext, todo: list) -> list:
     checks = sum(1 for _, action in todo if action == PartitionAction.CHECK)
     processes = ctx.services().all_processes() if checks > 1 else None
 
-    def one(item: tuple[PartitionWant, PartitionAction]) -> instance_work.Result | None:
+    def one(item: tuple[ComputePartition, PartitionAction]) -> instance_work.Result | None:
         partition, action = item
         try:
             return _work(ctx, partition, action, processes)
         except Exception:  # a bug on one partition must not stop the others: log it fully
-            log.exception("%s: unexpected error", partition.partition_id)
-            return instance_work.Result(partition.partition_id, False, "node error (see the node's log)")
+            log.exception("%s: unexpected error", partition.compute_partition_id)
+            return instance_work.Result(partition.compute_partition_id, False, "node error (see the node's log)")
 
     with ThreadPoolExecutor(max_workers=ctx.config.maximum_concurrency) as pool:
         return list(pool.map(one, todo))
 
 
-def report_pass(ctx: NodeContext, want: NodeWant) -> PassSummary:
+def report_pass(ctx: NodeContext, want: ComputeNodeState) -> PassSummary:
     """Destroy and free every partition whose instance is requested destroyed."""
     summary = PassSummary()
-    for partition in want.partitions:
+    for partition in want.compute_partition_list:
         if partition.instance is None or partition.instance.state != "destroyed":
             continue
         summary.processed += 1
         if report_work.destroy(ctx, partition):
             summary.changed = True
         else:
-            summary.failed.append(partition.partition_id)
+            summary.failed.append(partition.compute_partition_id)
     return summary

@@ -22,8 +22,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from partita.node.desired import PartitionWant, SoftwareWant
+from partita.node.desired import stamp
 from partita.slap.states import InstanceState, SupplyState
+from partita.slap.wire.node_state import ComputePartition, SoftwareInstallation
 
 
 class SoftwareAction(enum.Enum):
@@ -42,7 +43,7 @@ class PartitionAction(enum.Enum):
     DESTROY = "destroy"
 
 
-def software_action(want: SoftwareWant, *, completed: bool, present: bool) -> SoftwareAction:
+def software_action(want: SoftwareInstallation, *, completed: bool, present: bool) -> SoftwareAction:
     if want.state == SupplyState.DESTROYED.value:
         if present:
             return SoftwareAction.REMOVE
@@ -60,7 +61,7 @@ class LocalPartition:
     software_ready: bool          # the instance's software release is built
 
 
-def partition_action(want: PartitionWant, local: LocalPartition) -> PartitionAction:
+def partition_action(want: ComputePartition, local: LocalPartition) -> PartitionAction:
     instance = want.instance
     if instance is None:
         return PartitionAction.NOTHING
@@ -68,7 +69,7 @@ def partition_action(want: PartitionWant, local: LocalPartition) -> PartitionAct
         return PartitionAction.DESTROY
     if not local.software_ready:
         return PartitionAction.WAIT_SOFTWARE
-    if local.processed_stamp == instance.stamp:
+    if local.processed_stamp == stamp(instance):
         return PartitionAction.CHECK if instance.state == InstanceState.STARTED.value else PartitionAction.NOTHING
     return PartitionAction.PROCESS
 

@@ -2,7 +2,8 @@
 
 Two kinds, as in SlapOS: executables in ``etc/promise/`` (exit status 0 is success, the last line
 of output is the message) and plugins in ``etc/plugin/*.py`` following `slap.promise`'s contract
-(run by the toolchain's Python, ``python -m partita.slap.promise FILE``). Each run has a deadline (the
+(run by the toolchain's Python, ``python -m partita.slap.promise FILE``, whose answer line is
+`slap.wire.promise_result`'s contract). Each run has a deadline (the
 plugin's ``timeout``, bounded by the node's ``promise_timeout`` for executables and unknown
 plugins).
 
@@ -25,7 +26,9 @@ from partita.node.layout import NODE_DIR, PROMISE_DIR
 from partita.node.runner import RunAs, clean_environment, run
 from partita.node.toolchain import Toolchain
 from partita.slap.fileio import atomic_write
+from partita.slap.errors import MalformedDocument
 from partita.slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
+from partita.slap.wire.promise_result import last_answer
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +121,12 @@ def _run_plugin(partition: Path, promise: PromiseFile, previous: PromiseResult |
     fallback_period = previous.period if previous else DEFAULT_PERIOD
     if outcome.timed_out:
         return False, f"timed out after {deadline:g}s", fallback_period, DEFAULT_FAILURE_THRESHOLD
-    for line in reversed(outcome.lines):
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(answer, dict) and "ok" in answer:
-            return (bool(answer["ok"]), str(answer.get("message", "")), float(answer.get("period", DEFAULT_PERIOD)),
-                    int(answer.get("failure_threshold", DEFAULT_FAILURE_THRESHOLD)))
+    try:
+        answer = last_answer(outcome.lines)
+    except MalformedDocument as error:
+        return False, f"the plugin answered badly: {error}", fallback_period, DEFAULT_FAILURE_THRESHOLD
+    if answer is not None:
+        return answer.ok, answer.message, answer.period, answer.failure_threshold
     detail = outcome.lines[-1] if outcome.lines else f"exit status {outcome.returncode}"
     return False, f"the plugin did not answer: {detail}", fallback_period, DEFAULT_FAILURE_THRESHOLD
 

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from partita.node.context import NodeContext
-from partita.node.desired import PartitionWant
 from partita.node.errors import NodeError
 from partita.node.layout import RESOURCE_FILE
 from partita.node.runner import RunAs
 from partita.slap.errors import ClientError
+from partita.slap.wire.node_state import ComputePartition
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +31,24 @@ KEEP = frozenset({RESOURCE_FILE})
 KILL_WAIT = 5.0
 
 
-def destroy(ctx: NodeContext, partition: PartitionWant) -> bool:
+def destroy(ctx: NodeContext, partition: ComputePartition) -> bool:
     """Destroy the partition's instance and tell the master; False if something failed."""
-    instance = partition.instance
-    assert instance is not None
-    pid = partition.partition_id
-    path = ctx.partition_path(pid)
+    work = ctx.work_on(partition)
     try:
-        user = ctx.partition_user(pid)
-        ctx.services().remove(pid)
+        user = work.user()
+        ctx.services().remove(work.pid)
         if user.switches:
             _kill_user_processes(user)
-        wipe(path, user)
+        wipe(work.path, user)
     except (NodeError, OSError) as error:
-        log.error("%s: cannot destroy: %s", pid, error)
+        log.error("%s: cannot destroy: %s", work.pid, error)
         return False
     try:
-        ctx.client.report_instance_state(instance.guid, "destroyed")
+        ctx.client.report_instance_state(work.instance.instance_guid, "destroyed")
     except ClientError as error:
-        log.warning("%s: destroyed, but cannot tell the master: %s", pid, error)
+        log.warning("%s: destroyed, but cannot tell the master: %s", work.pid, error)
         return False
-    log.info("%s: destroyed %s and freed the partition", pid, instance.title)
+    log.info("%s: destroyed %s and freed the partition", work.pid, work.instance.title)
     return True
 
 

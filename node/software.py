@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 
 from partita.node.context import NodeContext
-from partita.node.desired import SoftwareWant
+from partita.node.desired import release_digest
 from partita.node.errors import CommandFailed
 from partita.node.locks import try_lock
 from partita.node.plan import backoff
 from partita.node.runner import check, clean_environment, run
 from partita.slap.errors import ClientError
 from partita.slap.fileio import atomic_write
+from partita.slap.wire.node_state import SoftwareInstallation
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +78,32 @@ def _locks(ctx: NodeContext) -> Path:
     return locks
 
 
-def build(ctx: NodeContext, want: SoftwareWant) -> bool:
+def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
     """Build `want` unless another process is building it; True when it is now complete."""
-    path = ctx.software_path(want.digest)
+    url, digest = want.software_release_uri, release_digest(want.software_release_uri)
+    path = ctx.software_path(digest)
     locks = _locks(ctx)
-    with try_lock(locks / want.digest) as held:
+    with try_lock(locks / digest) as held:
         if not held:
-            log.info("software %s: being built by another process", want.url)
+            log.info("software %s: being built by another process", url)
             return False
         if is_completed(path):
             return True
-        failures = _Failures(locks / f"{want.digest}.failed")
+        failures = _Failures(locks / f"{digest}.failed")
         if failures.waiting():
             return False
-        _report(ctx, want.url, "building")
+        _report(ctx, url, "building")
         try:
-            _run_buildout(ctx, want.url, path)
+            _run_buildout(ctx, url, path)
         except CommandFailed as error:
-            log.error("software %s: %s", want.url, error)
+            log.error("software %s: %s", url, error)
             failures.record()
-            _report(ctx, want.url, "error", f"{error}\n{error.tail}")
+            _report(ctx, url, "error", f"{error}\n{error.tail}")
             return False
         failures.clear()
         _mark_completed(path)
-        log.info("software %s: built in %s", want.url, path)
-        _report(ctx, want.url, "available")
+        log.info("software %s: built in %s", url, path)
+        _report(ctx, url, "available")
         return True
 
 
@@ -160,24 +162,25 @@ def _mark_completed(path: Path) -> None:
     atomic_write(path / COMPLETED, "built\n", mode=0o644)
 
 
-def remove(ctx: NodeContext, want: SoftwareWant) -> None:
+def remove(ctx: NodeContext, want: SoftwareInstallation) -> None:
     """Delete a software release the master wants destroyed, then say so."""
-    path = ctx.software_path(want.digest)
-    with try_lock(_locks(ctx) / want.digest) as held:
+    url, digest = want.software_release_uri, release_digest(want.software_release_uri)
+    path = ctx.software_path(digest)
+    with try_lock(_locks(ctx) / digest) as held:
         if not held:
             return
         (path / COMPLETED).unlink(missing_ok=True)  # first: a half-removed tree never looks built
         shutil.rmtree(path, ignore_errors=True)
-    log.info("software %s: removed", want.url)
-    _report(ctx, want.url, "destroyed")
+    log.info("software %s: removed", url)
+    _report(ctx, url, "destroyed")
 
 
-def report_available(ctx: NodeContext, want: SoftwareWant) -> None:
-    _report(ctx, want.url, "available")
+def report_available(ctx: NodeContext, want: SoftwareInstallation) -> None:
+    _report(ctx, want.software_release_uri, "available")
 
 
-def report_destroyed(ctx: NodeContext, want: SoftwareWant) -> None:
-    _report(ctx, want.url, "destroyed")
+def report_destroyed(ctx: NodeContext, want: SoftwareInstallation) -> None:
+    _report(ctx, want.software_release_uri, "destroyed")
 
 
 def _report(ctx: NodeContext, url: str, state: str, error_log: str | None = None) -> None:

@@ -21,20 +21,21 @@ attributes it lacks take the defaults below.
 
 The node runs each plugin in its own process, as the partition's user, with the toolchain's
 Python: ``python -m partita.slap.promise <file>``. That process prints one JSON line,
-``{"ok": bool, "message": str, "period": float, "timeout": float, "failure_threshold": int}``, and
-exits 0 (also when the promise fails: the JSON says so); exit status 2 means the plugin file itself
+``{"ok": bool, "message": str, "period": float, "timeout": float, "failure_threshold": int}`` (the
+contract `slap.wire.promise_result`, which the node parses), and exits 0 (also when the promise fails: the JSON says so); exit status 2 means the plugin file itself
 is broken (the JSON's message says how). A ``check()`` still running after ``timeout`` seconds is a
 failure ("timed out after Ns").
 """
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from partita.slap.wire.promise_result import PromiseAnswer, answer_line
 
 DEFAULT_PERIOD = 60.0
 DEFAULT_TIMEOUT = 20.0
@@ -97,13 +98,12 @@ def settings(cls: Any) -> dict[str, Any]:
     }
 
 
-def run(path: Path) -> tuple[dict[str, Any], int]:
-    """Run the plugin at `path` once: (the JSON answer, the exit status)."""
+def run(path: Path) -> tuple[PromiseAnswer, int]:
+    """Run the plugin at `path` once: (its answer, the exit status)."""
     try:
         cls, config = load(path)
     except Exception as error:  # a broken plugin file is the plugin's failure, told in one line
-        return ({"ok": False, "message": _one_line(f"cannot load the plugin: {error}"),
-                 **settings(object)}, 2)
+        return PromiseAnswer(False, _one_line(f"cannot load the plugin: {error}"), **settings(object)), 2
     answer = settings(cls)
     outcome: dict[str, Any] = {}
 
@@ -117,10 +117,10 @@ def run(path: Path) -> tuple[dict[str, Any], int]:
     worker.start()
     worker.join(answer["timeout"])
     if worker.is_alive():
-        return {"ok": False, "message": f"timed out after {answer['timeout']:g}s", **answer}, 0
+        return PromiseAnswer(False, f"timed out after {answer['timeout']:g}s", **answer), 0
     if "error" in outcome:
-        return {"ok": False, "message": _one_line(outcome["error"]), **answer}, 0
-    return {"ok": True, "message": _one_line(outcome.get("message") or "ok"), **answer}, 0
+        return PromiseAnswer(False, _one_line(outcome["error"]), **answer), 0
+    return PromiseAnswer(True, _one_line(outcome.get("message") or "ok"), **answer), 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m partita.slap.promise PLUGIN_FILE", file=sys.stderr)
         return 2
     answer, status = run(Path(args[0]))
-    print(json.dumps(answer), flush=True)
+    print(answer_line(answer), flush=True)
     return status
 
 

@@ -1,13 +1,21 @@
 """JSON API documents built from the service layer's views (plain data in, plain dicts out).
 
 The shapes are slapproxy's JSON-RPC v0 ones (§2.7 of the protocol reference) plus Partita's
-extra fields, all described in ``openapi.yaml``.
+extra fields, all described in ``openapi.yaml``. The documents other processes read (instance
+documents, tree entries, software installations, the compute node state) are `slap.wire`'s
+contracts: this module only fills them from the views and renders them.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from partita.master.services.views import ComputerView, InstanceView, PartitionView, SharedView, SupplyView
+from partita.slap.wire.instance import (
+    InstanceDocument, NodeInstanceDocument, SharedInstance, TreeEntry, render_instance, render_tree_entry,
+)
+from partita.slap.wire.node_state import (
+    ComputeNodeState, ComputePartition, SoftwareInstallation, render_node_state, render_software_installation,
+)
 
 NOTHING_TO_DESTROY = "no such instance: nothing to destroy"
 
@@ -16,8 +24,7 @@ def success(title: str) -> dict[str, Any]:
     return {"type": "success", "title": title}
 
 
-def instance_document(view: InstanceView) -> dict[str, Any]:
-    """slapproxy's instance document, plus status_reason, reported_state and timestamp."""
+def _instance_fields(view: InstanceView) -> dict[str, Any]:
     return {
         "title": view.title,
         "instance_guid": view.guid,
@@ -28,8 +35,8 @@ def instance_document(view: InstanceView) -> dict[str, Any]:
         "parameters": dict(view.parameters),
         "shared": view.shared,
         "root_instance_title": view.root_title,
-        "ip_list": [[interface, address] for interface, address in view.ip_list],
-        "full_ip_list": [],
+        "ip_list": tuple((interface, address) for interface, address in view.ip_list),
+        "full_ip_list": (),
         "sla_parameters": dict(view.sla),
         "computer_guid": view.computer,
         "compute_partition_id": view.partition,
@@ -41,27 +48,30 @@ def instance_document(view: InstanceView) -> dict[str, Any]:
     }
 
 
+def instance_document(view: InstanceView) -> dict[str, Any]:
+    """slapproxy's instance document, plus status_reason, reported_state and timestamp."""
+    return render_instance(InstanceDocument(**_instance_fields(view)))
+
+
 def nothing_to_destroy(title: str, root_title: str, software_release: str, software_type: str | None,
                        parameters: dict[str, Any], shared: bool) -> dict[str, Any]:
     """The answer to destroying an instance that does not exist: nothing was stored."""
-    return {
-        "title": title, "instance_guid": None, "software_release_uri": software_release,
-        "software_type": software_type or "default", "state": "destroyed",
-        "connection_parameters": {}, "parameters": dict(parameters), "shared": shared,
-        "root_instance_title": root_title, "ip_list": [], "full_ip_list": [], "sla_parameters": {},
-        "computer_guid": None, "compute_partition_id": None, "processing_timestamp": 0,
-        "access_status_message": "", "status_reason": NOTHING_TO_DESTROY, "reported_state": None,
-        "timestamp": 0.0,
-    }
+    return render_instance(InstanceDocument(
+        title=title, instance_guid=None, software_release_uri=software_release,
+        software_type=software_type or "default", state="destroyed", connection_parameters={},
+        parameters=dict(parameters), shared=shared, root_instance_title=root_title, ip_list=(),
+        full_ip_list=(), sla_parameters={}, computer_guid=None, compute_partition_id=None,
+        processing_timestamp=0, access_status_message="", status_reason=NOTHING_TO_DESTROY,
+        reported_state=None, timestamp=0.0,
+    ))
 
 
 def tree_entry(view: InstanceView) -> dict[str, Any]:
-    return {
-        "title": view.title, "instance_guid": view.guid, "state": view.requested_state,
-        "status_reason": view.status, "software_release_uri": view.software_release,
-        "software_type": view.software_type, "compute_partition_id": view.partition,
-        "computer_guid": view.computer, "shared": view.shared,
-    }
+    return render_tree_entry(TreeEntry(
+        title=view.title, instance_guid=view.guid, state=view.requested_state, status_reason=view.status,
+        software_release_uri=view.software_release, software_type=view.software_type,
+        compute_partition_id=view.partition, computer_guid=view.computer, shared=view.shared,
+    ))
 
 
 def compute_node_instance_entry(partition: str, view: InstanceView) -> dict[str, Any]:
@@ -81,44 +91,43 @@ def hosted_shared_entry(shared: SharedView, host: InstanceView) -> dict[str, Any
     }
 
 
+def _software_installation(supply: SupplyView) -> SoftwareInstallation:
+    return SoftwareInstallation(software_release_uri=supply.url, state=supply.requested_state,
+                                reported_state=supply.reported_state)
+
+
 def software_installation(supply: SupplyView) -> dict[str, Any]:
-    return {
-        "software_release_uri": supply.url, "state": supply.requested_state,
-        "reported_state": supply.reported_state,
-    }
+    return render_software_installation(_software_installation(supply))
 
 
-def node_instance_document(view: InstanceView) -> dict[str, Any]:
-    """An instance document as the node sees it, with the shared instances it hosts."""
-    document = instance_document(view)
-    document["shared_instance_list"] = [
-        {
-            "instance_guid": shared.guid, "title": shared.title, "software_type": shared.software_type,
-            "parameters": dict(shared.parameters),
-            "connection_parameters": dict(shared.connection_parameters),
-        }
+def _node_instance(view: InstanceView) -> NodeInstanceDocument:
+    """An instance document as the node sees it, with the shared instances it serves."""
+    served = tuple(
+        SharedInstance(instance_guid=shared.guid, title=shared.title, software_type=shared.software_type,
+                       parameters=dict(shared.parameters),
+                       connection_parameters=dict(shared.connection_parameters))
         for shared in view.hosted if shared.served
-    ]
-    return document
+    )
+    return NodeInstanceDocument(**_instance_fields(view), shared_instance_list=served)
 
 
-def partition_state(partition: PartitionView) -> dict[str, Any]:
-    return {
-        "compute_partition_id": partition.reference,
-        "state": partition.state,
-        "ip_list": [[a.interface, a.address] for a in partition.addresses],
-        "instance": node_instance_document(partition.instance) if partition.instance else None,
-    }
+def _partition(partition: PartitionView) -> ComputePartition:
+    return ComputePartition(
+        compute_partition_id=partition.reference,
+        state=partition.state,
+        ip_list=tuple((a.interface, a.address) for a in partition.addresses),
+        instance=_node_instance(partition.instance) if partition.instance else None,
+    )
 
 
 def compute_node_state(computer: ComputerView) -> dict[str, Any]:
     """Everything a node must converge to (`slapos.get.v0.compute_node_state`)."""
-    return {
-        "computer_guid": computer.reference,
-        "generation": computer.generation,
-        "software_installation_list": [software_installation(s) for s in computer.supplies],
-        "compute_partition_list": [partition_state(p) for p in computer.partitions],
-    }
+    return render_node_state(ComputeNodeState(
+        computer_guid=computer.reference,
+        generation=computer.generation,
+        software_installation_list=tuple(_software_installation(s) for s in computer.supplies),
+        compute_partition_list=tuple(_partition(p) for p in computer.partitions),
+    ))
 
 
 def compute_node_status(computer: ComputerView) -> str:

@@ -1,12 +1,24 @@
 """What the node decides for each software release and partition (pure rules of node.plan)."""
 from __future__ import annotations
 
-from partita.node.desired import InstanceWant, PartitionWant, SoftwareWant
+import dataclasses
+
+from partita.node.desired import stamp
 from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+from partita.slap.wire.instance import NodeInstanceDocument
+from partita.slap.wire.node_state import ComputePartition, SoftwareInstallation
+
+INSTANCE = NodeInstanceDocument(
+    title="t", instance_guid="SOFTINST-1", software_release_uri="/sr.cfg", software_type="default",
+    state="started", connection_parameters={}, parameters={}, shared=False, root_instance_title="t",
+    ip_list=(), full_ip_list=(), sla_parameters={}, computer_guid="COMP-1", compute_partition_id="slappart0",
+    processing_timestamp=12, access_status_message="", status_reason="started", reported_state=None,
+    timestamp=12.5, shared_instance_list=(),
+)
 
 
-def software(state: str = "available", reported: str | None = None) -> SoftwareWant:
-    return SoftwareWant("/srv/sr/software.cfg", state, reported)
+def software(state: str = "available", reported: str | None = None) -> SoftwareInstallation:
+    return SoftwareInstallation("/srv/sr/software.cfg", state, reported)
 
 
 def test_software_to_build_until_completed():
@@ -25,16 +37,9 @@ def test_destroyed_software_is_removed_then_reported():
     assert software_action(software("destroyed", "destroyed"), completed=False, present=False) == SoftwareAction.NOTHING
 
 
-def test_software_directory_is_md5_of_url():
-    # as `printf %s URL | md5sum` gives it, which is what slapgrid uses
-    want = SoftwareWant("https://lab.example.org/hello/software.cfg", "available", None)
-    assert want.digest == "615a6df1b43cff9b275b42277406c970"
-
-
-def partition(state: str | None = "started", timestamp: float = 12.5) -> PartitionWant:
-    instance = None if state is None else InstanceWant(
-        "SOFTINST-1", "t", state, "/sr.cfg", "default", timestamp, None, {})
-    return PartitionWant("slappart0", (), instance)
+def partition(state: str | None = "started", timestamp: float = 12.5) -> ComputePartition:
+    instance = None if state is None else dataclasses.replace(INSTANCE, state=state, timestamp=timestamp)
+    return ComputePartition("slappart0", "free" if state is None else "busy", (), instance)
 
 
 def test_free_partition_needs_nothing():
@@ -48,9 +53,9 @@ def test_new_timestamp_is_processed_once_software_is_ready():
 
 
 def test_unchanged_partition_only_checks_promises_when_started():
-    stamp = partition().instance.stamp
-    assert partition_action(partition(), LocalPartition(stamp, True)) == PartitionAction.CHECK
-    assert partition_action(partition("stopped"), LocalPartition(stamp, True)) == PartitionAction.NOTHING
+    processed = stamp(partition().instance)
+    assert partition_action(partition(), LocalPartition(processed, True)) == PartitionAction.CHECK
+    assert partition_action(partition("stopped"), LocalPartition(processed, True)) == PartitionAction.NOTHING
 
 
 def test_destroyed_instance_goes_to_the_report_pass():

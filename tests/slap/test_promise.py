@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from partita.slap.promise import run
+from partita.slap.wire.promise_result import PromiseAnswer, parse_promise_answer
 
 
 def plugin(tmp_path: Path, body: str) -> Path:
@@ -28,8 +29,8 @@ config = {"port": "8080"}
 """)
     answer, status = run(path)
     assert status == 0
-    assert answer == {"ok": True, "message": "listening on 8080", "period": 5.0, "timeout": 20.0,
-                      "failure_threshold": 3}
+    assert answer == PromiseAnswer(ok=True, message="listening on 8080", period=5.0, timeout=20.0,
+                                   failure_threshold=3)
 
 
 def test_failing_check_gives_its_message_on_one_line(tmp_path: Path):
@@ -40,15 +41,15 @@ class Promise:
         raise RuntimeError("connection refused\\non 127.0.0.1:8080")
 """)
     answer, status = run(path)
-    assert status == 0 and answer["ok"] is False
-    assert answer["message"] == "connection refused on 127.0.0.1:8080"
+    assert status == 0 and answer.ok is False
+    assert answer.message == "connection refused on 127.0.0.1:8080"
 
 
 def test_broken_plugin_file_is_exit_status_2(tmp_path: Path):
     answer, status = run(plugin(tmp_path, "this is not python"))
-    assert status == 2 and not answer["ok"] and "cannot load the plugin" in answer["message"]
+    assert status == 2 and not answer.ok and "cannot load the plugin" in answer.message
     answer, status = run(plugin(tmp_path, "x = 1"))
-    assert status == 2 and "no class Promise" in answer["message"]
+    assert status == 2 and "no class Promise" in answer.message
 
 
 def test_timeout_is_a_failure_and_the_process_exits(tmp_path: Path):
@@ -65,5 +66,5 @@ class Promise:
                             text=True, timeout=30)
     assert time.monotonic() - started < 10
     assert result.returncode == 0
-    answer = json.loads(result.stdout)
-    assert answer["ok"] is False and answer["message"] == "timed out after 0.5s"
+    answer = parse_promise_answer(json.loads(result.stdout))
+    assert answer.ok is False and answer.message == "timed out after 0.5s"
