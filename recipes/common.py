@@ -1,5 +1,5 @@
-"""What Partita's recipes share: option parsing, the partition's identity, the master client,
-one-line errors and atomic file writes.
+"""What Partita's recipes share: option parsing, the partition's identity (``[slap-connection]``,
+read through `slap.wire.connection`), the master client, one-line errors and atomic file writes.
 
 Every recipe reports bad input with `fail` (a ``zc.buildout.UserError`` of one line, which
 buildout prints as ``Error: <line>`` without a traceback). zc.buildout is imported only there:
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partita.slap.client import MasterClient, connect
+from partita.slap.errors import MalformedDocument
 from partita.slap.fileio import atomic_write
+from partita.slap.wire.connection import SECTION as SLAP_CONNECTION, SlapConnection, parse_connection
 
-SLAP_CONNECTION = "slap-connection"
 MASTER_TIMEOUT = 30.0
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0", "")
@@ -78,24 +78,6 @@ def number(options: Mapping[str, str], name: str, section: str, default: float) 
     return result
 
 
-@dataclass(frozen=True)
-class SlapConnection:
-    """The partition's identity and master, as the node writes them in ``[slap-connection]``."""
-
-    server_url: str
-    computer_id: str
-    partition_id: str
-    instance_guid: str
-    requested_state: str
-    key_file: str
-    cert_file: str
-
-    def client(self, timeout: float = MASTER_TIMEOUT) -> MasterClient:
-        """A JSON API client acting as this partition."""
-        return connect(self.server_url, key_file=self.key_file, cert_file=self.cert_file,
-                       partition=(self.computer_id, self.partition_id), timeout=timeout)
-
-
 def slap_connection(buildout: Mapping[str, Mapping[str, str]], section: str) -> SlapConnection:
     """``[slap-connection]`` of the instance buildout, or an error saying what is missing."""
     try:
@@ -103,16 +85,16 @@ def slap_connection(buildout: Mapping[str, Mapping[str, str]], section: str) -> 
     except KeyError:
         raise fail(f"[{section}] needs the [{SLAP_CONNECTION}] section that the Partita node "
                    "appends to an instance buildout") from None
-    where = SLAP_CONNECTION
-    return SlapConnection(
-        server_url=required(options, "server-url", where),
-        computer_id=required(options, "computer-id", where),
-        partition_id=required(options, "partition-id", where),
-        instance_guid=options.get("instance-guid", "").strip(),
-        requested_state=options.get("requested-state", "started").strip() or "started",
-        key_file=options.get("key-file", "").strip(),
-        cert_file=options.get("cert-file", "").strip(),
-    )
+    try:
+        return parse_connection(options)
+    except MalformedDocument as error:
+        raise fail(str(error)) from None
+
+
+def master_client(connection: SlapConnection, timeout: float = MASTER_TIMEOUT) -> MasterClient:
+    """A JSON API client acting as the partition of `connection`."""
+    return connect(connection.server_url, key_file=connection.key_file, cert_file=connection.cert_file,
+                   partition=(connection.computer_id, connection.partition_id), timeout=timeout)
 
 
 def write_file(path: Path, content: str | bytes, mode: int) -> bool:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from partita.recipes.common import fail, flag, slap_connection, words
+from partita.recipes.common import fail, flag, master_client, slap_connection, words
 from partita.slap.errors import ClientError
 
 _STEERING = ("-extends", "-publish", "-slave-reference", "-serialised")
@@ -70,7 +70,7 @@ class Recipe:
         payload: dict[str, Any] = dict(self.values)
         if self.serialised:
             payload = {"_": json.dumps(self.values, sort_keys=True)}
-        with self.connection.client() as client:
+        with master_client(self.connection) as client:
             try:
                 client.set_connection_parameters(self.connection.instance_guid, payload,
                                                  shared_instance_guid=self.shared_reference)

@@ -16,7 +16,8 @@
 The request is sent when buildout initialises the section, so ``${database:connection-url}`` is
 known to the sections that follow. A value in ``return`` that the child has not published yet
 fails the part at install or update ("waiting for database: …"): the node runs the partition
-again later, which is how an instance tree converges.
+again later, which is how an instance tree converges. The master's answer is read as the JSON
+API's instance document (`slap.wire.instance`).
 """
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from partita.recipes.common import SlapConnection, as_option, fail, flag, required, slap_connection, words
+from partita.recipes.common import (
+    SlapConnection, as_option, fail, flag, master_client, required, slap_connection, words,
+)
 from partita.slap import request_transaction
-from partita.slap.errors import ClientError
+from partita.slap.errors import ClientError, MalformedDocument
+from partita.slap.wire.instance import InstanceDocument, parse_instance
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,8 @@ def requested_state(options: Mapping[str, str], requester_state: str, name: str)
     return state
 
 
-def missing_values(document: Mapping[str, Any], returned: list[str]) -> list[str]:
+def missing_values(published: Mapping[str, Any], returned: list[str]) -> list[str]:
     """The `returned` names the child has not published."""
-    published = document.get("connection_parameters") or {}
     return [key for key in returned if key not in published]
 
 
@@ -64,34 +67,41 @@ class Recipe:
         self.optional = flag(options, "optional", name)
         self.title = required(options, "name", name)
         self.returned = words(options.get("return", ""))
+        self.failure = ""
         connection = slap_connection(buildout, name)
         document = self._request(connection, options)
         self._record(buildout, connection)
-        self.status = str(document.get("status_reason") or "")
-        self.missing = missing_values(document, self.returned)
-        published = document.get("connection_parameters") or {}
+        if document is None:
+            published: Mapping[str, Any] = {}
+            self.status, guid, state = self.failure, "", ""
+        else:
+            published = document.connection_parameters
+            self.status, guid, state = document.status_reason, document.instance_guid or "", document.state
+        self.missing = missing_values(published, self.returned)
         for key in self.returned:
             options[f"connection-{key}"] = as_option(published.get(key, ""))
-        options["instance-guid"] = str(document.get("instance_guid") or "")
-        options["instance-state"] = str(document.get("state") or "")
+        options["instance-guid"] = guid
+        options["instance-state"] = state
         options["instance-status"] = self.status
 
-    def _request(self, connection: SlapConnection, options: Mapping[str, str]) -> dict[str, Any]:
-        """The child's document from the master (an empty one for a failed optional request)."""
+    def _request(self, connection: SlapConnection, options: Mapping[str, str]) -> InstanceDocument | None:
+        """The child's document from the master (None for a failed optional request, with the
+        reason in `failure`)."""
         software_url = required(options, "software-url", self.name)
         state = requested_state(options, connection.requested_state, self.name)
         try:
-            with connection.client() as client:
-                return client.request_instance(
+            with master_client(connection) as client:
+                return parse_instance(client.request_instance(
                     self.title, software_url, options.get("software-type", "").strip() or "default",
                     parameters=prefixed(options, "config-"), shared=flag(options, "shared", self.name),
                     state=state, sla_parameters=prefixed(options, "sla-"),
-                )
-        except ClientError as error:
+                ))
+        except (ClientError, MalformedDocument) as error:
             if not self.optional:
                 raise fail(f"[{self.name}] cannot request {self.title!r}: {error}") from None
             log.warning("[%s] cannot request %r: %s", self.name, self.title, error)
-            return {"status_reason": f"request failed: {error}"}
+            self.failure = f"request failed: {error}"
+            return None
 
     def _record(self, buildout: Any, connection: SlapConnection) -> None:
         """Note the title in this pass's request transaction: what the node tells the master the

@@ -1,7 +1,8 @@
 """``partita:slapconfiguration``: what the master says about this instance, as buildout options.
 
-The Partita node writes ``<partition>/.slapgrid/instance.json`` before it runs the instance
-buildout and names it in ``[slap-connection] instance-file``. This recipe reads that file when
+The Partita node writes ``<partition>/.slapgrid/instance.json`` (the contract
+`slap.wire.instance_file`) before it runs the instance buildout and names it in
+``[slap-connection] instance-file``. This recipe reads that file when
 buildout initialises the section, so every other section can use the values::
 
     [slap-configuration]
@@ -19,18 +20,20 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from partita.recipes.common import SLAP_CONNECTION, as_option, fail, flag
+from partita.slap.errors import MalformedDocument
+from partita.slap.wire.connection import parse_connection
+from partita.slap.wire.instance_file import InstanceFile, parse_instance_file
 
 # Parameter names that can be referenced as ${section:configuration.<name>}.
 _OPTION_NAME = re.compile(r"[-a-zA-Z0-9._]+\Z")
 
 
-def read_instance_file(path: str, section: str) -> dict[str, Any]:
-    """The node's instance document at `path`."""
+def read_instance_file(path: str, section: str) -> InstanceFile:
+    """The node's instance file at `path` (`slap.wire.instance_file`)."""
     if not path:
         raise fail(f"[{section}] needs [{SLAP_CONNECTION}] instance-file, written by the Partita node "
                    "(or an 'instance-file' option)")
@@ -41,16 +44,15 @@ def read_instance_file(path: str, section: str) -> dict[str, Any]:
                    "must name the instance file written by the Partita node") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise fail(f"[{section}] cannot read the instance file {path}: {error}") from None
-    if not isinstance(document, dict):
-        raise fail(f"[{section}] the instance file {path} does not hold a JSON object")
-    return document
+    try:
+        return parse_instance_file(document, where=path)
+    except MalformedDocument as error:
+        raise fail(f"[{section}] the instance file is malformed: {error}") from None
 
 
-def parameters(document: Mapping[str, Any], serialised: bool, section: str) -> dict[str, Any]:
+def parameters(document: InstanceFile, serialised: bool, section: str) -> dict[str, Any]:
     """The instance parameters; with `serialised`, the JSON object held in the ``_`` parameter."""
-    found = document.get("parameters") or {}
-    if not isinstance(found, dict):
-        raise fail(f"[{section}] the instance parameters are not a JSON object")
+    found = document.parameters
     if not serialised or "_" not in found:
         return dict(found)
     try:
@@ -62,55 +64,47 @@ def parameters(document: Mapping[str, Any], serialised: bool, section: str) -> d
     return decoded
 
 
-def addresses(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The partition's IPv4 and IPv6 addresses, sorted, from ``ip_list`` ([interface, address] pairs)."""
+def addresses(document: InstanceFile) -> tuple[list[str], list[str]]:
+    """The partition's IPv4 and IPv6 addresses, sorted (what is not an address is skipped)."""
     ipv4: set[str] = set()
     ipv6: set[str] = set()
-    for entry in document.get("ip_list") or []:
-        if not isinstance(entry, list | tuple) or len(entry) < 2:
-            continue
+    for _, text in document.ip_list:
         try:
-            address = ipaddress.ip_address(str(entry[1]))
+            address = ipaddress.ip_address(text)
         except ValueError:
             continue
         (ipv4 if address.version == 4 else ipv6).add(str(address))
     return sorted(ipv4, key=ipaddress.ip_address), sorted(ipv6, key=ipaddress.ip_address)
 
 
-def slave_instance_list(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+def slave_instance_list(document: InstanceFile) -> list[dict[str, Any]]:
     """The hosted shared instances in slapproxy's shape (parameters merged into each entry)."""
     result = []
-    for shared in document.get("shared_instance_list") or []:
-        if not isinstance(shared, dict):
-            continue
-        entry = dict(shared.get("parameters") or {})
+    for shared in document.shared_instance_list:
+        entry = dict(shared.parameters)
         entry.update({
-            "slave_title": shared.get("title", ""),
-            "slave_reference": shared.get("instance_guid", ""),
-            "slap_software_type": shared.get("software_type", ""),
+            "slave_title": shared.title,
+            "slave_reference": shared.instance_guid,
+            "slap_software_type": shared.software_type,
         })
         result.append(entry)
     return result
 
 
-def identity_options(document: Mapping[str, Any]) -> dict[str, str]:
+def identity_options(document: InstanceFile) -> dict[str, str]:
     """The options that say which instance and partition this is."""
-    def text(key: str, default: str = "") -> str:
-        value = document.get(key)
-        return default if value is None else str(value)
-
     values = {
-        "software-type": text("software_type", "default"),
-        "instance-title": text("title", "UNKNOWN"),
-        "root-instance-title": text("root_instance_title", "UNKNOWN"),
-        "instance-guid": text("instance_guid"),
-        "instance-state": text("state"),
-        "computer-id": text("computer_id"),
-        "partition-id": text("partition_id"),
-        "software-release-url": text("software_release_uri"),
-        "timestamp": text("timestamp"),
-        "partition-path": text("partition_path"),
-        "software-path": text("software_path"),
+        "software-type": document.software_type or "default",
+        "instance-title": document.title,
+        "root-instance-title": document.root_instance_title,
+        "instance-guid": document.instance_guid,
+        "instance-state": document.state,
+        "computer-id": document.computer_id,
+        "partition-id": document.partition_id,
+        "software-release-url": document.software_release_uri,
+        "timestamp": str(document.timestamp),
+        "partition-path": document.partition_path,
+        "software-path": document.software_path,
     }
     values["slap-software-type"] = values["software-type"]
     values["slap-computer-id"] = values["computer-id"]
@@ -119,7 +113,7 @@ def identity_options(document: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-def configuration_options(document: Mapping[str, Any], serialised: bool, section: str) -> dict[str, str]:
+def configuration_options(document: InstanceFile, serialised: bool, section: str) -> dict[str, str]:
     """``configuration`` (all parameters as JSON) and ``configuration.<name>`` for each one."""
     found = parameters(document, serialised, section)
     values = {"configuration": json.dumps(found, sort_keys=True)}
@@ -129,7 +123,7 @@ def configuration_options(document: Mapping[str, Any], serialised: bool, section
     return values
 
 
-def network_options(document: Mapping[str, Any]) -> dict[str, str]:
+def network_options(document: InstanceFile) -> dict[str, str]:
     ipv4, ipv6 = addresses(document)
     return {
         "ipv4": " ".join(ipv4), "ipv6": " ".join(ipv6),
@@ -137,19 +131,23 @@ def network_options(document: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def default_instance_file(buildout: Any) -> str:
+def default_instance_file(buildout: Any, section: str) -> str:
     """``[slap-connection] instance-file``, or empty when there is no such section or option."""
     try:
-        return buildout[SLAP_CONNECTION].get("instance-file", "").strip()
+        options = buildout[SLAP_CONNECTION]
     except KeyError:
         return ""
+    try:
+        return parse_connection(options).instance_file
+    except MalformedDocument as error:
+        raise fail(f"[{section}] {error}") from None
 
 
 class Recipe:
     """Reads the instance file when the section is initialised; installs nothing."""
 
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
-        path = options.get("instance-file", "").strip() or default_instance_file(buildout)
+        path = options.get("instance-file", "").strip() or default_instance_file(buildout, name)
         document = read_instance_file(path, name)
         serialised = flag(options, "serialised", name)
         values = {

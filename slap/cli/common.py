@@ -4,6 +4,9 @@ Configuration: ``--cfg FILE``, else ``$SLAPOS_CLIENT_CONFIGURATION``, else
 ``~/.slapos/slapos-client.cfg`` (`slap.config`); the commands read ``[slapos] master_url`` and,
 for https, ``key_file``/``cert_file``.
 
+Instances: the master's answers are read as the JSON API's instance documents
+(`slap.wire.instance`: `read_instance`, `read_tree`); a malformed answer is one error line.
+
 Display: a ``_`` parameter holding JSON (SlapOS's json-in-xml convention) is decoded before
 printing, for tables and JSON alike.
 """
@@ -19,6 +22,7 @@ from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for
 from partita.slap.cli.output import print_json, print_mapping
 from partita.slap.client import MasterClient, connect
 from partita.slap.config import client_config, read_config
+from partita.slap.wire.instance import InstanceDocument, TreeEntry, parse_instance, parse_tree_entry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,37 +74,47 @@ def decode_underscore(parameters: dict[str, Any] | None) -> dict[str, Any]:
     return {**parameters, **decoded}
 
 
-def is_allocated(doc: dict[str, Any]) -> bool:
+def read_instance(answer: Any) -> InstanceDocument:
+    """The master's answer about one instance (a MalformedDocument if it is not one)."""
+    return parse_instance(answer, "the master's instance document")
+
+
+def read_tree(answer: Any) -> TreeEntry:
+    """One entry of the master's list of instance trees."""
+    return parse_tree_entry(answer, "the master's instance tree entry")
+
+
+def is_allocated(doc: InstanceDocument | TreeEntry) -> bool:
     """Whether the master found the instance a partition (or a host, for a shared one)."""
-    return doc.get("compute_partition_id") is not None
+    return doc.compute_partition_id is not None
 
 
-def summary(doc: dict[str, Any]) -> dict[str, Any]:
+def summary(doc: InstanceDocument) -> dict[str, Any]:
     """What `request` and `info` show of an instance document, in `SUMMARY_KEYS` order."""
     return {
-        "title": doc.get("title"),
-        "instance_guid": doc.get("instance_guid"),
-        "state": doc.get("state"),
-        "reported_state": doc.get("reported_state"),
-        "status_reason": doc.get("status_reason"),
-        "computer": doc.get("computer_guid"),
-        "partition": doc.get("compute_partition_id"),
-        "software_release": doc.get("software_release_uri"),
-        "software_type": doc.get("software_type"),
-        "shared": bool(doc.get("shared")),
-        "parameters": decode_underscore(doc.get("parameters")),
-        "connection_parameters": decode_underscore(doc.get("connection_parameters")),
+        "title": doc.title,
+        "instance_guid": doc.instance_guid,
+        "state": doc.state,
+        "reported_state": doc.reported_state,
+        "status_reason": doc.status_reason,
+        "computer": doc.computer_guid,
+        "partition": doc.compute_partition_id,
+        "software_release": doc.software_release_uri,
+        "software_type": doc.software_type,
+        "shared": doc.shared,
+        "parameters": decode_underscore(doc.parameters),
+        "connection_parameters": decode_underscore(doc.connection_parameters),
     }
 
 
-def where(doc: dict[str, Any]) -> str:
+def where(doc: InstanceDocument | TreeEntry) -> str:
     """``slappart0 on COMP-1``, or a dash while the instance waits for a partition."""
     if not is_allocated(doc):
         return "-"
-    return f"{doc.get('compute_partition_id')} on {doc.get('computer_guid')}"
+    return f"{doc.compute_partition_id} on {doc.computer_guid}"
 
 
-def show_instance(doc: dict[str, Any], output_format: str) -> None:
+def show_instance(doc: InstanceDocument, output_format: str) -> None:
     """An instance document as JSON (`summary`) or as key/value tables."""
     data = summary(doc)
     if output_format == "json":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from partita.slap.cli.common import cfg_option, format_option, open_client, show_instance
+from partita.slap.cli.common import cfg_option, format_option, open_client, read_instance, show_instance
 
 
 @click.command("info")
@@ -17,5 +17,5 @@ from partita.slap.cli.common import cfg_option, format_option, open_client, show
 def command(title: str, cfg: str | None, output_format: str) -> None:
     """Show the instance TITLE: state, partition, status, parameters, connection parameters."""
     with open_client(cfg) as client:
-        doc = client.get_instance_tree(title)
+        doc = read_instance(client.get_instance_tree(title))
     show_instance(doc, output_format)

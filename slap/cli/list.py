@@ -1,12 +1,14 @@
-"""``slapos list`` (also ``slapos service list``): your instance trees."""
+"""``slapos list`` (also ``slapos service list``): your instance trees (each read as a
+`slap.wire.instance.TreeEntry`)."""
 from __future__ import annotations
 
 from typing import Any
 
 import click
 
-from partita.slap.cli.common import cfg_option, format_option, open_client, where
+from partita.slap.cli.common import cfg_option, format_option, open_client, read_tree, where
 from partita.slap.cli.output import print_json, print_table
+from partita.slap.wire.instance import TreeEntry
 
 COLUMNS = ("title", "state", "status", "software release", "partition")
 
@@ -17,7 +19,7 @@ COLUMNS = ("title", "state", "status", "software release", "partition")
 def command(cfg: str | None, output_format: str) -> None:
     """List your instance trees: title, state, status, software release, partition."""
     with open_client(cfg) as client:
-        trees = client.list_instance_trees()
+        trees = [read_tree(tree) for tree in client.list_instance_trees()]
     if output_format == "json":
         print_json([tree_row(tree) for tree in trees])
         return
@@ -31,15 +33,15 @@ def command(cfg: str | None, output_format: str) -> None:
     print_table(COLUMNS, rows)
 
 
-def tree_row(tree: dict[str, Any]) -> dict[str, Any]:
+def tree_row(tree: TreeEntry) -> dict[str, Any]:
     """One instance tree as `list --format json` shows it."""
     return {
-        "title": tree.get("title"),
-        "instance_guid": tree.get("instance_guid"),
-        "state": tree.get("state"),
-        "status_reason": tree.get("status_reason"),
-        "software_release": tree.get("software_release_uri"),
-        "software_type": tree.get("software_type"),
-        "computer": tree.get("computer_guid"),
-        "partition": tree.get("compute_partition_id"),
+        "title": tree.title,
+        "instance_guid": tree.instance_guid,
+        "state": tree.state,
+        "status_reason": tree.status_reason,
+        "software_release": tree.software_release_uri,
+        "software_type": tree.software_type,
+        "computer": tree.computer_guid,
+        "partition": tree.compute_partition_id,
     }

@@ -10,13 +10,16 @@ last status after ``--timeout`` seconds.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from partita.slap.cli.common import (
-    EXIT_NOT_READY, cfg_option, format_option, is_allocated, open_client, show_instance,
+    EXIT_NOT_READY, cfg_option, format_option, is_allocated, open_client, read_instance, show_instance,
 )
 from partita.slap.cli.output import echo_err
 from partita.slap.cli.parameters import (
@@ -24,13 +27,14 @@ from partita.slap.cli.parameters import (
 )
 from partita.slap.client import MasterClient
 from partita.slap.errors import RemoteError, ValidationError
+from partita.slap.wire.instance import InstanceDocument
 
 POLL_INTERVAL = 1.0
 DEFAULT_WAIT_TIMEOUT = 600.0
 GREEDY_FLAGS = ("--parameters", "--node")
 
 
-def is_ready(doc: dict[str, Any]) -> bool:
+def is_ready(doc: InstanceDocument | Mapping[str, Any]) -> bool:
     """Whether an instance is where its owner asked it to be (a pure rule, the one `--wait` uses).
 
     - destroyed: the node reported it destroyed, or it has no partition any more;
@@ -40,15 +44,19 @@ def is_ready(doc: dict[str, Any]) -> bool:
         master's status reason is that state itself (`master.services.status.describe` gives
         "started" only once the software is built and the node reported started without a
         failing promise or error message).
+
+    A mapping holding the document's fields by name is read the same way (the rule's table test).
     """
-    state = doc.get("state")
+    field = doc.get if isinstance(doc, Mapping) else functools.partial(getattr, doc)
+    state = field("state")
+    allocated = field("compute_partition_id") is not None
     if state == "destroyed":
-        return doc.get("reported_state") == "destroyed" or not is_allocated(doc)
-    if not is_allocated(doc):
+        return field("reported_state") == "destroyed" or not allocated
+    if not allocated:
         return False
-    if doc.get("shared"):
-        return bool(doc.get("connection_parameters"))
-    return doc.get("reported_state") == state and doc.get("status_reason") == state
+    if field("shared"):
+        return bool(field("connection_parameters"))
+    return field("reported_state") == state and field("status_reason") == state
 
 
 class RequestCommand(click.Command):
@@ -84,15 +92,15 @@ def command(title: str, software_url: str, software_type: str, state: str | None
     parameters = build_parameters(pairs, parameters_file, force_serialisation)
     sla = parse_pairs(node_pairs, "--node")
     with open_client(cfg) as client:
-        doc = client.request_instance(title, software_url, software_type, parameters=parameters,
-                                      shared=shared, state=state, sla_parameters=sla)
+        doc = read_instance(client.request_instance(title, software_url, software_type, parameters=parameters,
+                                                    shared=shared, state=state, sla_parameters=sla))
         if wait:
             doc, ready = wait_until_ready(client, doc, timeout)
         else:
-            ready = is_allocated(doc) or doc.get("state") == "destroyed"
+            ready = is_allocated(doc) or doc.state == "destroyed"
     show_instance(doc, output_format)
     if not ready:
-        reason = doc.get("status_reason") or "not ready"
+        reason = doc.status_reason or "not ready"
         if wait:
             echo_err(f"not ready after {timeout:g}s: {reason}")
         else:
@@ -110,15 +118,16 @@ def build_parameters(pairs: tuple[str, ...], parameters_file: str | None,
     return parse_pairs(pairs, "--parameters")
 
 
-def wait_until_ready(client: MasterClient, doc: dict[str, Any], timeout: float) -> tuple[dict[str, Any], bool]:
+def wait_until_ready(client: MasterClient, doc: InstanceDocument,
+                     timeout: float) -> tuple[InstanceDocument, bool]:
     """Poll the instance until `is_ready` or `timeout`; the last document and whether it is ready."""
     deadline = time.monotonic() + timeout
-    guid = doc.get("instance_guid")
+    guid = doc.instance_guid
     last_reason = None
     while True:
         if is_ready(doc):
             return doc, True
-        reason = doc.get("status_reason")
+        reason = doc.status_reason
         if reason != last_reason:
             echo_err(f"waiting: {reason}")
             last_reason = reason
@@ -126,8 +135,8 @@ def wait_until_ready(client: MasterClient, doc: dict[str, Any], timeout: float) 
             return doc, False
         time.sleep(POLL_INTERVAL)
         try:
-            doc = client.get_instance(guid)
+            doc = read_instance(client.get_instance(guid))
         except RemoteError as error:
-            if error.code == "NOT_FOUND" and doc.get("state") == "destroyed":
-                return {**doc, "compute_partition_id": None, "reported_state": "destroyed"}, True
+            if error.code == "NOT_FOUND" and doc.state == "destroyed":
+                return dataclasses.replace(doc, compute_partition_id=None, reported_state="destroyed"), True
             raise

@@ -1,11 +1,13 @@
 """Run instance buildouts the way the Partita node does, for the recipe and software release tests.
 
-A fake partition is a directory holding ``.slapgrid/instance.json`` (the node's instance document)
-and ``buildout.cfg``: the profile under test followed by the tail the node appends
-(``[slap-connection]`` and friends). `run_buildout` runs the toolchain's buildout there.
+A fake partition is a directory holding ``.slapgrid/instance.json`` (the node's instance file) and
+``buildout.cfg``: the profile under test followed by the tail the node appends (``[slap-connection]``
+and friends), both written through their contracts in `slap.wire`, as the node writes them.
+`run_buildout` runs the toolchain's buildout there.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import socket
@@ -18,73 +20,56 @@ from typing import Any
 
 from partita.node.toolchain import Toolchain
 from partita.slap.client import MasterClient
+from partita.slap.wire.connection import buildout_tail, for_instance_file
+from partita.slap.wire.instance import parse_instance
+from partita.slap.wire.instance_file import InstanceFile, render_instance_file
 from tests.support import server
 
 BUILDOUT_TIMEOUT = 120.0
 COMPUTER_ID = "local_computer"
 SOFTWARE_URL = "/srv/test/software.cfg"
 
-TAIL = """
-[buildout]
-bin-directory = ${{buildout:directory}}/sbin
-newest = false
-[slap-connection]
-{connection}
-[slap_connection]
-{connection_underscore}
-[storage-configuration]
-storage-home =
-[network-information]
-global-ipv4-network = 127.0.1.0/24
-"""
+IPV4_NETWORK = "127.0.1.0/24"
 
 
-def instance_document(directory: Path, **changes: Any) -> dict[str, Any]:
-    """An instance document as the node writes it, with `changes` applied."""
-    document: dict[str, Any] = {
-        "computer_id": COMPUTER_ID, "partition_id": "slappart0", "server_url": "http://127.0.0.1:9",
-        "instance_guid": "SOFTINST-test", "title": "hello", "root_instance_title": "hello",
-        "software_release_uri": SOFTWARE_URL, "software_type": "default", "state": "started",
-        "parameters": {}, "connection_parameters": {},
-        "ip_list": [["lo", "127.0.1.1"], ["lo", "fd70:6172:7469:7461::1"]],
-        "shared_instance_list": [], "timestamp": 1732230000.5,
-        "software_path": "/opt/slapgrid/test", "partition_path": str(directory),
-    }
-    document.update(changes)
-    return document
+def instance_document(directory: Path, **changes: Any) -> InstanceFile:
+    """An instance file as the node writes it, with `changes` applied."""
+    document = InstanceFile(
+        computer_id=COMPUTER_ID, partition_id="slappart0", server_url="http://127.0.0.1:9",
+        instance_guid="SOFTINST-test", title="hello", root_instance_title="hello",
+        software_release_uri=SOFTWARE_URL, software_type="default", state="started",
+        parameters={}, connection_parameters={},
+        ip_list=(("lo", "127.0.1.1"), ("lo", "fd70:6172:7469:7461::1")),
+        shared_instance_list=(), timestamp=1732230000.5,
+        software_path="/opt/slapgrid/test", partition_path=str(directory),
+    )
+    return dataclasses.replace(document, **changes)
 
 
-def from_master(directory: Path, server_url: str, instance: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """The instance document of `instance` (a master's instance document) hosted in `directory`."""
+def from_master(directory: Path, server_url: str, instance: dict[str, Any], **changes: Any) -> InstanceFile:
+    """The instance file of `instance` (a master's instance document) hosted in `directory`."""
+    document = parse_instance(instance)
+    assert document.instance_guid and document.computer_guid and document.compute_partition_id, instance
     return instance_document(
-        directory, server_url=server_url, computer_id=instance["computer_guid"],
-        partition_id=instance["compute_partition_id"], instance_guid=instance["instance_guid"],
-        title=instance["title"], root_instance_title=instance["root_instance_title"],
-        software_release_uri=instance["software_release_uri"], software_type=instance["software_type"],
-        state=instance["state"], parameters=instance["parameters"],
-        ip_list=instance["ip_list"], **changes,
+        directory, server_url=server_url, computer_id=document.computer_guid,
+        partition_id=document.compute_partition_id, instance_guid=document.instance_guid,
+        title=document.title, root_instance_title=document.root_instance_title,
+        software_release_uri=document.software_release_uri, software_type=document.software_type,
+        state=document.state, parameters=document.parameters, ip_list=document.ip_list, **changes,
     )
 
 
-def write_partition(directory: Path, profile: str, document: dict[str, Any],
+def write_partition(directory: Path, profile: str, document: InstanceFile,
                     requested_state: str | None = None) -> Path:
-    """Write the instance file and ``buildout.cfg`` (profile + node tail) into `directory`."""
+    """Write the instance file and ``buildout.cfg`` (profile + the node's tail) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     instance_file = directory / ".slapgrid" / "instance.json"
     instance_file.parent.mkdir(exist_ok=True)
-    instance_file.write_text(json.dumps(document))
-    connection = {
-        "computer-id": document["computer_id"], "partition-id": document["partition_id"],
-        "server-url": document["server_url"], "software-release-url": document["software_release_uri"],
-        "key-file": "", "cert-file": "", "requested-state": requested_state or document["state"],
-        "instance-guid": document["instance_guid"], "instance-file": str(instance_file),
-        "software-path": document["software_path"], "shared-part-list": "", "build-time-part-list": "",
-    }
-    tail = TAIL.format(
-        connection="\n".join(f"{key} = {value}" for key, value in connection.items()),
-        connection_underscore="\n".join(f"{key.replace('-', '_')} = {value}" for key, value in connection.items()),
-    )
-    (directory / "buildout.cfg").write_text(profile + "\n" + tail)
+    instance_file.write_text(json.dumps(render_instance_file(document), indent=1, sort_keys=True))
+    connection = for_instance_file(document, instance_file=str(instance_file))
+    if requested_state is not None:
+        connection = dataclasses.replace(connection, requested_state=requested_state)
+    (directory / "buildout.cfg").write_text(profile + "\n" + buildout_tail(connection, ipv4_network=IPV4_NETWORK))
     return directory
 
 

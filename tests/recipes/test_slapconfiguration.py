@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 from partita.node.toolchain import Toolchain
+from partita.slap.wire.instance import SharedInstance
+from partita.slap.wire.instance_file import InstanceFile
 from tests.recipes.helpers import (check_fails, check_ok, instance_document, listing, read_values,
                                    run_buildout, write_partition)
 
@@ -28,7 +30,7 @@ def profile(*lines: str, extra: str = "") -> str:
     ]) + "\n"
 
 
-def run(toolchain: Toolchain, directory: Path, document: dict, *lines: str,
+def run(toolchain: Toolchain, directory: Path, document: InstanceFile, *lines: str,
         names: list[str] = OUTPUTS, extra: str = "") -> dict[str, str]:
     write_partition(directory, profile(*lines, extra=extra), document)
     (directory / "values.in").write_text(listing("slap-configuration", names))
@@ -37,16 +39,16 @@ def run(toolchain: Toolchain, directory: Path, document: dict, *lines: str,
 
 
 def test_exposes_the_instance_document_as_strings(toolchain: Toolchain, tmp_path: Path) -> None:
-    shared = {"instance_guid": "SOFTINST-9", "title": "front", "software_type": "route",
-              "parameters": {"url": "http://a/"}, "connection_parameters": {}}
+    shared = SharedInstance(instance_guid="SOFTINST-9", title="front", software_type="route",
+                            parameters={"url": "http://a/"}, connection_parameters={})
     document = instance_document(
         tmp_path, parameters={"greeting": "Bonjour", "port": 8081, "nested": {"a": [1, True]}, "bad key": "x"},
-        ip_list=[["lo", "127.0.1.9"], ["lo", "127.0.1.2"], ["lo", "fd70::2"], ["lo", "fd70::1"]],
-        shared_instance_list=[shared], title="web", root_instance_title="tree", instance_guid="SOFTINST-7",
+        ip_list=(("lo", "127.0.1.9"), ("lo", "127.0.1.2"), ("lo", "fd70::2"), ("lo", "fd70::1")),
+        shared_instance_list=(shared,), title="web", root_instance_title="tree", instance_guid="SOFTINST-7",
         state="stopped", software_type="custom", partition_id="slappart3",
     )
     values = run(toolchain, tmp_path, document, "configuration.color = blue")
-    assert json.loads(values["configuration"]) == document["parameters"]
+    assert json.loads(values["configuration"]) == document.parameters
     assert values["configuration.greeting"] == "Bonjour"
     assert values["configuration.port"] == "8081"
     assert json.loads(values["configuration.nested"]) == {"a": [1, True]}
@@ -56,7 +58,7 @@ def test_exposes_the_instance_document_as_strings(toolchain: Toolchain, tmp_path
     assert (values["instance-guid"], values["instance-state"]) == ("SOFTINST-7", "stopped")
     assert values["computer-id"] == values["slap-computer-id"] == "local_computer"
     assert values["partition-id"] == values["slap-computer-partition-id"] == "slappart3"
-    assert values["software-release-url"] == values["slap-software-release-url"] == document["software_release_uri"]
+    assert values["software-release-url"] == values["slap-software-release-url"] == document.software_release_uri
     assert (values["ipv4"], values["ipv4-random"]) == ("127.0.1.2 127.0.1.9", "127.0.1.2")
     assert (values["ipv6"], values["ipv6-random"]) == ("fd70::1 fd70::2", "fd70::1")
     assert json.loads(values["slave-instance-list"]) == [
@@ -87,7 +89,7 @@ def test_values_holding_references_are_written_verbatim(toolchain: Toolchain, tm
 
 
 def test_no_addresses_give_empty_values(toolchain: Toolchain, tmp_path: Path) -> None:
-    document = instance_document(tmp_path, ip_list=[])
+    document = instance_document(tmp_path, ip_list=())
     values = run(toolchain, tmp_path, document, names=["ipv4", "ipv6", "ipv4-random", "ipv6-random"])
     assert set(values.values()) == {""}
 
@@ -122,3 +124,13 @@ def test_without_slap_connection_it_says_what_it_needs(toolchain: Toolchain, tmp
     (tmp_path / "values.in").write_text(listing("slap-configuration", ["ipv4"]))
     (tmp_path / "buildout.cfg").write_text(profile() + "[buildout]\nnewest = false\n")
     check_fails(run_buildout(toolchain, tmp_path), "[slap-connection] instance-file", "Partita node")
+
+
+def test_a_malformed_instance_file_is_one_clear_error(toolchain: Toolchain, tmp_path: Path) -> None:
+    write_partition(tmp_path, profile(), instance_document(tmp_path))
+    (tmp_path / "values.in").write_text(listing("slap-configuration", ["ipv4"]))
+    instance_file = tmp_path / ".slapgrid" / "instance.json"
+    instance_file.write_text(json.dumps({**json.loads(instance_file.read_text()), "timestamp": "later"}))
+    error = check_fails(run_buildout(toolchain, tmp_path), "[slap-configuration]",
+                        "field 'timestamp' must be a number, not a string")
+    assert "\n" not in error
