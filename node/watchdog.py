@@ -5,9 +5,10 @@ supervisord runs it from the node's main configuration::
 
     python -m partita.node.watchdog --master-url URL --computer-id ID --instance-root DIR
 
-and sends it ``PROCESS_STATE_EXITED`` and ``PROCESS_STATE_FATAL`` events over the listener
-protocol: the listener writes ``READY``, reads a header line (``key:value`` tokens, ``len`` giving
-the payload size) and the payload, then answers ``RESULT 2\\nOK``.
+and sends it ``PROCESS_STATE_EXITED`` and ``PROCESS_STATE_FATAL`` events over supervisor's
+event listener protocol, spoken by supervisor's own `supervisor.childutils.listener` (``wait`` for
+the next event's headers and payload, ``ok`` to acknowledge it) and ``get_headers`` (the payload's
+``key:value`` tokens).
 
 For a watched process of group ``P`` it bangs the instance of partition ``P`` at most once per
 processed deployment: ``P/.timestamp`` (written by the node after a successful pass) is compared
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import os
 import re
@@ -33,7 +35,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
+
+from supervisor.childutils import get_headers, listener
 
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP, WATCH_SUFFIX
 from partita.slap.fileio import write_at
@@ -81,16 +85,6 @@ class Decision:
 
 
 # -- pure logic --------------------------------------------------------------------------------
-
-def parse_tokens(text: str) -> dict[str, str]:
-    """``"a:1 b:2"`` → ``{"a": "1", "b": "2"}`` (the listener protocol's headers and payloads)."""
-    tokens = {}
-    for token in text.split():
-        key, separator, value = token.partition(":")
-        if separator:
-            tokens[key] = value
-    return tokens
-
 
 def service_exit(headers: dict[str, str], payload: dict[str, str]) -> ServiceExit | None:
     """The watched service an event is about, or None when the event is not for the watchdog."""
@@ -194,7 +188,7 @@ def master_bang(settings: Settings, partition: str, guid: str, message: str) -> 
 
 def supervisor_exit_status(settings: Settings, exited: ServiceExit) -> int | None:
     """The exit status supervisord recorded for the process (None when it cannot tell)."""
-    from partita.node.supervisor import rpc
+    from partita.node.supervisor.rpc import rpc
 
     try:
         info = rpc(settings.socket, "supervisor.getProcessInfo", f"{exited.partition}:{exited.process}",
@@ -208,7 +202,7 @@ def handle_event(settings: Settings, headers: dict[str, str], payload: str, *,
                  bang: BangFunction = master_bang,
                  exit_status: StatusFunction = supervisor_exit_status) -> str:
     """Act on one event; the line to log ("" for an event that does not concern the watchdog)."""
-    exited = service_exit(headers, parse_tokens(payload))
+    exited = service_exit(headers, get_headers(payload))
     if exited is None:
         return ""
     where = f"{exited.partition}: {exited.process}"
@@ -251,28 +245,28 @@ def _verb(exited: ServiceExit) -> str:
     return "is FATAL" if exited.event == "PROCESS_STATE_FATAL" else "exited"
 
 
-# -- the listener protocol ---------------------------------------------------------------------
+# -- supervisor's event listener protocol ------------------------------------------------------
 
 def log(stream: TextIO, line: str) -> None:
     stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} partita-watchdog: {line}\n")
     stream.flush()
 
 
-def run(settings: Settings, stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO,
+def run(settings: Settings, stdin: TextIO, stdout: TextIO, stderr: TextIO,
         handler: Callable[[Settings, dict[str, str], str], str] = handle_event) -> None:
-    """Serve events until supervisord closes stdin."""
+    """Serve events until supervisord closes stdin; every event is acknowledged, whatever happens.
+
+    `stdin` must count characters as supervisor counts the payload's ``len``: in bytes (`main`
+    reads it as latin-1, one character per byte); the payload is then decoded as UTF-8.
+    """
     while True:
-        stdout.write(b"READY\n")
-        stdout.flush()
-        line = stdin.readline()
-        if not line:
-            return
-        headers = parse_tokens(line.decode("utf-8", errors="replace"))
         try:
-            length = int(headers.get("len", "0"))
-        except ValueError:
-            raise SystemExit(f"partita-watchdog: bad event header {line[:200]!r}") from None
-        payload = stdin.read(length).decode("utf-8", errors="replace")
+            headers, raw = listener.wait(stdin, stdout)
+        except KeyError:
+            return  # no header line: supervisord closed stdin
+        except ValueError as error:
+            raise SystemExit(f"partita-watchdog: bad event header: {error}") from None
+        payload = raw.encode("latin-1", errors="replace").decode("utf-8", errors="replace")
         try:
             message = handler(settings, headers, payload)
         except WatchdogError as error:
@@ -281,8 +275,7 @@ def run(settings: Settings, stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO,
             message = f"cannot handle {headers.get('eventname', 'an event')}: {type(error).__name__}: {error}"
         if message:
             log(stderr, message)
-        stdout.write(b"RESULT 2\nOK")
-        stdout.flush()
+        listener.ok(stdout)
 
 
 def parse_arguments(argv: list[str] | None = None) -> Settings:
@@ -298,7 +291,9 @@ def parse_arguments(argv: list[str] | None = None) -> Settings:
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_arguments(argv)
-    run(settings, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="latin-1", newline="")
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    run(settings, stdin, stdout, sys.stderr)
 
 
 if __name__ == "__main__":

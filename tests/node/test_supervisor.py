@@ -1,4 +1,4 @@
-"""The node's supervisord (`node.supervisor`): configuration text, then a real supervisord.
+"""The node's supervisord (`node.supervisor`): configuration text, the transport, then a real supervisord.
 
 Each test runs its own supervisord under a short directory of /tmp (a unix socket path must stay
 under ~100 bytes) and shuts it down in a finalizer. The helpers here are shared by the watchdog and
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,11 +26,13 @@ from partita.node.errors import SupervisorError
 from partita.node.supervisor import (
     Program,
     Supervisor,
+    SupervisorNotRunning,
     file_digest,
     main_config_path,
     programs_in,
     render_group,
     render_main_config,
+    rpc,
 )
 
 T = TypeVar("T")
@@ -211,6 +214,21 @@ def test_programs_in_lists_service_and_run(tmp_path: Path) -> None:
     assert programs_in(tmp_path / "missing") == []
 
 
+# -- the XML-RPC transport ---------------------------------------------------------------------
+
+def test_rpc_says_when_nothing_listens_or_nothing_answers(node_root: Path) -> None:
+    path = node_root / "mute.sock"
+    with pytest.raises(SupervisorNotRunning, match="not running"):
+        rpc(path, "supervisor.getState", timeout=1)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mute:  # accepts, never answers
+        mute.bind(str(path))
+        mute.listen(1)
+        started = time.monotonic()
+        with pytest.raises(SupervisorError, match="did not answer supervisor.getState within 0.5s"):
+            rpc(path, "supervisor.getState", timeout=0.5)
+        assert time.monotonic() - started < 5
+
+
 # -- a real supervisord ------------------------------------------------------------------------
 
 def test_ensure_running_starts_one_and_a_second_adopts_it(node_root: Path) -> None:
@@ -296,7 +314,7 @@ def test_programs_outlive_the_object_and_are_adopted(node_root: Path) -> None:
         directory = partition(config)
         first.apply("slappart0", [wrapper(directory, "web")], user=None, home=directory)
         first.start("slappart0")
-        [before] = wait_for(lambda: [p for p in first.processes("slappart0") if p.state == "RUNNING"])
+        [before] = wait_for(lambda: [p for p in Supervisor(config).processes("slappart0") if p.state == "RUNNING"])
         daemon = first._call("supervisor.getPID")
         del first
         again = Supervisor(config)

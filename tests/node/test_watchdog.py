@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from supervisor.childutils import get_headers
 
 from partita.node.watchdog import (
     BANG_FILE,
@@ -19,7 +20,6 @@ from partita.node.watchdog import (
     handle_event,
     instance_guid,
     parse_arguments,
-    parse_tokens,
     run,
     service_exit,
 )
@@ -40,25 +40,25 @@ def payload(process: str = "web-on-watch", group: str = "slappart0") -> str:
 
 # -- pure logic --------------------------------------------------------------------------------
 
-def test_parse_tokens_reads_headers_and_payloads() -> None:
+def test_headers_and_payloads_are_read_with_supervisor_s_own_parser() -> None:
     header = "ver:3.0 server:supervisor serial:21 pool:partita-watchdog poolserial:10 " \
              "eventname:PROCESS_STATE_EXITED len:71\n"
-    assert parse_tokens(header)["eventname"] == "PROCESS_STATE_EXITED"
-    assert parse_tokens(header)["len"] == "71"
-    assert parse_tokens(payload()) == {"processname": "web-on-watch", "groupname": "slappart0",
+    assert get_headers(header)["eventname"] == "PROCESS_STATE_EXITED"
+    assert get_headers(header)["len"] == "71"
+    assert get_headers(payload()) == {"processname": "web-on-watch", "groupname": "slappart0",
                                        "from_state": "RUNNING", "expected": "0", "pid": "4242"}
 
 
 def test_service_exit_only_for_watched_processes_of_a_partition() -> None:
-    exited = service_exit(EXITED, parse_tokens(payload()))
+    exited = service_exit(EXITED, get_headers(payload()))
     assert exited == ServiceExit("slappart0", "web", "web-on-watch", "PROCESS_STATE_EXITED", 4242)
-    assert service_exit(FATAL, parse_tokens("processname:web-on-watch groupname:slappart0 from_state:BACKOFF")) \
+    assert service_exit(FATAL, get_headers("processname:web-on-watch groupname:slappart0 from_state:BACKOFF")) \
         == ServiceExit("slappart0", "web", "web-on-watch", "PROCESS_STATE_FATAL", None)
-    assert service_exit(EXITED, parse_tokens(payload(process="helper"))) is None
-    assert service_exit(EXITED, parse_tokens(payload(process="-on-watch"))) is None
-    assert service_exit({"eventname": "PROCESS_STATE_RUNNING"}, parse_tokens(payload())) is None
+    assert service_exit(EXITED, get_headers(payload(process="helper"))) is None
+    assert service_exit(EXITED, get_headers(payload(process="-on-watch"))) is None
+    assert service_exit({"eventname": "PROCESS_STATE_RUNNING"}, get_headers(payload())) is None
     for group in ("..", "../etc", "a/b", ""):
-        assert service_exit(EXITED, parse_tokens(payload(group=group))) is None
+        assert service_exit(EXITED, get_headers(payload(group=group))) is None
 
 
 def test_decide_bangs_once_per_deployment() -> None:
@@ -164,25 +164,38 @@ def test_handle_follows_no_symbolic_link(tmp_path: Path) -> None:
 # -- the listener protocol ---------------------------------------------------------------------
 
 def test_run_speaks_the_listener_protocol_and_survives_errors() -> None:
-    events = b""
+    events = ""
     for body in (payload(), payload(process="boom-on-watch"), payload(process="helper")):
-        events += f"ver:3.0 server:supervisor eventname:PROCESS_STATE_EXITED len:{len(body)}\n{body}".encode()
+        events += f"ver:3.0 server:supervisor eventname:PROCESS_STATE_EXITED len:{len(body)}\n{body}"
     seen = []
 
     def handler(settings: Settings, headers: dict[str, str], text: str) -> str:
-        seen.append(parse_tokens(text)["processname"])
+        seen.append(get_headers(text)["processname"])
         if "boom" in text:
             raise RuntimeError("unexpected")
         return "handled" if "on-watch" in text else ""
 
-    stdout, stderr = io.BytesIO(), io.StringIO()
-    run(Settings("http://m", "C", Path("/srv")), io.BytesIO(events), stdout, stderr, handler)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    run(Settings("http://m", "C", Path("/srv")), io.StringIO(events), stdout, stderr, handler)
     assert seen == ["web-on-watch", "boom-on-watch", "helper"]
-    assert stdout.getvalue() == b"READY\n" + b"RESULT 2\nOKREADY\n" * 3
+    assert stdout.getvalue() == "READY\n" + "RESULT 2\nOKREADY\n" * 3
     lines = stderr.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].endswith("partita-watchdog: handled")
     assert "RuntimeError: unexpected" in lines[1]
+
+
+def test_the_payload_length_counts_bytes_and_is_decoded_as_utf8() -> None:
+    """supervisor's ``len`` counts bytes: `main` reads stdin as latin-1 (one character per byte)."""
+    body = payload(group="slappart0") + " note:café"
+    raw = f"ver:3.0 eventname:PROCESS_STATE_EXITED len:{len(body.encode())}\n{body}".encode()
+    seen = []
+    stdin = io.TextIOWrapper(io.BytesIO(raw * 2), encoding="latin-1", newline="")
+    stdout = io.StringIO()
+    run(Settings("http://m", "C", Path("/srv")), stdin, stdout, io.StringIO(),
+        lambda settings, headers, text: seen.append(text) or "")
+    assert seen == [body, body]
+    assert stdout.getvalue() == "READY\n" + "RESULT 2\nOKREADY\n" * 2
 
 
 # -- a real supervisord and a real proxy -------------------------------------------------------

@@ -1,34 +1,16 @@
-"""The node's supervisord: one per node, shared by every partition, outliving the node's runs.
+"""The node's supervisord seen from the node: start or adopt it, shut it down, and make it run
+each partition's programs.
 
-Layout under ``instance_root`` (as SlapOS)::
-
-    etc/supervisord.conf            the main configuration (written by `ensure_running`)
-    etc/supervisord.conf.d/P.conf   one file per partition P: ``[group:P]`` and its programs
-    sv.sock                         the XML-RPC unix socket (mode 0700)
-    var/run/supervisord.pid         var/log/supervisord.log, var/log/watchdog.log
-
-Each file of ``<partition>/etc/service`` is a *watched* program: its process is named
-``<name>-on-watch`` and the watchdog (`node.watchdog`, the event listener declared in the main
-configuration) asks the master to process the instance again when it exits. Each file of
-``<partition>/etc/run`` is a program that is started but not watched. Programs never restart by
-themselves (``autorestart=false``): the next node pass does it.
-
-`Supervisor` talks to supervisord over the socket with a deadline on every call. A group is
-restarted when its definition changes, including the sha256 of a wrapper written as a comment in
-the partition's file: supervisord alone would not see that change, so `apply` restarts the group
-whenever it rewrites the file. The ``.conf`` files are only ever written with names supervisor
-accepts and values it parses back unchanged; anything else is a `SupervisorError`, because one
-unreadable file would stop supervisord from reloading any partition.
+`Supervisor` talks to supervisord over the socket (`node.supervisor.rpc`) with a deadline on every
+call. A group is restarted when its definition changes, including the sha256 of a wrapper written
+in the partition's file (`node.supervisor.config`): supervisord alone would not see that change, so
+`apply` restarts the group whenever it rewrites the file. Programs never restart by themselves
+(``autorestart=false``): the next node pass does it.
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import pwd
-import re
-import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,45 +21,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supervisor.xmlrpc import Faults, SupervisorTransport, UnixStreamHTTPConnection
+from supervisor.xmlrpc import Faults
 
 from partita.node.config import NodeConfig
 from partita.node.errors import SupervisorError
 from partita.node.layout import WATCH_SUFFIX
+from partita.node.supervisor.config import (
+    STOP_WAIT_SECONDS,
+    WATCHDOG_GROUP,
+    Program,
+    check_names,
+    check_socket_path,
+    main_config_path,
+    render_group,
+    render_main_config,
+)
+from partita.node.supervisor.rpc import RPC_TIMEOUT, SupervisorNotRunning, rpc
 from partita.slap.fileio import atomic_write
 
-WATCHDOG_GROUP = "partita-watchdog"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-RPC_TIMEOUT = 10.0
 PROBE_TIMEOUT = 5.0
-STOP_WAIT_SECONDS = 60
 STOP_TIMEOUT = STOP_WAIT_SECONDS + 15.0
-MAX_SOCKET_PATH = 100
 POLL_INTERVAL = 0.05
 
 # startProcessGroup's per-process results meaning "spawned" (SPAWN_ERROR: it exited at once)
 _STARTED = frozenset({Faults.SUCCESS, Faults.ALREADY_STARTED, Faults.SPAWN_ERROR, Faults.ABNORMAL_TERMINATION})
 RUNNING_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,99}$")
-_UNSAFE_VALUE = re.compile(r"[\r\n\0]|\s[;#]")
-
-
-class SupervisorNotRunning(SupervisorError):
-    """Nothing listens on the node's supervisord socket."""
-
-
-@dataclass(frozen=True)
-class Program:
-    """One service of a partition: a file of ``etc/service`` (watched) or ``etc/run``."""
-
-    name: str
-    command: Path
-    watched: bool
-    digest: str
-
-    @property
-    def process_name(self) -> str:
-        return self.name + WATCH_SUFFIX if self.watched else self.name
 
 
 @dataclass(frozen=True)
@@ -90,167 +59,6 @@ class ProcessInfo:
     exitstatus: int
     watched: bool
     description: str
-
-
-# -- reading a partition's programs ------------------------------------------------------------
-
-def file_digest(path: Path) -> str:
-    """The sha256 of a file's content (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def programs_in(partition_dir: Path) -> list[Program]:
-    """The programs of a partition: every regular file of ``etc/service`` (watched) and
-    ``etc/run`` (not watched), hidden files excepted, sorted by name."""
-    programs = []
-    for subdirectory, watched in (("etc/service", True), ("etc/run", False)):
-        directory = partition_dir / subdirectory
-        if not directory.is_dir():
-            continue
-        for entry in sorted(directory.iterdir()):
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            programs.append(Program(entry.name, entry, watched, file_digest(entry)))
-    return programs
-
-
-# -- configuration text (pure) -----------------------------------------------------------------
-
-def _value(value: str, what: str) -> str:
-    """`value` as supervisor reads it back: ``%`` doubled; line breaks and inline comments refused."""
-    if _UNSAFE_VALUE.search(value):
-        raise SupervisorError(f"supervisor cannot take {what} {value!r} (a line break or ' ;'/' #')")
-    return value.replace("%", "%%")
-
-
-def _command(argv: Sequence[str], what: str) -> str:
-    return _value(" ".join(shlex.quote(str(arg)) for arg in argv), what)
-
-
-def _environment(pairs: dict[str, str]) -> str:
-    for key, value in pairs.items():
-        if '"' in value:
-            raise SupervisorError(f"supervisor cannot take the environment value {key}={value!r} (a double quote)")
-    return ",".join(f'{key}="{_value(value, "the environment value " + key)}"' for key, value in pairs.items())
-
-
-def check_names(partition_id: str, programs: Sequence[Program]) -> None:
-    """A SupervisorError unless every name is one supervisor (and the watchdog) can take."""
-    if not _NAME.match(partition_id) or "+" in partition_id or "@" in partition_id:
-        raise SupervisorError(f"supervisor cannot take the partition name {partition_id!r}")
-    seen: set[str] = set()
-    for program in programs:
-        if not _NAME.match(program.name):
-            raise SupervisorError(f"{partition_id}: supervisor cannot take the program name {program.name!r} "
-                                  "(letters, digits and . _ + @ - only)")
-        if not program.watched and program.name.endswith(WATCH_SUFFIX):
-            raise SupervisorError(f"{partition_id}: etc/run/{program.name} must not end with {WATCH_SUFFIX}")
-        if program.name in seen:
-            raise SupervisorError(f"{partition_id}: two programs are named {program.name!r} "
-                                  "(etc/service and etc/run)")
-        seen.add(program.name)
-
-
-def render_main_config(config: NodeConfig, python: str = sys.executable) -> str:
-    """The text of ``etc/supervisord.conf``."""
-    root = config.instance_root
-    socket_path = str(config.supervisor_socket)
-    watchdog = [python, "-m", "partita.node.watchdog", "--master-url", config.master_url,
-                "--computer-id", config.computer_id, "--instance-root", str(root)]
-    if config.cert_file and config.key_file:
-        watchdog += ["--cert-file", config.cert_file, "--key-file", config.key_file]
-    return "\n".join([
-        "# The Partita node's supervisord. Written by the node: do not edit.",
-        "[unix_http_server]",
-        f"file={_value(socket_path, 'the socket path')}",
-        "chmod=0700",
-        "",
-        "[supervisord]",
-        f"logfile={_value(str(root / 'var/log/supervisord.log'), 'the log path')}",
-        "logfile_maxbytes=10MB",
-        "logfile_backups=5",
-        "loglevel=info",
-        f"pidfile={_value(str(root / 'var/run/supervisord.pid'), 'the pid file path')}",
-        f"childlogdir={_value(str(root / 'var/log'), 'the log directory')}",
-        "identifier=partita",
-        *([] if config.single_user else ["user=root"]),  # says so, rather than warn about it
-        "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-        "",
-        "[supervisorctl]",
-        f"serverurl=unix://{_value(socket_path, 'the socket path')}",
-        "",
-        f"[eventlistener:{WATCHDOG_GROUP}]",
-        f"command={_command(watchdog, 'the watchdog command')}",
-        "events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL",
-        "autostart=true",
-        "autorestart=true",
-        "buffer_size=100",
-        "stdout_logfile=NONE",
-        f"stderr_logfile={_value(str(root / 'var/log/watchdog.log'), 'the log path')}",
-        "stderr_logfile_maxbytes=1MB",
-        "stderr_logfile_backups=2",
-        "",
-        "[include]",
-        "files = supervisord.conf.d/*.conf",
-        "",
-    ])
-
-
-def render_group(partition_id: str, directory: Path, programs: Sequence[Program], *,
-                 user: str | None, login: str, home: Path) -> str:
-    """The text of ``etc/supervisord.conf.d/<partition_id>.conf``: one group, one program each.
-
-    `user` is written as ``user=`` (root mode); `login` is what USER and LOGNAME say.
-    """
-    check_names(partition_id, programs)
-    ordered = sorted(programs, key=lambda program: program.name)
-    lines = [
-        f"# Services of {partition_id}. Written by the Partita node: do not edit.",
-        f"[group:{partition_id}]",
-        "programs=" + ",".join(f"{partition_id}_{program.name}" for program in ordered),
-    ]
-    for program in ordered:
-        # The digest is in the environment, not only in a comment: supervisord then sees a changed
-        # wrapper as a changed program itself, even if the node died before restarting it.
-        environment = _environment({"USER": login, "LOGNAME": login, "HOME": str(home),
-                                    "PARTITA_WRAPPER_SHA256": program.digest})
-        lines += ["", f"[program:{partition_id}_{program.name}]"]
-        lines += _program_lines(partition_id, directory, program, user, environment)
-    return "\n".join(lines) + "\n"
-
-
-def _program_lines(partition_id: str, directory: Path, program: Program, user: str | None,
-                   environment: str) -> list[str]:
-    log = directory / f".{partition_id}_{program.name}.log"
-    lines = [
-        f"command={_command([str(program.command)], 'the command')}",
-        f"process_name={program.process_name}",
-        f"directory={_value(str(directory), 'the directory')}",
-    ]
-    if user is not None:
-        lines.append(f"user={_value(user, 'the user')}")
-    return lines + [
-        f"environment={environment}",
-        "autostart=false",
-        "autorestart=false",
-        "startsecs=0",
-        "startretries=0",
-        "exitcodes=0",
-        "stopsignal=TERM",
-        f"stopwaitsecs={STOP_WAIT_SECONDS}",
-        "stopasgroup=true",
-        "killasgroup=true",
-        "redirect_stderr=true",
-        f"stdout_logfile={_value(str(log), 'the log path')}",
-        "stdout_logfile_maxbytes=100KB",
-        "stdout_logfile_backups=1",
-    ]
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -288,70 +96,6 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
-
-
-# -- XML-RPC over the unix socket --------------------------------------------------------------
-
-class _Connection(UnixStreamHTTPConnection):
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socketfile)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class _Transport(SupervisorTransport):
-    """supervisor's transport, with a deadline on connecting and on every read."""
-
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__(serverurl="unix://" + socket_path)
-
-        def connect() -> _Connection:
-            connection = _Connection("localhost", timeout=timeout)
-            connection.socketfile = socket_path
-            return connection
-
-        self._get_connection = connect
-
-
-def rpc(socket_path: Path, method: str, *args: Any, timeout: float = RPC_TIMEOUT) -> Any:
-    """Call ``method`` (e.g. ``supervisor.getState``) on the supervisord listening on `socket_path`.
-
-    Raises `SupervisorNotRunning` when nothing listens, `SupervisorError` when it does not answer
-    in time; a supervisor Fault is passed on as `xmlrpc.client.Fault`.
-    """
-    transport = _Transport(str(socket_path), timeout)
-    proxy = xmlrpc.client.ServerProxy("http://localhost", transport=transport)
-    try:
-        return getattr(proxy, method)(*args)
-    except xmlrpc.client.Fault:
-        raise
-    except (FileNotFoundError, ConnectionRefusedError):
-        raise SupervisorNotRunning(f"the node's supervisord is not running (socket {socket_path})") from None
-    except TimeoutError:
-        raise SupervisorError(f"the node's supervisord (socket {socket_path}) did not answer {method} "
-                              f"within {timeout:g}s") from None
-    except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as error:
-        raise SupervisorError(f"cannot talk to the node's supervisord (socket {socket_path}): "
-                              f"{getattr(error, 'strerror', None) or error}") from None
-    finally:
-        transport.close()
-
-
-def main_config_path(config: NodeConfig) -> Path:
-    return config.supervisor_directory / "supervisord.conf"
-
-
-def check_socket_path(config: NodeConfig) -> None:
-    """A one-line SupervisorError when the socket path is too long for a unix socket."""
-    length = len(os.fsencode(str(config.supervisor_socket)))
-    if length > MAX_SOCKET_PATH:
-        raise SupervisorError(f"the supervisord socket path {config.supervisor_socket} is too long for a unix "
-                              f"socket ({length} > {MAX_SOCKET_PATH} bytes): use a shorter instance_root")
 
 
 class Supervisor:
