@@ -14,12 +14,18 @@
     inline = ${slap-configuration:configuration.greeting}
     output = ${buildout:directory}/etc/greeting.txt
 
-The content (read from ``url``, or the ``inline`` text as written in the profile) is substituted
-once: ``${section:option}`` becomes that option's value (``${:option}`` reads this section) and
-``$${`` becomes a literal ``${``, so a template rendered when the software is built can leave
-references for instance time. Other ``$`` characters are kept, and so are the values inserted,
-even when they hold ``${`` (zc.buildout itself would substitute such a value a second time when a
-recipe reads the option: a user's parameter holding ``${`` would break the buildout).
+Content read from ``url`` is substituted once, by the recipe: ``${section:option}`` becomes that
+option's value (``${:option}`` reads this section) and ``$${`` becomes a literal ``${``, so a
+template rendered when the software is built can leave references for instance time. Other ``$``
+characters are kept, and so are the values inserted, even when they hold ``${``.
+
+The ``inline`` text is an ordinary option value: buildout substitutes its ``${section:option}``
+references, once, when it sets the section up, and keeps ``$${`` as written (zc.buildout 6 never
+turns it into ``${``; put content that needs a literal ``${`` in a file and use ``url``). The
+recipe writes that text as it is. It reads it through ``Options.copy()``, the values as buildout
+set them up (what buildout itself records of a part), not through ``options["inline"]``: reading
+an option substitutes it a second time, so a value inserted into it that holds ``${`` (a user's
+parameter) would break the buildout instead of being written verbatim.
 
 The template is read and rendered when buildout initialises the section, so the sections it
 references are set up, and installed, before this part. Without ``mode``, the file gets 0755 if it
@@ -116,9 +122,9 @@ def buildout_lookup(buildout: Any, options: Any) -> Lookup:
     return lookup
 
 
-def inline_source(options: Any) -> str | None:
-    """The ``inline`` option as written in the profile (after ``<=`` macros), not substituted."""
-    return options._raw.get("inline")  # zc.buildout's unsubstituted values (see the docstring)
+def inline_text(options: Any) -> str | None:
+    """The ``inline`` option as buildout substituted it once (see the module docstring)."""
+    return options.copy().get("inline")
 
 
 class Recipe:
@@ -133,20 +139,19 @@ class Recipe:
 
     @staticmethod
     def _content(buildout: Any, name: str, options: Any, directory: str) -> str:
-        url, inline = options.get("url", "").strip(), inline_source(options)
+        url, inline = options.get("url", "").strip(), inline_text(options)
         if bool(url) == (inline is not None):
             raise fail(f"[{name}] needs exactly one of the options 'url' and 'inline'")
-        lookup = buildout_lookup(buildout, options)
         if inline is not None:
-            options["inline"] = substitute(inline, lookup, name)
-            return options["inline"]
+            options["inline"] = inline  # read as it is from now on, never substituted again
+            return inline
         data = fetch(url, directory, name)
         verify(data, options, url, name)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise fail(f"[{name}] {url} is not UTF-8 text") from None
-        return substitute(text, lookup, name)
+        return substitute(text, buildout_lookup(buildout, options), name)
 
     def install(self) -> list[str]:
         write_file(self.path, self.content, self.mode)

@@ -85,12 +85,20 @@ def test_a_checksum_mismatch_writes_nothing(toolchain: Toolchain, tmp_path: Path
     assert not (tmp_path / "out.txt").exists()
 
 
-def test_inline_is_substituted_once_like_url_content(toolchain: Toolchain, tmp_path: Path) -> None:
-    write_profile(tmp_path, "inline =", "    listen ${settings:host}", "    user {name} $${HOME} $$",
+def test_inline_is_substituted_once_by_buildout_and_written_as_is(toolchain: Toolchain, tmp_path: Path) -> None:
+    """zc.buildout 6 substitutes the option and keeps ``$${`` as written; the recipe adds nothing.
+    (A value holding ``${`` inserted by buildout is written verbatim: tests/recipes/test_slapconfiguration.py.)"""
+    write_profile(tmp_path, "inline =", "    listen ${settings:host}", "    user {name} $${HOME} $$ $(pwd)",
                   "output = out.conf", "mode = 0600")
     check_ok(run_buildout(toolchain, tmp_path))
-    assert (tmp_path / "out.conf").read_text() == "listen 127.0.1.1\nuser {name} ${HOME} $$"
+    assert (tmp_path / "out.conf").read_text() == "listen 127.0.1.1\nuser {name} $${HOME} $$ $(pwd)"
     assert mode_of(tmp_path / "out.conf") == 0o600
+
+
+def test_an_unknown_reference_in_inline_is_buildout_s_error(toolchain: Toolchain, tmp_path: Path) -> None:
+    write_profile(tmp_path, "inline = ${settings:port}", "output = out.txt")
+    check_fails(run_buildout(toolchain, tmp_path), "Referenced option does not exist: settings port")
+    assert not (tmp_path / "out.txt").exists()
 
 
 def test_a_changed_template_is_rendered_again(toolchain: Toolchain, tmp_path: Path) -> None:
