@@ -5,6 +5,10 @@ owner of ``software_root``, with a clean environment and the node's ``software_t
 build of the node shares one egg, download and extends cache (``cache_directory``). One build per
 URL at a time (a lock per URL); the completion marker ``.completed`` is written last, atomically,
 and removed before a rebuild, so a build that failed or was killed never looks complete.
+
+Before each build the toolchain that runs it is added to the release's record
+(``software_root/.locks/<digest>.toolchains``): the software's scripts name its Python. After a
+build or a removal, toolchains no release records any more are removed (`node.toolchain`).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from partita.node.errors import CommandFailed
 from partita.node.locks import try_lock
 from partita.node.plan import backoff
 from partita.node.runner import check, clean_environment, run
+from partita.node.toolchain import RECORD_SUFFIX, record_use, recorded_toolchains, remove_unused
 from partita.slap.errors import ClientError
 from partita.slap.fileio import atomic_write
 from partita.slap.wire.node_state import SoftwareInstallation
@@ -93,6 +98,7 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
         if failures.waiting():
             return False
         _report(ctx, url, "building")
+        _record_toolchain(ctx, digest)
         try:
             _run_buildout(ctx, url, path)
         except CommandFailed as error:
@@ -104,7 +110,8 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
         _mark_completed(path)
         log.info("software %s: built in %s", url, path)
         _report(ctx, url, "available")
-        return True
+    forget_unused_toolchains(ctx)
+    return True
 
 
 def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
@@ -171,8 +178,30 @@ def remove(ctx: NodeContext, want: SoftwareInstallation) -> None:
             return
         (path / COMPLETED).unlink(missing_ok=True)  # first: a half-removed tree never looks built
         shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            (_locks(ctx) / f"{digest}{RECORD_SUFFIX}").unlink(missing_ok=True)
     log.info("software %s: removed", url)
     _report(ctx, url, "destroyed")
+    forget_unused_toolchains(ctx)
+
+
+def _record_toolchain(ctx: NodeContext, digest: str) -> None:
+    try:
+        record_use(_locks(ctx), digest, ctx.toolchain)
+    except OSError as error:  # without a record, every toolchain is kept: safe
+        log.warning("software %s: cannot record its toolchain: %s", digest, error.strerror or error)
+
+
+def forget_unused_toolchains(ctx: NodeContext) -> None:
+    """Remove the toolchains that neither this process nor any software release of the node uses."""
+    config = ctx.config
+    try:
+        in_use = recorded_toolchains(config.software_root, _locks(ctx), ignore=[config.toolchain_root])
+    except OSError as error:
+        log.warning("cannot read which toolchains the software releases use: %s", error.strerror or error)
+        return
+    if in_use is not None:
+        remove_unused(config.toolchain_root, {ctx.toolchain.directory, *in_use})
 
 
 def report_available(ctx: NodeContext, want: SoftwareInstallation) -> None:
