@@ -49,13 +49,9 @@ U+FFFE and U+FFFF.  On Python 3.11+ xml_marshaller writes ``<none/>`` as the sta
 without attributes (``object.__getstate__`` returns None) and cannot read it back; `loads` reads it
 as an empty state.
 
-Bench (``python -c "from partita.master.api.slap_xml.marshal import _bench; _bench(200)"``, CPython 3.11, a shared
-2-core test machine, best of 20): a getFullComputerInformation-like ``Computer`` with 200
-``ComputerPartition`` objects, each with 15 parameters (three of them JSON strings with ``<`` and
-``&``), an ip list, a connection dict and a ``SoftwareRelease`` object (417 kB of XML), encodes in
-about 3 ms with `dumps` (up to 5 ms when the machine is busy; xml_marshaller 1.0.3 on the same
-tree: about 33 ms) and decodes in about 16 ms with `loads`; 1,000 partitions (2.1 MB) encode in
-about 25 ms.  Short strings' encodings are cached across calls (at most 20,000 of them).
+Speed: ``bench/slap_xml_bench.py`` times `loads` and `dumps` on a real getFullComputerInformation
+answer (200 busy partitions of 10 parameters, 492 kB; figures in ``docs/performance.md``).  Short
+strings' encodings are cached across calls (at most 20,000 of them).
 """
 from __future__ import annotations
 
@@ -573,6 +569,9 @@ def safe_parser(encoding: str | None = None) -> Any:
 
     ``encoding`` overrides the document's declared encoding (use "utf-8" for text given as str).
     Undeclared entities are then malformed XML; exceptions raised by handlers propagate.
+    These refusals are what defusedxml sets on expat too, but it offers them only behind SAX or
+    ElementTree, a Python layer per event (decoding a 200-partition answer 30-50 % slower), and
+    neither bounds size nor depth: the decoders here drive expat directly.
     """
     parser = expat.ParserCreate(encoding)
     parser.buffer_text = True
@@ -658,37 +657,3 @@ def loads_bool(data: bytes | str, field_name: str, max_bytes: int = DEFAULT_MAX_
         raise ValidationError(f"{field_name} must be a marshalled boolean")
     return value
 
-
-def _bench(partitions: int = 200, rounds: int = 20) -> None:  # pragma: no cover
-    """Print encode/decode times for a getFullComputerInformation-like answer."""
-    import time
-
-    def partition(n: int) -> MarshalObject:
-        params = {f"param-{k}": f"value-{k}-{n}" for k in range(10)}
-        params.update({f"json-{k}": f'{{"a": "<b>&", "n": {n}}}' for k in range(3)})
-        params["ip_list"] = [("slaptap0", f"10.0.{n // 250}.{n % 250}"), ("slaptap0", "::1")]
-        params["timestamp"] = "1795304581.4470894"
-        release = MarshalObject("slapos.slap.slap", "SoftwareRelease", ("/srv/sr.cfg", "COMP-1"), {
-            "_computer_guid": "COMP-1", "_software_instance_list": [],
-            "_software_release": "/srv/sr.cfg"})
-        initargs = ("COMP-1", f"slappart{n}", None)
-        return MarshalObject("slapos.slap.slap", "ComputerPartition", initargs, {
-            "_computer_id": "COMP-1", "_connection_dict": {"url": f"http://[::1]:{n}/"},
-            "_instance_guid": f"SOFTINST-{n}", "_need_modification": 1, "_parameter_dict": params,
-            "_partition_id": f"slappart{n}", "_request_dict": None, "_requested_state": "started",
-            "_software_release_document": release})
-
-    computer = MarshalObject("slapos.slap.slap", "Computer", ("COMP-1",), {
-        "_computer_id": "COMP-1",
-        "_computer_partition_list": [partition(n) for n in range(partitions)],
-        "_software_release_list": []})
-    encode = decode = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        xml = dumps(computer)
-        encode = min(encode, time.perf_counter() - start)
-        start = time.perf_counter()
-        loads(xml)
-        decode = min(decode, time.perf_counter() - start)
-    print(f"{partitions} partitions, {len(xml)} bytes: dumps {encode * 1e3:.2f} ms, "
-          f"loads {decode * 1e3:.2f} ms (best of {rounds})")
