@@ -6,9 +6,9 @@ the supplies of the release, the allocated hosts of a release and type — and t
 the plain candidates of `model`. `place(demand, candidates)` then decides, split like Nomad's
 scheduler:
 
-    filter.feasible   the candidates that can serve the demand at all (kind, SLA filters)
-    score.score       rank them (a computer where the release is supplied first)
-    plan.place        the best one, then the first formatted; or `Waiting` with the status reason
+    filter   the candidates that can serve the demand at all (their kind, the SLA filters)
+    score    rank them (a computer where the release is supplied first, then formatting order)
+    plan     `place`: the best one, or `Waiting` with the status reason
 
 The services lock the chosen row and apply it (a partition taken, or a host attached). The same
 `place` serves a new request (placed before its one INSERT) and a waiting one (allocated when a

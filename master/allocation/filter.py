@@ -1,4 +1,7 @@
-"""Filter: keep only the candidates that can serve a demand at all (its kind and its SLA)."""
+"""Filter: keep only the candidates that can serve a demand at all (their kind, the SLA).
+
+A partition never serves a shared demand and a host never serves any other; the services fetch
+only the kind a demand needs, but the rule is here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -6,29 +9,27 @@ from collections.abc import Iterable
 from partita.master.allocation.model import Candidate, Demand, HostCandidate, PartitionCandidate
 from partita.slap.states import InstanceState
 
-
-def feasible(candidates: Iterable[Candidate], demand: Demand) -> list[Candidate]:
-    """Partitions for a demand that is not shared, hosts for a shared one, each as its SLA says."""
-    if demand.shared:
-        return [c for c in candidates if isinstance(c, HostCandidate) and host_matches(c, demand)]
-    return [c for c in candidates if isinstance(c, PartitionCandidate) and partition_matches(c, demand)]
+_DESTROYED = InstanceState.DESTROYED.value
 
 
-def partition_matches(candidate: PartitionCandidate, demand: Demand) -> bool:
-    """A free partition serves any demand, on the SLA's computer if it names one."""
+def partitions_matching(candidates: Iterable[Candidate], demand: Demand) -> list[PartitionCandidate]:
+    """Free partitions serve any demand, on the SLA's computer if it names one."""
     computer = demand.sla.get("computer_guid")
-    return computer is None or candidate.computer_reference == computer
+    return [c for c in candidates if isinstance(c, PartitionCandidate)
+            and (computer is None or c.computer_reference == computer)]
 
 
-def host_matches(candidate: HostCandidate, demand: Demand) -> bool:
-    """A host runs the same software release and type, is not destroyed, and is on the SLA's
-    computer and is the SLA's instance if they are named."""
+def hosts_matching(candidates: Iterable[Candidate], demand: Demand) -> list[HostCandidate]:
+    """Hosts run the same software release and type and are not destroyed; on the SLA's computer,
+    and the SLA's instance, if it names them."""
     computer = demand.sla.get("computer_guid")
     instance = demand.sla.get("instance_guid")
-    return (
-        candidate.software_release == demand.software_release
-        and candidate.software_type == demand.software_type
-        and candidate.requested_state != InstanceState.DESTROYED.value
-        and (computer is None or candidate.computer_reference == computer)
-        and (instance is None or candidate.instance_guid == instance)
-    )
+    return [
+        c for c in candidates
+        if isinstance(c, HostCandidate)
+        and c.software_release == demand.software_release
+        and c.software_type == demand.software_type
+        and c.requested_state != _DESTROYED
+        and (computer is None or c.computer_reference == computer)
+        and (instance is None or c.instance_guid == instance)
+    ]

@@ -5,18 +5,18 @@
 | not shared | free partitions, on `computer_guid` if named | best score (supplied computer), then first formatted | "waiting for a free partition (…)" |
 | shared | allocated hosts of the same release and type, on `computer_guid` / `instance_guid` if named | the oldest host | "waiting for a host instance of … (…)" |
 
-Deterministic: equal scores are ordered by `order`, then id, so the same data in any order gives
-the same choice.
+Deterministic: the ranks of `score` are total orders, so the same data in any order gives the
+same choice.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from partita.master.allocation.filter import feasible
+from partita.master.allocation.filter import hosts_matching, partitions_matching
 from partita.master.allocation.model import (
-    SLA_KEYS_FOR_HOSTS, SLA_KEYS_FOR_PARTITIONS, Candidate, Demand, PartitionCandidate, Waiting,
+    SLA_KEYS_FOR_HOSTS, SLA_KEYS_FOR_PARTITIONS, Candidate, Demand, Waiting,
 )
-from partita.master.allocation.score import score
+from partita.master.allocation.score import host_rank, partition_rank
 
 
 def place(demand: Demand, candidates: Iterable[Candidate]) -> Candidate | Waiting:
@@ -24,9 +24,14 @@ def place(demand: Demand, candidates: Iterable[Candidate]) -> Candidate | Waitin
 
     The same rule for a new request and for a waiting one: the services narrow the candidates
     with SQL (free partitions, the computer asked for) and apply the choice; this decides."""
-    eligible = feasible(candidates, demand)
-    if eligible:
-        return min(eligible, key=_rank)
+    if demand.shared:
+        hosts = hosts_matching(candidates, demand)
+        if hosts:
+            return min(hosts, key=host_rank)
+    else:
+        partitions = partitions_matching(candidates, demand)
+        if partitions:
+            return min(partitions, key=partition_rank)
     return Waiting(waiting_reason(demand), none_free=not demand.shared and not _filters(demand))
 
 
@@ -42,12 +47,6 @@ def describe_filter(demand: Demand, keys: tuple[str, ...]) -> str:
     """The SLA filters that apply, for status reasons: 'computer_guid=COMP-1' or 'any computer'."""
     parts = [f"{key}={demand.sla[key]}" for key in keys if demand.sla.get(key)]
     return ", ".join(parts) if parts else "any computer"
-
-
-def _rank(candidate: Candidate) -> tuple[int, int, int]:
-    """Best score first, then formatting (or allocation) order, then id: a total order."""
-    identity = candidate.partition_id if isinstance(candidate, PartitionCandidate) else candidate.instance_id
-    return -score(candidate), candidate.order, identity
 
 
 def _filters(demand: Demand) -> bool:

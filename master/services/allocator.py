@@ -121,11 +121,11 @@ def settle(session: Session, instance: SoftwareInstance, outcome: Outcome) -> bo
 
     A new instance was inserted with its partition already named; a waiting one gets it here.
     """
+    reason = outcome.reason if isinstance(outcome, Waiting) else ""
+    if instance.status_reason != reason:  # a new instance was inserted with it: leave it clean
+        instance.status_reason = reason
     if isinstance(outcome, Waiting):
-        if instance.status_reason != outcome.reason:
-            instance.status_reason = outcome.reason
         return False
-    instance.status_reason = ""
     if isinstance(outcome, Hosting):
         host = session.get(SoftwareInstance, outcome.host_instance_id)
         assert host is not None

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from partita.master.allocation import Demand, HostCandidate, PartitionCandidate, Waiting, place
-from partita.master.allocation.filter import feasible
+from partita.master.allocation.filter import hosts_matching, partitions_matching
 from partita.master.allocation.plan import describe_filter, waiting_reason
-from partita.master.allocation.score import score
+from partita.master.allocation.score import host_rank, partition_rank
 
 SR = "https://example.invalid/sr/software.cfg"
 OTHER = "https://other.invalid/software.cfg"
@@ -115,15 +115,21 @@ def test_shared_waiting_reason() -> None:
 
 # -- the stages ------------------------------------------------------------------------------
 
-def test_feasible_keeps_the_kind_the_demand_needs() -> None:
+def test_filters_keep_the_kind_the_demand_needs() -> None:
     mixed = [*partitions(("A", 1, None)), *hosts()]
-    assert all(isinstance(c, PartitionCandidate) for c in feasible(mixed, Demand(SR)))
-    assert [c.instance_id for c in feasible(mixed, Demand(SR, shared=True))] == [1, 2]  # type: ignore[union-attr]
+    assert [c.partition_id for c in partitions_matching(mixed, Demand(SR))] == [0]
+    assert [c.instance_id for c in hosts_matching(mixed, Demand(SR, shared=True))] == [1, 2]
 
 
-@pytest.mark.parametrize(("supply", "expected"), [("available", 1), ("destroyed", 0), (None, 0)])
-def test_score(supply: str | None, expected: int) -> None:
-    assert score(PartitionCandidate(1, "A", 1, supply)) == expected
+@pytest.mark.parametrize(("supply", "first"), [("available", True), ("destroyed", False), (None, False)])
+def test_partition_rank_puts_supplied_computers_first(supply: str | None, first: bool) -> None:
+    supplied = PartitionCandidate(1, "A", 9, supply)
+    other = PartitionCandidate(2, "B", 1, None)
+    assert (partition_rank(supplied) < partition_rank(other)) is first
+
+
+def test_host_rank_is_the_oldest_first() -> None:
+    assert sorted(hosts(), key=host_rank)[0].instance_id == 1
 
 
 def test_describe_filter() -> None:
