@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import select
 
+from partita.master.allocation import Demand, Waiting
 from partita.master.db.database import Database
 from partita.master.db.models import SoftwareInstance
-from partita.master.services import instances, views
+from partita.master.services import allocator, instances, views
 from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
 from tests.master.test_services import SR, format_partitions
@@ -48,3 +50,19 @@ def test_fifty_parallel_requests_on_twenty_partitions(db: Database) -> None:
     assert len(now_allocated) == 30 and len(set(partitions)) == 30
     assert set(queue[:10]) <= now_allocated            # the ten oldest waiting ones
     assert not set(queue[10:]) & now_allocated          # and only them
+
+
+def test_a_lost_race_chooses_again_without_the_locked_partition(db: Database) -> None:
+    """Two workers read the same free partitions; the second skips the row the first locked."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: there is no race to lose")
+    format_partitions(db, 2)
+    with db.write() as first:
+        taken = allocator.place(first, Demand(SR))
+        assert isinstance(taken, allocator.Placement) and taken.partition_reference == "slappart0"
+        with db.write() as second:  # another worker, while the first holds its row
+            other = allocator.place(second, Demand(SR))
+            assert isinstance(other, allocator.Placement) and other.partition_reference == "slappart1"
+            with db.write() as third:  # every free partition is held: read again, then wait
+                waiting = allocator.place(third, Demand(SR))
+                assert waiting == Waiting("waiting for a free partition (any computer)", none_free=True)
