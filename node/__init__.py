@@ -4,7 +4,7 @@ Layout (one concern per module)::
 
     config.py        NodeConfig, read from the [slapos] and [slapformat] sections
     errors.py        the exception tree
-    desired.py       the master's compute_node_state as plain dataclasses (pure)
+    desired.py       the master's compute_node_state parsed into its slap.wire contract (pure)
     plan.py          what to do with each software release and partition (pure)
     runner.py        subprocesses with a deadline, a clean environment and a user
     users.py         unix users and groups (root mode) or the current user (single-user mode)

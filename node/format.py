@@ -28,18 +28,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.node import network, users
+from partita.node import desired, network, users
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
 from partita.slap.client import MasterClient
 from partita.slap.fileio import atomic_write
+from partita.slap.wire.node_state import ComputePartition
 from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def partition_index(base_name: str, name: str) -> int | None:
 
 
 def plan_partitions(amount: int, base_name: str, local: Iterable[str],
-                    master: list[dict[str, Any]] | None) -> FormatPlan:
+                    master: Sequence[ComputePartition] | None) -> FormatPlan:
     """What to do with partitions 0..amount-1 and with the extra ones found locally or on the master.
 
     `master` is the master's ``compute_partition_list`` (None when it could not be read): an extra
@@ -126,11 +127,11 @@ def plan_partitions(amount: int, base_name: str, local: Iterable[str],
         if index is not None and index >= amount:
             extra.add(index)
     for entry in master or []:
-        index = partition_index(base_name, str(entry.get("compute_partition_id", "")))
+        index = partition_index(base_name, entry.compute_partition_id)
         if index is None or index < amount:
             continue
         extra.add(index)
-        if entry.get("instance") is not None or entry.get("state") == "busy":
+        if entry.instance is not None or entry.state == "busy":
             busy.add(index)
     if master is None:
         return FormatPlan(keep=tuple(range(amount)), unknown=tuple(sorted(extra)))
@@ -221,7 +222,8 @@ def _check_user_names(config: NodeConfig, mode: str, count: int) -> None:
         users.check_name(f"{config.user_base_name}{count - 1}", "partition user name (user_base_name)")
 
 
-def _read_master(client: MasterClient, computer_id: str, report: FormatReport) -> list[dict[str, Any]] | None:
+def _read_master(client: MasterClient, computer_id: str,
+                 report: FormatReport) -> tuple[ComputePartition, ...] | None:
     """The master's partitions of this computer ([] if it does not know it, None if unreachable)."""
     try:
         state = client.get_compute_node_state(computer_id)
@@ -230,10 +232,9 @@ def _read_master(client: MasterClient, computer_id: str, report: FormatReport) -
         return None
     except RemoteError as error:
         if error.status == 404:
-            return []
+            return ()
         raise
-    partitions = state.get("compute_partition_list") if isinstance(state, dict) else None
-    return partitions if isinstance(partitions, list) else []
+    return desired.parse(state).compute_partition_list
 
 
 def _local_partitions(config: NodeConfig) -> list[str]:

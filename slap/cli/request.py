@@ -11,9 +11,7 @@ last status after ``--timeout`` seconds.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -34,7 +32,7 @@ DEFAULT_WAIT_TIMEOUT = 600.0
 GREEDY_FLAGS = ("--parameters", "--node")
 
 
-def is_ready(doc: InstanceDocument | Mapping[str, Any]) -> bool:
+def is_ready(doc: InstanceDocument) -> bool:
     """Whether an instance is where its owner asked it to be (a pure rule, the one `--wait` uses).
 
     - destroyed: the node reported it destroyed, or it has no partition any more;
@@ -44,19 +42,16 @@ def is_ready(doc: InstanceDocument | Mapping[str, Any]) -> bool:
         master's status reason is that state itself (`master.services.status.describe` gives
         "started" only once the software is built and the node reported started without a
         failing promise or error message).
-
-    A mapping holding the document's fields by name is read the same way (the rule's table test).
     """
-    field = doc.get if isinstance(doc, Mapping) else functools.partial(getattr, doc)
-    state = field("state")
-    allocated = field("compute_partition_id") is not None
+    state = doc.state
+    allocated = doc.compute_partition_id is not None
     if state == "destroyed":
-        return field("reported_state") == "destroyed" or not allocated
+        return doc.reported_state == "destroyed" or not allocated
     if not allocated:
         return False
-    if field("shared"):
-        return bool(field("connection_parameters"))
-    return field("reported_state") == state and field("status_reason") == state
+    if doc.shared:
+        return bool(doc.connection_parameters)
+    return doc.reported_state == state and doc.status_reason == state
 
 
 class RequestCommand(click.Command):

@@ -20,11 +20,12 @@ import pytest
 from partita.node import format as fmt
 from partita.node.cli.format import summary_lines
 from partita.node.config import NodeConfig
-from partita.node.toolchain import Toolchain
+from partita.slap.wire.node_state import ComputePartition
 from partita.node.users import PartitionUser
 from partita.slap.client import MasterClient
 from partita.slap.errors import ConfigurationError
 from tests.support.server import SLAPOS, ServerProcess, free_port, start
+from tests.support.toolchain import node_slapos
 
 COMPUTER = "local_computer"
 SR = "/some/sr.cfg"
@@ -42,9 +43,9 @@ def test_partition_index_reads_only_our_names() -> None:
         assert fmt.partition_index("slappart", other) is None
 
 
-def _on_master(*busy: int, free: tuple[int, ...] = ()) -> list[dict]:
-    rows = [{"compute_partition_id": f"slappart{i}", "state": "busy", "instance": {"title": "t"}} for i in busy]
-    return rows + [{"compute_partition_id": f"slappart{i}", "state": "free", "instance": None} for i in free]
+def _on_master(*busy: int, free: tuple[int, ...] = ()) -> list[ComputePartition]:
+    rows = [ComputePartition(f"slappart{i}", "busy", (), None) for i in busy]
+    return rows + [ComputePartition(f"slappart{i}", "free", (), None) for i in free]
 
 
 def test_plan_grows_to_the_partition_amount() -> None:
@@ -144,13 +145,12 @@ def write_config(directory: Path, master_url: str, **slapformat: object) -> Path
     return path
 
 
-def run_format(config: Path, toolchain: Toolchain | None = None) -> subprocess.CompletedProcess[str]:
-    """`slapos node format`: as slapnode with the toolchain's slapos, or as root with the project's."""
-    if toolchain is None:
+def run_format(config: Path, as_node_user: bool = False) -> subprocess.CompletedProcess[str]:
+    """`slapos node format`: as slapnode with a Partita it can run, or as root with the project's."""
+    if not as_node_user:
         command = [SLAPOS, "node", "format", "--cfg", str(config)]
     else:
-        command = ["runuser", "-u", NODE_USER, "--", str(toolchain.directory / "bin" / "slapos"),
-                   "node", "format", "--cfg", str(config)]
+        command = ["runuser", "-u", NODE_USER, "--", node_slapos(), "node", "format", "--cfg", str(config)]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=config.parent)
 
 
@@ -167,32 +167,31 @@ def assert_partition_dir(path: Path, owner: str) -> None:
     assert json.loads((path / ".slapos-resource").read_text())["user"] == owner
 
 
-def test_single_user_format_is_idempotent(open_dir: Path, proxy: ServerProcess, toolchain: Toolchain) -> None:
+def test_single_user_format_is_idempotent(open_dir: Path, proxy: ServerProcess) -> None:
     config = write_config(open_dir, proxy.url, partition_amount=3)
-    first = run_format(config, toolchain)
+    first = run_format(config, as_node_user=True)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[0] == f"mode: single-user as {NODE_USER}"
     assert "IPv6: not altering the network (non-root)" in first.stderr
     for i in range(3):
         assert_partition_dir(open_dir / "srv" / f"slappart{i}", NODE_USER)
     assert master_partitions(proxy.url) == {f"slappart{i}": [["lo", f"127.0.1.{i + 1}"]] for i in range(3)}
-    second = run_format(config, toolchain)
+    second = run_format(config, as_node_user=True)
     assert (second.returncode, second.stdout) == (0, first.stdout)
     assert master_partitions(proxy.url) == {f"slappart{i}": [["lo", f"127.0.1.{i + 1}"]] for i in range(3)}
     assert sorted(p.name for p in (open_dir / "srv").iterdir() if p.is_dir()) == ["slappart0", "slappart1", "slappart2"]
 
 
-def test_single_user_shrink_keeps_busy_partitions_then_grows(open_dir: Path, proxy: ServerProcess,
-                                                             toolchain: Toolchain) -> None:
+def test_single_user_shrink_keeps_busy_partitions_then_grows(open_dir: Path, proxy: ServerProcess) -> None:
     config = write_config(open_dir, proxy.url, partition_amount=4)
-    assert run_format(config, toolchain).returncode == 0
+    assert run_format(config, as_node_user=True).returncode == 0
     with MasterClient(proxy.url) as client:
         client.supply(COMPUTER, SR)
         assert client.request_instance("t", SR)["compute_partition_id"] == "slappart0"
         assert client.request_instance("u", SR)["compute_partition_id"] == "slappart1"
     (open_dir / "srv" / "slappart3" / "leftover").write_text("data")  # runuser'd files: written as root
     write_config(open_dir, proxy.url, partition_amount=1)
-    shrunk = run_format(config, toolchain)
+    shrunk = run_format(config, as_node_user=True)
     assert shrunk.returncode == 0, shrunk.stderr
     assert "slappart1 is beyond partition_amount (1) but busy" in shrunk.stderr
     assert "slappart3 is dropped but holds files (leftover)" in shrunk.stderr
@@ -202,15 +201,14 @@ def test_single_user_shrink_keeps_busy_partitions_then_grows(open_dir: Path, pro
     assert (open_dir / "srv" / "slappart3" / "leftover").read_text() == "data"
     assert_partition_dir(open_dir / "srv" / "slappart1", NODE_USER)
     write_config(open_dir, proxy.url, partition_amount=3)
-    grown = run_format(config, toolchain)
+    grown = run_format(config, as_node_user=True)
     assert grown.returncode == 0, grown.stderr
     assert sorted(master_partitions(proxy.url)) == ["slappart0", "slappart1", "slappart2"]
     with MasterClient(proxy.url) as client:
         assert client.get_instance_tree("u")["compute_partition_id"] == "slappart1"
 
 
-def test_single_user_declares_ipv6_already_on_the_interface(open_dir: Path, proxy: ServerProcess,
-                                                            toolchain: Toolchain) -> None:
+def test_single_user_declares_ipv6_already_on_the_interface(open_dir: Path, proxy: ServerProcess) -> None:
     if not fmt.network.ipv6_enabled("lo"):
         pytest.fail("IPv6 is disabled on lo on this machine: this test needs it")
     address = "fd70:6172:7469:95::1"
@@ -218,7 +216,7 @@ def test_single_user_declares_ipv6_already_on_the_interface(open_dir: Path, prox
     try:
         config = write_config(open_dir, proxy.url, partition_amount=2,
                               ipv6_local_network="fd70:6172:7469:95::/64")
-        result = run_format(config, toolchain)
+        result = run_format(config, as_node_user=True)
         assert result.returncode == 0, result.stderr
         assert master_partitions(proxy.url) == {"slappart0": [["lo", "127.0.1.1"], ["lo", address]],
                                                 "slappart1": [["lo", "127.0.1.2"]]}
@@ -226,9 +224,9 @@ def test_single_user_declares_ipv6_already_on_the_interface(open_dir: Path, prox
         subprocess.run(["ip", "addr", "del", f"{address}/128", "dev", "lo"], timeout=30)
 
 
-def test_unreachable_master_formats_locally_and_exits_2(open_dir: Path, toolchain: Toolchain) -> None:
+def test_unreachable_master_formats_locally_and_exits_2(open_dir: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = run_format(write_config(open_dir, url, partition_amount=2), toolchain)
+    result = run_format(write_config(open_dir, url, partition_amount=2), as_node_user=True)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("slapos: error:")]
     assert errors == [f"slapos: error: formatted 2 partitions locally; cannot reach the master at {url}: "
@@ -236,8 +234,8 @@ def test_unreachable_master_formats_locally_and_exits_2(open_dir: Path, toolchai
     assert_partition_dir(open_dir / "srv" / "slappart1", NODE_USER)
 
 
-def test_non_root_cannot_alter_the_network(open_dir: Path, toolchain: Toolchain) -> None:
-    result = run_format(write_config(open_dir, "http://127.0.0.1:1", alter_network="true"), toolchain)
+def test_non_root_cannot_alter_the_network(open_dir: Path) -> None:
+    result = run_format(write_config(open_dir, "http://127.0.0.1:1", alter_network="true"), as_node_user=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "slapos: error: [slapformat] alter_network = true needs root: run as root, or set alter_network = false"]

@@ -1,6 +1,7 @@
 """``slapos request`` against a real master: output, exit statuses, parameters, SLA, --wait."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from click.testing import CliRunner, Result
 from partita.slap.cli import request as request_module
 from partita.slap.cli.main import cli
 from partita.slap.cli.request import is_ready
+from partita.slap.wire.instance import InstanceDocument
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
 
 
@@ -150,15 +152,23 @@ def test_wait_returns_once_the_node_reports(master: LiveMaster, monkeypatch: pyt
 
 
 def test_is_ready_rule() -> None:
-    base = {"state": "started", "compute_partition_id": "slappart0", "shared": False,
-            "reported_state": "started", "status_reason": "started", "connection_parameters": {}}
+    base = InstanceDocument(
+        title="t", instance_guid="SOFTINST-1", software_release_uri=SR, software_type="default",
+        state="started", connection_parameters={}, parameters={}, shared=False, root_instance_title="t",
+        ip_list=(), full_ip_list=(), sla_parameters={}, computer_guid=COMPUTER,
+        compute_partition_id="slappart0", processing_timestamp=0, access_status_message="",
+        status_reason="started", reported_state="started", timestamp=1.0)
+
+    def doc(**changes: object) -> InstanceDocument:
+        return dataclasses.replace(base, **changes)
+
     assert is_ready(base)
-    assert not is_ready({**base, "compute_partition_id": None, "status_reason": "waiting for a free partition"})
-    assert not is_ready({**base, "reported_state": None, "status_reason": "software building"})
-    assert not is_ready({**base, "status_reason": "promise check-port failing: refused"})
-    assert not is_ready({**base, "state": "stopped"})
-    assert is_ready({**base, "state": "stopped", "reported_state": "stopped", "status_reason": "stopped"})
-    assert is_ready({**base, "state": "destroyed", "compute_partition_id": None})
-    shared = {**base, "shared": True, "reported_state": None, "status_reason": "hosted by instance h"}
+    assert not is_ready(doc(compute_partition_id=None, status_reason="waiting for a free partition"))
+    assert not is_ready(doc(reported_state=None, status_reason="software building"))
+    assert not is_ready(doc(status_reason="promise check-port failing: refused"))
+    assert not is_ready(doc(state="stopped"))
+    assert is_ready(doc(state="stopped", reported_state="stopped", status_reason="stopped"))
+    assert is_ready(doc(state="destroyed", compute_partition_id=None))
+    shared = doc(shared=True, reported_state=None, status_reason="hosted by instance h")
     assert not is_ready(shared)
-    assert is_ready({**shared, "connection_parameters": {"url": "x"}})
+    assert is_ready(dataclasses.replace(shared, connection_parameters={"url": "x"}))

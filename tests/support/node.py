@@ -7,7 +7,8 @@
 - root mode (the default when the tests run as root): partition users ``<prefix>N`` made by
   `slapos node format` for this test only (removed at the end), builds as the shared ``slapsoft``;
 - single-user mode (``as_user="slapnode"``): every command runs through ``runuser`` with the
-  toolchain's ``slapos`` (the project's own environment may not be reachable by that user).
+  ``slapos`` of a Partita environment that user can run (`tests.support.toolchain.node_slapos`:
+  the project's own environment may not be reachable by that user).
 
 Every test gets its own 127.0.K.0/24 network, so partitions of concurrent environments never share
 an address. `close()` stops the daemon, supervisord, the proxy and the partitions' processes, and
@@ -32,7 +33,7 @@ from typing import Any
 
 from partita.slap.client import MasterClient
 from tests.support import server
-from tests.support.toolchain import TOOLCHAIN_ROOT, test_toolchain
+from tests.support.toolchain import TOOLCHAIN_ROOT, node_slapos, test_toolchain
 
 SLAPOS = str(Path(sys.executable).parent / "slapos")
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +93,7 @@ class NodeEnv:
     def command(self, *args: str) -> list[str]:
         if self.as_user is None:
             return [self.slapos_command, *args]
-        return ["runuser", "-u", self.as_user, "--", str(self.toolchain.directory / "bin" / "slapos"), *args]
+        return ["runuser", "-u", self.as_user, "--", node_slapos(), *args]
 
     def slapos(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(self.command(*args, "--cfg", str(self.config_path)), capture_output=True,
