@@ -51,6 +51,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -281,9 +282,17 @@ def project_files(source: Source) -> dict[str, bytes]:
 # -- getting one -------------------------------------------------------------------------------
 
 def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT,
-                     source: Source | None = None) -> Toolchain:
+                     source: Source | None = None, for_other_users: bool | None = None) -> Toolchain:
     """The toolchain of the running installation under `root`, built if missing, and held (see
-    the module docstring) for the life of this process."""
+    the module docstring) for the life of this process.
+
+    `for_other_users` (by default: when the node runs as root) checks first that other users can
+    reach `root`, since the software and partition users run what it holds.
+    """
+    if for_other_users is None:
+        for_other_users = os.geteuid() == 0
+    if for_other_users:
+        check_reachable(root)
     source = source or installed_source()
     toolchain = Toolchain(root / toolchain_key(source, python))
     if _hold(toolchain):
@@ -301,6 +310,22 @@ def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT,
             if not _hold(toolchain):
                 raise SetupError(f"the toolchain {toolchain.directory} vanished once built")
     return toolchain
+
+
+def check_reachable(root: Path) -> None:
+    """A SetupError naming the directory above `root` that other users cannot enter, if any (the
+    software user's build would fail with "exit status 127" and an empty log)."""
+    for directory in reversed([root, *root.parents]):
+        try:
+            mode = directory.stat().st_mode
+        except FileNotFoundError:
+            return  # created below, mode 0755
+        except OSError as error:
+            raise SetupError(f"cannot check the toolchain directory {directory}: {error.strerror}") from None
+        if not mode & stat.S_IXOTH:
+            raise SetupError(f"the toolchain directory {root} is out of reach of the software and partition "
+                             f"users: {directory} is mode {stat.S_IMODE(mode):04o} (others need o+x on every "
+                             "directory above it; set [slapos] toolchain_directory elsewhere)")
 
 
 def _hold(toolchain: Toolchain) -> bool:

@@ -139,10 +139,23 @@ def test_an_existing_toolchain_is_reused_without_building(tmp_path: Path) -> Non
     directory.mkdir(parents=True)
     (directory / MARKER).write_text("built\n")
     os.utime(directory / MARKER, (1, 1))
-    assert ensure_toolchain(root, PYTHON, source=source) == Toolchain(directory)
+    assert ensure_toolchain(root, PYTHON, source=source, for_other_users=False) == Toolchain(directory)
     assert (directory / MARKER).stat().st_mtime > time.time() - 60  # marked used now
     with pytest.raises(toolchains.SetupError, match="not an executable Python"):
-        ensure_toolchain(tmp_path / "other", "/nonexistent/python", source=source)
+        ensure_toolchain(tmp_path / "other", "/nonexistent/python", source=source, for_other_users=False)
+
+
+def test_a_toolchain_other_users_cannot_reach_is_one_clear_line(tmp_path: Path) -> None:
+    """The trap of a directory made by mktemp -d (0700): name the directory, do not build."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    with pytest.raises(toolchains.SetupError) as caught:
+        ensure_toolchain(private / "toolchains", PYTHON, for_other_users=True)
+    message = str(caught.value)
+    assert "out of reach of the software and partition users" in message and "is mode 0700" in message
+    assert "\n" not in message
+    assert not (private / "toolchains").exists()
 
 
 # -- the real toolchain ------------------------------------------------------------------------
@@ -239,7 +252,7 @@ def test_a_toolchain_held_by_this_process_is_never_removed(tmp_path: Path) -> No
     source = source_of(fake_tree(tmp_path / "src"))
     root = tmp_path / "toolchains"
     directory = fake_toolchain(root, toolchain_key(source, PYTHON))
-    toolchain = ensure_toolchain(root, PYTHON, source=source)
+    toolchain = ensure_toolchain(root, PYTHON, source=source, for_other_users=False)
     os.utime(directory / MARKER, (1, 1))
     assert remove_unused(root, []) == []
     assert (toolchain.directory / MARKER).is_file()
