@@ -499,7 +499,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", help="also write every figure to this JSON file")
     parser.add_argument("--quiet-wait", type=float, default=120, metavar="SECONDS",
                         help="before each measurement, wait up to this long for the CPUs to be mostly idle "
-                             f"(under {QUIET_BUSY:.0%} busy; default 120)")
+                             f"(under {QUIET_BUSY * 100:.0f}%% busy; default 120)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (databases, logs)")
     args = parser.parse_args(argv)
     args.partitions = args.partitions or (200 if args.quick else 1000)

@@ -3,7 +3,7 @@
 `computer_source` reads a whole computer in six prepared plain queries, whatever its size, and
 keeps every value as stored (JSON columns as their text), so that two reads compare without
 decoding anything; `source_view` and `partition_view` decode them into the plain views of
-`master.services.views`. A cache of encoded answers (`master.api.computer_cache`) re-decodes only
+`master.services.views`. A cache of encoded answers (`master.api.slap_xml.computer_cache`) re-decodes only
 the partitions whose source changed.
 """
 from __future__ import annotations

@@ -618,7 +618,7 @@ def test_generation_increments_are_not_lost_between_concurrent_writers(pg_db: Da
 
     (On SQLite writers are serialized by BEGIN IMMEDIATE, so the race cannot happen there.)
     """
-    from partita.master.services.changes import mark_computer_changed
+    from partita.master.db.changes import mark_computer_changed
 
     db = pg_db
     client = create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER)).test_client()
