@@ -5,7 +5,8 @@ the node's own environment (it may live under a private home). So the node makes
 environment of its own, from Debian's Python (``toolchain_python``), under
 ``toolchain_directory/<key>``, readable by everyone, holding only what recipes and promises run:
 
-- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests);
+- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests, and setuptools,
+  which installs the copy below);
 - a copy of the Partita modules that recipes and promise plugins import: every module of
   ``partita.recipes``, ``partita.slap.promise`` (``python -m partita.slap.promise FILE``), the
   modules named by the ``zc.buildout`` entry points, and every ``partita`` module these import,
@@ -62,6 +63,7 @@ from pathlib import Path
 
 from partita.node.errors import SetupError
 from partita.node.locks import file_lock, try_lock
+from partita.slap.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -406,8 +408,6 @@ def record_use(records: Path, digest: str, toolchain: Toolchain) -> None:
     path = records / f"{digest}{RECORD_SUFFIX}"
     recorded = _read_record(path) or []
     if str(toolchain.directory) not in recorded:
-        from partita.slap.fileio import atomic_write
-
         atomic_write(path, "".join(f"{line}\n" for line in [*recorded, str(toolchain.directory)]), mode=0o644)
 
 
