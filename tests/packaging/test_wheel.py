@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -116,9 +117,11 @@ def test_the_master_from_the_wheel_initialises_and_serves(installed: Installed, 
 
 
 @pytest.mark.root
-def test_a_node_from_the_wheel_builds_its_toolchain_and_deploys_hello_web(installed: Installed,
-                                                                        tmp_path: Path) -> None:
-    toolchains = tmp_path / "toolchains"
+def test_a_node_from_the_wheel_builds_its_toolchain_and_deploys_hello_web(installed: Installed) -> None:
+    # Its own toolchain directory, which the partition users can reach (pytest's tmp_path is
+    # below a 0700 directory), so that this node builds its toolchain from the wheel's files.
+    toolchains = Path(tempfile.mkdtemp(prefix="pt-toolchains-", dir="/tmp"))
+    toolchains.chmod(0o755)
     env = NodeEnv(partitions=1, slapos=installed.slapos,
                   extra={"slapos": {"toolchain_directory": str(toolchains)}})
     try:
@@ -132,3 +135,4 @@ def test_a_node_from_the_wheel_builds_its_toolchain_and_deploys_hello_web(instal
         assert any(path.is_dir() for path in toolchains.iterdir()), "the node built no toolchain of its own"
     finally:
         env.close()
+        shutil.rmtree(toolchains, ignore_errors=True)
