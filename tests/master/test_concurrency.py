@@ -1,6 +1,7 @@
 """Atomic allocation under concurrency, on both backends (row locks on PostgreSQL, one writer on SQLite)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,6 +13,7 @@ from partita.master.db.models import SoftwareInstance
 from partita.master.services import allocator, instances, views
 from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
+from tests.master.conftest import open_catalog
 from tests.master.test_services import SR, format_partitions
 
 
@@ -52,10 +54,20 @@ def test_fifty_parallel_requests_on_twenty_partitions(db: Database) -> None:
     assert not set(queue[10:]) & now_allocated          # and only them
 
 
-def test_a_lost_race_chooses_again_without_the_locked_partition(db: Database) -> None:
-    """Two workers read the same free partitions; the second skips the row the first locked."""
-    if db.is_sqlite:
-        pytest.skip("SQLite has one writer at a time: there is no race to lose")
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[Database]:
+    database = open_catalog(postgres_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_lost_race_chooses_again_without_the_locked_partition(pg_db: Database) -> None:
+    """Two workers read the same free partitions; the second skips the row the first locked.
+    (PostgreSQL only: SQLite has one writer at a time, so there is no race to lose.)"""
+    db = pg_db
     format_partitions(db, 2)
     with db.write() as first:
         taken = allocator.place(first, Demand(SR))
