@@ -169,6 +169,8 @@ def _run(command: list[str], what: str, ok_if: Callable[[], bool] | None = None)
                                 stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT)
     except FileNotFoundError:
         raise SetupError(f"{what}: {command[0]} is not installed (Debian package 'passwd')") from None
+    except OSError as error:  # e.g. a directory of PATH this user may not search
+        raise SetupError(f"{what}: cannot run {command[0]}: {error.strerror}") from None
     except subprocess.TimeoutExpired:
         raise SetupError(f"{what}: {command[0]} did not finish within {COMMAND_TIMEOUT:g}s") from None
     if result.returncode == 0:

@@ -25,11 +25,11 @@ from partita.node.users import PartitionUser
 from partita.slap.client import MasterClient
 from partita.slap.errors import ConfigurationError
 from tests.support.server import SLAPOS, ServerProcess, free_port, start
-from tests.support.toolchain import node_slapos
+from tests.support.node import as_single_user, single_user
 
 COMPUTER = "local_computer"
 SR = "/some/sr.cfg"
-NODE_USER = "slapnode"
+NODE_USER = single_user()
 ROOT_IPV4 = "127.0.93.0/24"
 ROOT_IPV6 = "fd70:6172:7469:93::/64"
 
@@ -150,7 +150,7 @@ def run_format(config: Path, as_node_user: bool = False) -> subprocess.Completed
     if not as_node_user:
         command = [SLAPOS, "node", "format", "--cfg", str(config)]
     else:
-        command = ["runuser", "-u", NODE_USER, "--", node_slapos(), "node", "format", "--cfg", str(config)]
+        command = as_single_user("node", "format", "--cfg", str(config))
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=config.parent)
 
 
@@ -208,6 +208,7 @@ def test_single_user_shrink_keeps_busy_partitions_then_grows(open_dir: Path, pro
         assert client.get_instance_tree("u")["compute_partition_id"] == "slappart1"
 
 
+@pytest.mark.root  # puts an address on lo for the node to find
 def test_single_user_declares_ipv6_already_on_the_interface(open_dir: Path, proxy: ServerProcess) -> None:
     if not fmt.network.ipv6_enabled("lo"):
         pytest.fail("IPv6 is disabled on lo on this machine: this test needs it")
@@ -245,7 +246,8 @@ def test_non_root_cannot_alter_the_network(open_dir: Path) -> None:
 @pytest.mark.parametrize(("option", "message"), [
     ({"ipv4_local_network": "127.0.93.0/30"},
      "[slapformat] ipv4_local_network 127.0.93.0/30 has room for 2 partitions, not 3"),
-    ({"user_base_name": "Bad"}, "'Bad2' is not a valid partition user name (user_base_name)"),
+    pytest.param({"user_base_name": "Bad"}, "'Bad2' is not a valid partition user name (user_base_name)",
+                 marks=pytest.mark.root),  # root mode makes users: single-user mode ignores the name
 ])
 def test_bad_configuration_is_one_line_and_creates_nothing(open_dir: Path, option: dict[str, str],
                                                            message: str) -> None:

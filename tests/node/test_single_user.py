@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.node import HELLO_WEB, NodeEnv, free_port
+from tests.support.node import HELLO_WEB, NodeEnv, free_port, single_user
 
-USER = "slapnode"  # made by scripts/peer-setup, like the compatibility tests' node user
+USER = single_user()
 
 
 def process_uid(pid: int) -> int:

@@ -6,9 +6,10 @@
 
 - root mode (the default when the tests run as root): partition users ``<prefix>N`` made by
   `slapos node format` for this test only (removed at the end), builds as the shared ``slapsoft``;
-- single-user mode (``as_user="slapnode"``): every command runs through ``runuser`` with the
+- single-user mode (``as_user=single_user()``): as root, every command runs through ``runuser`` with the
   ``slapos`` of a Partita environment that user can run (`tests.support.toolchain.node_slapos`:
-  the project's own environment may not be reachable by that user).
+  the project's own environment may not be reachable by that user); as another user, the
+  commands run as that user directly.
 
 Every test gets its own 127.0.K.0/24 network, so partitions of concurrent environments never share
 an address. `close()` stops the daemon, supervisord, the proxy and the partitions' processes, and
@@ -36,10 +37,25 @@ from tests.support import server
 from tests.support.toolchain import TOOLCHAIN_ROOT, node_slapos, test_toolchain
 
 SLAPOS = str(Path(sys.executable).parent / "slapos")
+NODE_USER = "slapnode"  # made by scripts/peer-setup, like the compatibility tests' node user
 REPO = Path(__file__).resolve().parents[2]
 HELLO_WEB = REPO / "software-releases" / "hello-web" / "software.cfg"
 CACHE_ROOT = TOOLCHAIN_ROOT.parent
 COMPUTER = "local_computer"
+
+
+def single_user() -> str:
+    """Who single-user tests run the node as: ``slapnode`` (through ``runuser``) when the tests
+    run as root, else the unprivileged user running them."""
+    return NODE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def as_single_user(*args: str) -> list[str]:
+    """``slapos ARGS`` run as `single_user()`: through ``runuser`` with a Partita that user can
+    run when the tests run as root, else directly with the project's own."""
+    if os.geteuid() != 0:
+        return [SLAPOS, *args]
+    return ["runuser", "-u", NODE_USER, "--", node_slapos(), *args]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -62,7 +78,7 @@ class NodeEnv:
         self.proxy = server.start(self.root, ("proxy", "start"), slapos=slapos)
         cache = CACHE_ROOT / ("cache" if as_user is None else f"cache-{as_user}")
         cache.mkdir(parents=True, exist_ok=True)
-        if as_user is not None:
+        if as_user is not None and os.geteuid() == 0:
             entry = pwd.getpwnam(as_user)
             for path in (self.root, cache):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -84,14 +100,14 @@ class NodeEnv:
             parser[section].update(values)
         with open(self.config_path, "w") as handle:
             parser.write(handle)
-        if as_user is not None:
+        if as_user is not None and os.geteuid() == 0:
             os.chown(self.config_path, pwd.getpwnam(as_user).pw_uid, -1)
         self.client = MasterClient(self.proxy.url)
 
     # -- commands ------------------------------------------------------------------------------
 
     def command(self, *args: str) -> list[str]:
-        if self.as_user is None:
+        if self.as_user is None or os.geteuid() != 0:
             return [self.slapos_command, *args]
         return ["runuser", "-u", self.as_user, "--", node_slapos(), *args]
 

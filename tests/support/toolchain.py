@@ -25,7 +25,9 @@ from partita.node.errors import SetupError
 from partita.node.locks import file_lock
 from partita.node.toolchain import Toolchain, ensure_toolchain
 
-TEST_ROOT = Path(os.environ.get("PARTITA_TEST_ROOT", "/opt/partita-test"))
+# As scripts/test sets it: a machine-wide directory as root, the checkout's var/test otherwise.
+TEST_ROOT = Path(os.environ.get("PARTITA_TEST_ROOT") or (
+    "/opt/partita-test" if os.geteuid() == 0 else Path(__file__).resolve().parents[2] / "var" / "test"))
 TOOLCHAIN_ROOT = TEST_ROOT / "toolchain"
 NODE_ENV_ROOT = TEST_ROOT / "node-env"
 REPO = Path(__file__).resolve().parents[2]
