@@ -32,6 +32,16 @@ def open_catalog(url: str) -> Database:
 
 
 @pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[Database]:
+    """A migrated catalog on PostgreSQL only (what only a server with row locks can show)."""
+    database = open_catalog(postgres_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = open_catalog(database_url)
     try:

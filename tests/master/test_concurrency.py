@@ -1,7 +1,6 @@
 """Atomic allocation under concurrency, on both backends (row locks on PostgreSQL, one writer on SQLite)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,7 +12,6 @@ from partita.master.db.models import SoftwareInstance
 from partita.master.services import allocator, instances, views
 from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
-from tests.master.conftest import open_catalog
 from tests.master.test_services import SR, format_partitions
 
 
@@ -52,15 +50,6 @@ def test_fifty_parallel_requests_on_twenty_partitions(db: Database) -> None:
     assert len(now_allocated) == 30 and len(set(partitions)) == 30
     assert set(queue[:10]) <= now_allocated            # the ten oldest waiting ones
     assert not set(queue[10:]) & now_allocated          # and only them
-
-
-@pytest.fixture
-def pg_db(postgres_url: str) -> Iterator[Database]:
-    database = open_catalog(postgres_url)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.mark.postgresql

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from partita.master.app import create_app
 from partita.master.db.database import Database
 from partita.master.db.models import Computer, SoftwareInstance
 from partita.master.settings import AppSettings
-from tests.master.conftest import open_catalog
 
 SR = "/srv/software/hello/software.cfg"
 OTHER_SR = "https://example.invalid/other/software.cfg"
@@ -602,15 +600,6 @@ def test_cached_answer_follows_every_change_it_shows(app: Flask, client: FlaskCl
         full(client)  # fill the cache
         step()
         cached_equals_fresh(number)
-
-
-@pytest.fixture
-def pg_db(postgres_url: str) -> Iterator[Database]:
-    database = open_catalog(postgres_url)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def test_generation_increments_are_not_lost_between_concurrent_writers(pg_db: Database) -> None:
