@@ -77,12 +77,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def read_body() -> Any:
-    """The request's JSON body (an empty body counts as {}); 413 or 400 when it cannot be read."""
+    """The request's JSON body (an empty body counts as {}, but blanks are not JSON); 413 or 400
+    when it cannot be read."""
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise TooLarge(f"the body is over the limit of {context.settings().max_body_bytes} bytes") from None
-    if not raw.strip():
+    if not raw:
         return {}
     try:
         body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
