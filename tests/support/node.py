@@ -76,32 +76,37 @@ class NodeEnv:
         self.daemon: subprocess.Popen | None = None
         self.toolchain = test_toolchain()
         self.proxy = server.start(self.root, ("proxy", "start"), slapos=slapos)
-        cache = CACHE_ROOT / ("cache" if as_user is None else f"cache-{as_user}")
-        cache.mkdir(parents=True, exist_ok=True)
-        if as_user is not None and os.geteuid() == 0:
-            entry = pwd.getpwnam(as_user)
-            for path in (self.root, cache):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-            for path in self.root.iterdir():
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-        self.config_path = self.root / "slapos.cfg"
-        parser = configparser.ConfigParser(interpolation=None)
-        parser.read_string(self.proxy.config_path.read_text())
-        parser["slapos"].update({
-            "instance_root": str(self.root / "srv"), "software_root": str(self.root / "soft"),
-            "toolchain_directory": str(TOOLCHAIN_ROOT), "cache_directory": str(cache),
-            "promise_timeout": "10", "buildout_timeout": "120", "software_timeout": "300",
-        })
-        parser["slapformat"] = {
-            "partition_amount": str(partitions), "user_base_name": self.prefix, "software_user": "slapsoft",
-            "ipv4_local_network": f"127.0.{self.network}.0/24", "alter_network": "false",
-        }
-        for section, values in (extra or {}).items():
-            parser[section].update(values)
-        with open(self.config_path, "w") as handle:
-            parser.write(handle)
-        if as_user is not None and os.geteuid() == 0:
-            os.chown(self.config_path, pwd.getpwnam(as_user).pw_uid, -1)
+        try:
+            cache = CACHE_ROOT / ("cache" if as_user is None else f"cache-{as_user}")
+            cache.mkdir(parents=True, exist_ok=True)
+            if as_user is not None and os.geteuid() == 0:
+                entry = pwd.getpwnam(as_user)
+                for path in (self.root, cache):
+                    os.chown(path, entry.pw_uid, entry.pw_gid)
+                for path in self.root.iterdir():
+                    os.chown(path, entry.pw_uid, entry.pw_gid)
+            self.config_path = self.root / "slapos.cfg"
+            parser = configparser.ConfigParser(interpolation=None)
+            parser.read_string(self.proxy.config_path.read_text())
+            parser["slapos"].update({
+                "instance_root": str(self.root / "srv"), "software_root": str(self.root / "soft"),
+                "toolchain_directory": str(TOOLCHAIN_ROOT), "cache_directory": str(cache),
+                "promise_timeout": "10", "buildout_timeout": "120", "software_timeout": "300",
+            })
+            parser["slapformat"] = {
+                "partition_amount": str(partitions), "user_base_name": self.prefix, "software_user": "slapsoft",
+                "ipv4_local_network": f"127.0.{self.network}.0/24", "alter_network": "false",
+            }
+            for section, values in (extra or {}).items():
+                parser[section].update(values)
+            with open(self.config_path, "w") as handle:
+                parser.write(handle)
+            if as_user is not None and os.geteuid() == 0:
+                os.chown(self.config_path, pwd.getpwnam(as_user).pw_uid, -1)
+        except BaseException:  # a half-made environment leaves no proxy running
+            self.proxy.stop()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         self.client = MasterClient(self.proxy.url)
 
     # -- commands ------------------------------------------------------------------------------
