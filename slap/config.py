@@ -7,7 +7,9 @@ One file can drive the proxy, the master, the node and the client: each reads it
 - ``[slapproxy]``: ``host``, ``port``, ``database_uri``
 - ``[slapformat]``: ``partition_amount``, ``interface_name``, ... (read by the node)
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
-  ``workers``, ``threads``
+  ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file), ``tls_names`` and
+  ``tls_addresses`` (the master certificate's DNS names and IP addresses, whitespace- or
+  comma-separated; empty means the defaults of ``slapos master init``)
 
 Which file: ``--cfg`` if given, else the environment variable (``SLAPOS_CONFIGURATION`` for the
 node, proxy and master, ``SLAPOS_CLIENT_CONFIGURATION`` for the client), else SlapOS's default
@@ -16,7 +18,9 @@ path (``/etc/opt/slapos/slapos.cfg``, ``~/.slapos/slapos-client.cfg``).
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +122,24 @@ class MasterConfig:
     port: int
     workers: int
     threads: int
+    pki_directory: str = "pki"
+    tls_names: tuple[str, ...] = ()
+    tls_addresses: tuple[str, ...] = ()
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A whitespace- or comma-separated option as its items (none for a missing option)."""
+    return tuple(item for item in re.split(r"[\s,]+", value or "") if item)
+
+
+def check_addresses(values: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """`values` if each is an IP address (IPv6 may be in brackets); a ConfigurationError naming `where`."""
+    for value in values:
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+        except ValueError:
+            raise ConfigurationError(f"{where}: {value!r} is not an IP address") from None
+    return values
 
 
 def client_config(parser: configparser.ConfigParser) -> ClientConfig:
@@ -169,4 +191,13 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         port=get_int(parser, "slapmaster", "port", DEFAULT_PROXY_PORT),
         workers=get_int(parser, "slapmaster", "workers", 2),
         threads=get_int(parser, "slapmaster", "threads", 32),
+        pki_directory=str(_path_from(get_option(parser, "slapmaster", "pki_directory", "pki") or "pki", base_dir)),
+        tls_names=split_list(get_option(parser, "slapmaster", "tls_names")),
+        tls_addresses=check_addresses(split_list(get_option(parser, "slapmaster", "tls_addresses")),
+                                      "[slapmaster] tls_addresses"),
     )
+
+
+def _path_from(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir.absolute() / path
