@@ -132,15 +132,14 @@ class Pki:
     def prepare(self) -> None:
         """Create the directory (0700) if it is missing; a PkiFileError if it cannot be written."""
         try:
-            self.directory.parent.mkdir(parents=True, exist_ok=True)
-            self.directory.mkdir(mode=0o700)
-        except FileExistsError:
-            if self.directory.is_symlink() or not self.directory.is_dir():
-                raise PkiFileError(f"the PKI directory {self.directory} is not a directory "
-                                   "(a link is not followed)") from None
+            if not os.path.lexists(self.directory):
+                self.directory.parent.mkdir(parents=True, exist_ok=True)
+                self.directory.mkdir(mode=0o700)
         except OSError as error:
             raise PkiFileError(f"cannot create the PKI directory {self.directory}: "
                                f"{error.strerror or error}") from None
+        if self.directory.is_symlink() or not self.directory.is_dir():
+            raise PkiFileError(f"the PKI directory {self.directory} is not a directory (a link is not followed)")
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise PkiFileError(f"the PKI directory {self.directory} is not writable")
 
