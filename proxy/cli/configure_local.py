@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from partita.proxy.listen import check_loopback
 from partita.proxy.local_config import LocalSettings, render
 from partita.slap.errors import Conflict
 from partita.slap.fileio import atomic_write
@@ -19,7 +20,8 @@ def _default_directory() -> str:
 @click.option("--slapos-configuration-directory", "directory", default=_default_directory,
               show_default="/etc/opt/slapos as root, ~/.slapos otherwise", help="Where to write slapos.cfg.")
 @click.option("--computer-id", default="local_computer", show_default=True)
-@click.option("--daemon-listen-ip", "host", default="127.0.0.1", show_default=True, help="Proxy address.")
+@click.option("--daemon-listen-ip", "host", default="127.0.0.1", show_default=True,
+              help="Proxy address (loopback only: the proxy has no authentication).")
 @click.option("--daemon-listen-port", "port", type=int, default=8080, show_default=True, help="Proxy port.")
 @click.option("--partition-number", "partitions", type=int, default=10, show_default=True)
 @click.option("--interface-name", "interface", default="lo", show_default=True)
@@ -30,6 +32,7 @@ def _default_directory() -> str:
 def command(directory: str, force: bool, **options: object) -> None:
     """Write DIRECTORY/slapos.cfg for a proxy and a node on this machine."""
     directory = str(Path(directory).expanduser().absolute())
+    check_loopback(str(options["host"]), "--daemon-listen-ip")
     settings = LocalSettings(directory=directory, as_root=os.geteuid() == 0, **options)  # type: ignore[arg-type]
     text = render(settings)
     target = Path(directory) / "slapos.cfg"

@@ -8,12 +8,13 @@ import click
 
 from partita.master.server import ServeOptions, bind_address, serve
 from partita.proxy.app import make_app, prepare
+from partita.proxy.listen import check_loopback
 from partita.slap.config import database_uri_from, proxy_config, read_config
 
 
 @click.command("start")
 @click.option("--cfg", help="SlapOS configuration file ([slapos] computer_id, [slapproxy] host, port, database_uri).")
-@click.option("--host", help="Address to listen on (default: [slapproxy] host, else 127.0.0.1).")
+@click.option("--host", help="Loopback address to listen on (default: [slapproxy] host, else 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: [slapproxy] port, else 8080).")
 @click.option("-u", "--database-uri", help="SQLite file (or database URL) instead of [slapproxy] database_uri.")
 @click.option("--threads", type=int, default=32, show_default=True, help="Threads serving requests.")
@@ -26,6 +27,7 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
         parser.set("slapproxy", "database_uri", database_uri_from(database_uri, Path.cwd()))
     config = proxy_config(parser)
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
+    check_loopback(config.host, "--host" if host else "[slapproxy] host")
     prepare(config)
     click.echo(f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/",
                err=True)
