@@ -63,7 +63,7 @@ from pathlib import Path
 
 from partita.node.errors import SetupError
 from partita.node.locks import file_lock, try_lock
-from partita.slap.fileio import atomic_write
+from partita.slap.fileio import atomic_write, open_directory
 
 log = logging.getLogger(__name__)
 
@@ -445,43 +445,62 @@ def _read_record(path: Path) -> list[str] | None:
 def remove_unused(root: Path, keep: Iterable[Path], *, grace: float = UNUSED_GRACE) -> list[Path]:
     """Delete the toolchain directories under `root` that are not in `keep` (the caller's current
     one and the recorded ones), not held by a process and not used for `grace` seconds, unless a
-    build holds the lock. Returns what was removed."""
-    kept = {Path(path).resolve() for path in keep}
+    build holds the lock. Returns what was removed.
+
+    `root` may sit in a directory another user owns (``software_root/.toolchain``): it is opened
+    without following a link, cleaned only if it belongs to this user and no one else may write
+    it, and everything below is reached through its descriptor, so a directory swapped for a link
+    never makes the node delete anything outside it."""
+    kept = {Path(path).name for path in keep}
     removed: list[Path] = []
     try:
-        with try_lock(root / ".lock") as held:
-            if not held:
+        with open_directory(root) as root_fd:
+            if not _owned_by_us(root_fd):
+                log.warning("toolchains under %s not cleaned: not a directory of this user only", root)
                 return removed
-            for entry in sorted(root.iterdir()):
-                if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-                    continue
-                if entry.resolve() in kept or not _release(entry, grace):
-                    continue
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry)
-                log.info("toolchain %s: removed (no longer used)", entry)
-    except OSError as error:  # e.g. a node that does not own the toolchain directory
+            with try_lock(root / ".lock") as held:
+                if not held:
+                    return removed
+                for name in sorted(_subdirectories(root_fd)):
+                    if name in kept or not _release(root_fd, name, grace):
+                        continue
+                    shutil.rmtree(name, dir_fd=root_fd, ignore_errors=True)
+                    removed.append(root / name)
+                    log.info("toolchain %s: removed (no longer used)", root / name)
+    except OSError as error:  # missing, or a node that does not own the toolchain directory
         log.debug("toolchains under %s not cleaned: %s", root, error.strerror or error)
     return removed
 
 
-def _release(directory: Path, grace: float) -> bool:
-    """Whether `directory` may go: no marker (a killed build: none runs, we hold the lock), or a
-    marker unused for `grace` that no process holds; its marker is removed first, so no process
-    takes it from now on."""
-    marker = directory / MARKER
-    try:
-        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True
-    try:
-        if time.time() - os.fstat(fd).st_mtime < grace:
-            return False
+def _owned_by_us(dir_fd: int) -> bool:
+    info = os.fstat(dir_fd)
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _subdirectories(dir_fd: int) -> list[str]:
+    """The names of the real directories (not links) in `dir_fd`, hidden ones left out."""
+    with os.scandir(dir_fd) as entries:
+        return [entry.name for entry in entries
+                if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)]
+
+
+def _release(root_fd: int, name: str, grace: float) -> bool:
+    """Whether the toolchain `name` may go: no marker (a killed build: none runs, we hold the
+    lock), or a marker unused for `grace` that no process holds; its marker is removed first, so
+    no process takes it from now on."""
+    with open_directory(name, dir_fd=root_fd) as directory:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        marker.unlink()
-        return True
-    finally:
-        os.close(fd)
+            fd = os.open(MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+        except FileNotFoundError:
+            return True
+        try:
+            if time.time() - os.fstat(fd).st_mtime < grace:
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            os.unlink(MARKER, dir_fd=directory)
+            return True
+        finally:
+            os.close(fd)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def open_directory(directory: str | os.PathLike[str]) -> Iterator[int]:
-    """A descriptor of `directory`, which must be a real directory (not a link to one)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+def open_directory(directory: str | os.PathLike[str], *, dir_fd: int | None = None) -> Iterator[int]:
+    """A descriptor of `directory` (relative to the directory `dir_fd` if given), which must be a
+    real directory, not a link to one."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
     try:
         yield fd
     finally:

@@ -256,3 +256,37 @@ def test_a_toolchain_held_by_this_process_is_never_removed(tmp_path: Path) -> No
     os.utime(directory / MARKER, (1, 1))
     assert remove_unused(root, []) == []
     assert (toolchain.directory / MARKER).is_file()
+
+
+def test_a_toolchain_directory_swapped_for_a_link_deletes_nothing(tmp_path: Path) -> None:
+    """The software user owns software_root, so it can replace ``.toolchain`` by a link to a
+    directory of root's: removal must not follow it (no marker there would read as "a killed
+    build")."""
+    victim = tmp_path / "victim"
+    (victim / "precious").mkdir(parents=True)
+    (victim / "other").mkdir()
+    software_root = tmp_path / "soft"
+    software_root.mkdir()
+    (software_root / ".toolchain").symlink_to(victim)
+    assert remove_unused(software_root / ".toolchain", []) == []
+    assert sorted(path.name for path in victim.iterdir()) == ["other", "precious"]
+
+
+def test_a_toolchain_directory_others_may_write_is_not_cleaned(tmp_path: Path) -> None:
+    root = tmp_path / "toolchains"
+    unused = fake_toolchain(root, "unused")
+    root.chmod(0o777)
+    assert remove_unused(root, []) == []
+    assert unused.is_dir()
+    root.chmod(0o755)
+    assert remove_unused(root, []) == [unused]
+
+
+def test_a_link_among_the_toolchains_is_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "toolchains"
+    fake_toolchain(root, "current")
+    outside = tmp_path / "outside"
+    (outside / "data").mkdir(parents=True)
+    (root / "planted").symlink_to(outside)
+    assert remove_unused(root, [root / "current"]) == []
+    assert (outside / "data").is_dir() and (root / "planted").is_symlink()
