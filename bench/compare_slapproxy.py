@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from machine import QUIET_BUSY, wait_until_quiet  # bench/machine.py, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 PEER = Path(os.environ.get("PARTITA_PEER", "/opt/partita-test/peer"))
 VENV = ROOT / ".venv"
@@ -51,7 +53,6 @@ PARAMETERS = 3              # parameters per busy partition in the getFullComput
 SERVER_NAMES = ("slapproxy", "partita")
 LABEL = {"slapproxy": "slapproxy 1.26.1", "partita": "Partita"}
 CLIENT_TIMEOUT = 1800       # seconds for one client process (a 1,000-request run takes ~10-60 s)
-QUIET_BUSY = 0.25           # before each measurement, wait while other work keeps the CPUs busier
 
 
 def log(message: str) -> None:
@@ -336,33 +337,9 @@ def bench_full_computer(name: str, scratch: Path, busy: int, calls: int) -> dict
             "after_change": stats(result["after_change"])}
 
 
-def cpu_busy_fraction(seconds: float = 2.0) -> float:
-    """How busy the machine's CPUs are right now (0..1), from /proc/stat over `seconds`."""
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as handle:
-            values = [int(v) for v in handle.readline().split()[1:]]
-        idle = values[3] + values[4]              # idle + iowait
-        return sum(values) - idle, sum(values)
-    busy0, total0 = sample()
-    time.sleep(seconds)
-    busy1, total1 = sample()
-    return (busy1 - busy0) / max(1, total1 - total0)
-
-
-def wait_until_quiet(max_seconds: float) -> float:
-    """Wait (up to `max_seconds`) until other work leaves the CPUs mostly idle; return the busy share."""
-    deadline = time.monotonic() + max_seconds
-    busy = cpu_busy_fraction()
-    while busy > QUIET_BUSY and time.monotonic() < deadline:
-        log(f"machine {busy:.0%} busy with other work; waiting for it to calm down")
-        time.sleep(5)
-        busy = cpu_busy_fraction()
-    return busy
-
-
 def attempt(label: str, run, quiet_wait: float) -> dict:
     """Run one measurement; a failure is recorded (and printed) instead of stopping the others."""
-    busy_before = wait_until_quiet(quiet_wait)
+    busy_before = wait_until_quiet(quiet_wait, log, sample_seconds=2.0, pause=5)
     log(f"{label} (machine {busy_before:.0%} busy before) ...")
     started = time.monotonic()
     try:

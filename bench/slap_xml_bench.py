@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flask.testing import FlaskClient  # noqa: E402
+from machine import wait_until_quiet  # noqa: E402  (bench/machine.py, beside this file)
 
 from partita.master.api.slap_xml import routes  # noqa: E402
 from partita.master.api.slap_xml.marshal import dumps, loads  # noqa: E402
@@ -57,7 +58,6 @@ from partita.master.settings import AppSettings  # noqa: E402
 COMPUTER = "local_computer"
 SOFTWARE_URL = "http://software.example.invalid/bench/software.cfg"  # only data: nothing fetches it
 PARAMETERS = 10
-QUIET_BUSY = 0.25  # wait while other work keeps the CPUs busier than this
 
 
 def log(message: str) -> None:
@@ -86,33 +86,6 @@ def timed(call: Callable[[], Any], rounds: int, before: Callable[[], Any] | None
         call()
         times.append(time.perf_counter() - start)
     return times
-
-
-def cpu_busy_fraction(seconds: float = 1.0) -> float:
-    """How busy the CPUs are right now (0..1), from /proc/stat over `seconds`; -1 if unknown."""
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as handle:
-            values = [int(value) for value in handle.readline().split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
-    try:
-        busy0, total0 = sample()
-        time.sleep(seconds)
-        busy1, total1 = sample()
-    except (OSError, ValueError, IndexError):
-        return -1.0
-    return (busy1 - busy0) / max(1, total1 - total0)
-
-
-def wait_until_quiet(max_seconds: float) -> float:
-    """Wait (up to `max_seconds`) while other work keeps the CPUs busy; the busy share last seen."""
-    deadline = time.monotonic() + max_seconds
-    busy = cpu_busy_fraction()
-    while busy > QUIET_BUSY and time.monotonic() < deadline:
-        log(f"CPUs {busy:.0%} busy with other work: waiting")
-        time.sleep(4)
-        busy = cpu_busy_fraction()
-    return busy
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +146,7 @@ def measure(url: str, partitions: int, rounds: int, cached_rounds: int, quiet_wa
         busy = sum(1 for p in loads(body).state["_computer_partition_list"] if p.state["_need_modification"])
         if busy != partitions:
             raise SystemExit(f"bench: {busy} busy partitions listed, not {partitions}")
-        cpu_busy = wait_until_quiet(quiet_wait)
+        cpu_busy = wait_until_quiet(quiet_wait, log)
         gc.collect()
         gc.freeze()  # as master/server.py does after start-up
 
