@@ -2,6 +2,7 @@
 `app` and `client` serve it as the proxy of computer `local_computer`."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,23 +32,27 @@ def open_catalog(url: str) -> Database:
     return database
 
 
-@pytest.fixture
-def pg_db(postgres_url: str) -> Iterator[Database]:
-    """A migrated catalog on PostgreSQL only (what only a server with row locks can show)."""
-    database = open_catalog(postgres_url)
+@contextlib.contextmanager
+def catalog(url: str) -> Iterator[Database]:
+    """`open_catalog`, disposed of at the end."""
+    database = open_catalog(url)
     try:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[Database]:
+    """A migrated catalog on PostgreSQL only (what only a server with row locks can show)."""
+    with catalog(postgres_url) as database:
+        yield database
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = open_catalog(database_url)
-    try:
+    with catalog(database_url) as database:
         yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture
