@@ -9,26 +9,40 @@ Errors (see `slap.errors`)::
 
     ClientError
     ├── MasterUnreachable   no connection, or no answer in time: "cannot reach the master at URL: ..."
+    ├── AuthenticationFailed  the TLS handshake failed, in one line (`slap.tls_failures`): "cannot
+    │                       verify the master at URL against the CA in FILE: ..." or "the master at
+    │                       URL refused the client certificate FILE: ..." (with its expiry date when
+    │                       it expired)
     └── RemoteError         the master answered an error: the JSON body's ``title``, ``code`` and
-                            ``status``; a body that is not JSON gives its first line and the code
+                            ``status`` (a refused identity is 401 ``UNAUTHENTICATED`` or
+                            ``REVOKED``); a body that is not JSON gives its first line and the code
                             ``HTTP_<status>``
 
 Transport seam: pass ``session=`` anything with the `requests.Session` ``post`` signature (and
 ``headers``, ``cert``, ``verify`` attributes, ``close``) to run the client without a network.
 
-Identity: a partition acting for its instance passes ``partition=(computer_id, partition_id)``
-and every call carries ``Authorization: X-SlapPartition computer_id=C, computer_partition_id=P``;
-a user passes nothing.
+Trust: the master is verified against ``ca_file`` (the master CA, PEM: requests' ``verify``),
+or against requests' default CAs when none is given; verification is never turned off.
+
+Identity, one of:
+
+- a client certificate, ``cert=(cert_file, key_file)`` (users, computers, partitions over mTLS);
+- an API token, ``api_token=...``: every call carries ``Authorization: Bearer <token>`` (scripts);
+- for the proxy (which authenticates no one), a partition acting for its instance passes
+  ``partition=(computer_id, partition_id)`` and every call carries ``Authorization: X-SlapPartition
+  computer_id=C, computer_partition_id=P``. It cannot be combined with an API token.
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
 
+from partita.slap import tls_failures
 from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
@@ -47,13 +61,17 @@ class MasterClient:
 
     def __init__(self, master_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  partition: tuple[str, str] | None = None,
-                 cert: tuple[str, str] | str | None = None, verify: bool | str = True,
-                 session: requests.Session | None = None) -> None:
+                 cert: tuple[str, str] | str | None = None, ca_file: str | None = None,
+                 api_token: str | None = None, session: requests.Session | None = None) -> None:
         if not master_url:
             raise ClientError("no master URL given")
+        if partition is not None and api_token:
+            raise ClientError("a client acts for a partition or with an API token, not both")
         self.master_url = master_url.rstrip("/")
         self.timeout = float(timeout)
         self.partition = partition
+        self.ca_file = ca_file
+        self.cert_file = cert[0] if isinstance(cert, tuple) else cert
         self.session = session if session is not None else requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
@@ -62,11 +80,22 @@ class MasterClient:
             self.session.headers["Authorization"] = (
                 f"X-SlapPartition computer_id={computer}, computer_partition_id={part}"
             )
+        if api_token:
+            self.session.headers["Authorization"] = f"Bearer {api_token.strip()}"
         if cert is not None:
             self.session.cert = cert
-        self.session.verify = verify
+        self.session.verify = ca_file if ca_file else True
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _failure(self, error: requests.RequestException) -> ClientError:
+        """A failed exchange as one line: a TLS refusal (`slap.tls_failures`), else unreachable."""
+        if self.master_url.startswith("https:"):
+            refused = tls_failures.explain(str(error), master_url=self.master_url, ca_file=self.ca_file,
+                                           cert_file=self.cert_file, now=datetime.now(timezone.utc))
+            if refused is not None:
+                return refused
+        return MasterUnreachable(f"cannot reach the master at {self.master_url}: {_reason(error)}")
 
     def close(self) -> None:
         self.session.close()
@@ -92,7 +121,9 @@ class MasterClient:
                 requests.exceptions.InvalidSchema) as error:
             raise ClientError(f"bad master URL {self.master_url!r}: {error}") from None
         except requests.RequestException as error:
-            raise MasterUnreachable(f"cannot reach the master at {self.master_url}: {_reason(error)}") from None
+            raise self._failure(error) from None
+        except OSError as error:  # requests' own check of the CA, certificate and key files
+            raise ClientError(f"cannot use the TLS files for {self.master_url}: {error}") from None
         log.debug("%s -> %s in %.3fs", method, response.status_code, time.monotonic() - started)
         return _decode(method, response)
 
@@ -243,9 +274,12 @@ def _seconds(deadline: tuple[float, float]) -> str:
 
 
 def connect(master_url: str, *, key_file: str | None = None, cert_file: str | None = None,
-            partition: tuple[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> MasterClient:
+            partition: tuple[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+            ca_file: str | None = None, api_token: str | None = None) -> MasterClient:
     """A client of `master_url` as a configuration describes it: the certificate pair only when
-    both files are named. Every side (client commands, node, watchdog, recipes) builds its client
-    here, so how a configuration becomes a connection is decided once."""
+    both files are named, the master verified against `ca_file` (requests' default CAs without
+    one), `api_token` as a Bearer header. Every side (client commands, node, watchdog, recipes)
+    builds its client here, so how a configuration becomes a connection is decided once."""
     cert = (cert_file, key_file) if cert_file and key_file else None
-    return MasterClient(master_url, timeout=timeout, partition=partition, cert=cert)
+    return MasterClient(master_url, timeout=timeout, partition=partition, cert=cert, ca_file=ca_file,
+                        api_token=api_token)

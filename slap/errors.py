@@ -10,7 +10,10 @@ The tree::
     │   │                                                   does not follow its contract
     │   ├── BadAuthorization         BAD_AUTHORIZATION 400  the X-SlapPartition header is wrong
     │   └── TooLarge                 TOO_LARGE        413   the body is over the size limit
+    ├── Unauthenticated              UNAUTHENTICATED  401   no identity (no client certificate or token)
+    │   └── Revoked                  REVOKED          401   the certificate or token was revoked
     ├── Forbidden                    FORBIDDEN        403   the caller may not do this
+    │   └── BadToken                 BAD_TOKEN        403   an enrolment token that cannot be used
     ├── NotFound                     NOT_FOUND        404   unknown computer, partition, instance
     ├── Conflict                     CONFLICT         409   the request contradicts the current state
     │   └── InvalidTransition        INVALID_TRANSITION 409
@@ -18,6 +21,9 @@ The tree::
     ├── ConfigurationError           CONFIGURATION    -     a configuration file is wrong (CLI only)
     └── ClientError                  -                -     raised by the client library
         ├── MasterUnreachable        UNREACHABLE      -     no answer from the master in time
+        ├── AuthenticationFailed     TLS_FAILED       -     the TLS handshake failed: the master's
+        │                                                   certificate does not verify against the
+        │                                                   CA file, or it refused ours (`slap.tls_failures`)
         └── RemoteError              (from the wire)  -     the master answered with an error
 
 Adapters translate these into their protocol (an HTTP status and a JSON body, a SLAP XML status
@@ -68,9 +74,22 @@ class TooLarge(BadRequest):
     status = 413
 
 
+class Unauthenticated(PartitaError):
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class Revoked(Unauthenticated):
+    code = "REVOKED"
+
+
 class Forbidden(PartitaError):
     code = "FORBIDDEN"
     status = 403
+
+
+class BadToken(Forbidden):
+    code = "BAD_TOKEN"
 
 
 class NotFound(PartitaError):
@@ -106,6 +125,13 @@ class MasterUnreachable(ClientError):
     status = 0
 
 
+class AuthenticationFailed(ClientError):
+    """The TLS handshake with the master failed; the message says which side refused and why."""
+
+    code = "TLS_FAILED"
+    status = 0
+
+
 class RemoteError(ClientError):
     """The master answered with an error; `code` and `status` come from its answer."""
 
@@ -116,8 +142,8 @@ class RemoteError(ClientError):
 
 
 _BY_CODE = {cls.code: cls for cls in (
-    BadRequest, DecodeError, ValidationError, BadAuthorization, TooLarge, Forbidden, NotFound,
-    Conflict, InvalidTransition, NotReady,
+    BadRequest, DecodeError, ValidationError, BadAuthorization, TooLarge, Unauthenticated, Revoked,
+    Forbidden, BadToken, NotFound, Conflict, InvalidTransition, NotReady,
 )}
 
 
