@@ -227,6 +227,61 @@ class MasterClient:
                          {"instance_guid": instance_guid, "title_list": titles})
 
 
+    # -- identity and administration (issue 9) ------------------------------------------------
+
+    def whoami(self) -> JSONDict:
+        """``slapos.get.v0.whoami``: who the master takes the caller for (kind, name, admin)."""
+        return self.call("slapos.get.v0.whoami", {})
+
+    def create_compute_node_token(self, title: str | None = None, ttl: int | None = None,
+                                  computer_guid: str | None = None) -> JSONDict:
+        """``slapos.post.v0.compute_node_token`` (admin): a single-use enrolment token for a new
+        computer, or for re-enrolling the existing `computer_guid`; ``token``, ``expires_at``."""
+        return self.call("slapos.post.v0.compute_node_token",
+                         _present(title=title, ttl=ttl, computer_guid=computer_guid))
+
+    def revoke_compute_node(self, computer_guid: str) -> JSONDict:
+        """``slapos.post.v0.compute_node_revocation``: refuse every certificate of the computer and
+        of its partitions; ``revoked`` counts them."""
+        return self.call("slapos.post.v0.compute_node_revocation", {"computer_guid": computer_guid})
+
+    def list_compute_nodes(self) -> list[JSONDict]:
+        """``slapos.allDocs.v0.compute_node_list``: the computers the caller may see (``result_list``)."""
+        return _result_list(self.call("slapos.allDocs.v0.compute_node_list", {}))
+
+    def get_compute_node(self, computer_guid: str) -> JSONDict:
+        """``slapos.get.v0.compute_node``: one computer with its certificates and partitions."""
+        return self.call("slapos.get.v0.compute_node", {"computer_guid": computer_guid})
+
+    def create_user(self, name: str, admin: bool = False, ttl: int | None = None) -> JSONDict:
+        """``slapos.post.v0.user`` (admin): a new user and its enrolment ``token``."""
+        return self.call("slapos.post.v0.user", {"name": name, "admin": bool(admin), **_present(ttl=ttl)})
+
+    def create_user_token(self, name: str, ttl: int | None = None) -> JSONDict:
+        """``slapos.post.v0.user_token`` (admin): a new enrolment token for the existing user `name`."""
+        return self.call("slapos.post.v0.user_token", {"name": name, **_present(ttl=ttl)})
+
+    def create_api_token(self, title: str | None = None, ttl: int | None = None, *,
+                         never_expires: bool = False) -> JSONDict:
+        """``slapos.post.v0.api_token``: an API token of the caller's; ``ttl`` seconds, the master's
+        default when None, no expiry with `never_expires`."""
+        body = _present(title=title, ttl=ttl)
+        if never_expires:
+            body["ttl"] = None
+        return self.call("slapos.post.v0.api_token", body)
+
+    def list_api_tokens(self) -> list[JSONDict]:
+        """``slapos.allDocs.v0.api_token_list``: the caller's tokens (an admin's: all)."""
+        return _result_list(self.call("slapos.allDocs.v0.api_token_list", {}))
+
+    def revoke_api_token(self, token_id: str) -> JSONDict:
+        """``slapos.remove.v0.api_token``: revoke the token `token_id` (its public id)."""
+        return self.call("slapos.remove.v0.api_token", {"token_id": token_id})
+
+    def list_audit_events(self, since: float | None = None, limit: int | None = None) -> list[JSONDict]:
+        """``slapos.allDocs.v0.audit_event_list``: events newest first, from `since` (epoch seconds)."""
+        return _result_list(self.call("slapos.allDocs.v0.audit_event_list", _present(since=since, limit=limit)))
+
 def _decode(method: str, response: requests.Response) -> Any:
     """The JSON answer of a 2xx response; a RemoteError for anything else."""
     status = response.status_code
@@ -245,6 +300,11 @@ def _decode(method: str, response: requests.Response) -> Any:
         raise RemoteError(str(body["title"]), str(code), int(body.get("status") or status))
     line = _first_line(response.text) or f"{status} {response.reason or ''}".strip()
     raise RemoteError(line, f"HTTP_{status}", status)
+
+
+def _present(**fields: Any) -> JSONDict:
+    """The fields that were given (None means "let the master decide")."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _result_list(answer: Any) -> list[JSONDict]:

@@ -3,7 +3,11 @@
 One file can drive the proxy, the master, the node and the client: each reads its own sections.
 
 - ``[slapos]``: ``computer_id``, ``master_url``, ``master_rest_url``, ``key_file``, ``cert_file``,
-  ``instance_root``, ``software_root``, ...
+  ``instance_root``, ``software_root``, ...; and Partita's ``partita_ca_file`` (the master CA, PEM,
+  the client verifies the master against; not SlapOS's ``master_ca_file``, which slapos.core refuses)
+  and ``api_token`` (``<id>.<secret>``, sent as ``Authorization: Bearer``, for scripts)
+- ``[slapconsole]``: ``key_file``, ``cert_file``, ``partita_ca_file`` when ``[slapos]`` has none (the
+  real slapos.core client reads its certificate from either section)
 - ``[slapproxy]``: ``host``, ``port``, ``database_uri``
 - ``[slapformat]``: ``partition_amount``, ``interface_name``, ... (read by the node)
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from partita.slap.errors import ConfigurationError
+from partita.slap.tokens import TokenFormatError, parse_token
 
 NODE_ENV = "SLAPOS_CONFIGURATION"
 CLIENT_ENV = "SLAPOS_CLIENT_CONFIGURATION"
@@ -94,13 +99,16 @@ def get_int(parser: configparser.ConfigParser, section: str, key: str, default: 
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """What ``slapos request/supply/info/list`` need."""
+    """What the client commands (``slapos request``, ``slapos token create``, ...) need: where the
+    master is, how to trust it (``ca_file``) and who we are (certificate pair or ``api_token``)."""
 
     master_url: str
     master_rest_url: str | None = None
     key_file: str | None = None
     cert_file: str | None = None
     computer_id: str | None = None
+    ca_file: str | None = None
+    api_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,10 +157,29 @@ def client_config(parser: configparser.ConfigParser) -> ClientConfig:
     return ClientConfig(
         master_url=master_url,
         master_rest_url=get_option(parser, "slapos", "master_rest_url"),
-        key_file=get_option(parser, "slapos", "key_file") or get_option(parser, "slapconsole", "key_file"),
-        cert_file=get_option(parser, "slapos", "cert_file") or get_option(parser, "slapconsole", "cert_file"),
+        key_file=_client_path(parser, "key_file"),
+        cert_file=_client_path(parser, "cert_file"),
         computer_id=get_option(parser, "slapos", "computer_id"),
+        ca_file=_client_path(parser, "partita_ca_file"),
+        api_token=_api_token(get_option(parser, "slapos", "api_token")),
     )
+
+
+def _client_path(parser: configparser.ConfigParser, key: str) -> str | None:
+    """``[slapos] key``, else ``[slapconsole] key``, with ``~`` expanded."""
+    value = get_option(parser, "slapos", key) or get_option(parser, "slapconsole", key)
+    return os.path.expanduser(value) if value else None
+
+
+def _api_token(value: str | None) -> str | None:
+    """The API token text if it has a token's shape (a ConfigurationError otherwise, without
+    repeating the secret)."""
+    if value is None:
+        return None
+    try:
+        return parse_token(value, enrolment=False).text()
+    except TokenFormatError as error:
+        raise ConfigurationError(f"[slapos] api_token is {error}") from None
 
 
 def database_uri_from(value: str, base_dir: Path) -> str:

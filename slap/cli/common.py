@@ -2,7 +2,8 @@
 
 Configuration: ``--cfg FILE``, else ``$SLAPOS_CLIENT_CONFIGURATION``, else
 ``~/.slapos/slapos-client.cfg`` (`slap.config`); the commands read ``[slapos] master_url`` and,
-for https, ``key_file``/``cert_file``.
+for https, ``partita_ca_file`` (the master CA to verify it against) and ``key_file``/``cert_file``
+or ``api_token`` (who we are).
 
 Instances: the master's answers are read as the JSON API's instance documents
 (`slap.wire.instance`: `read_instance`, `read_tree`); a malformed answer is one error line.
@@ -21,7 +22,7 @@ import click
 from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
 from partita.slap.cli.output import print_json, print_mapping
 from partita.slap.client import MasterClient, connect
-from partita.slap.config import client_config, read_config
+from partita.slap.config import ClientConfig, client_config, read_config
 from partita.slap.wire.instance import InstanceDocument, TreeEntry, parse_instance, parse_tree_entry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,8 +54,18 @@ def format_option(func: F) -> F:
 
 def open_client(cfg: str | None) -> MasterClient:
     """A client of the master named by the configuration (a ConfigurationError if it is wrong)."""
-    config = client_config(read_config(cfg, client=True))
-    return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file)
+    return client_from(load_client_config(cfg))
+
+
+def load_client_config(cfg: str | None) -> ClientConfig:
+    """The client configuration `--cfg` (or the environment, or the default file) names."""
+    return client_config(read_config(cfg, client=True))
+
+
+def client_from(config: ClientConfig) -> MasterClient:
+    """A client of the master `config` names, trusting its CA file, with its identity."""
+    return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file,
+                   ca_file=config.ca_file, api_token=config.api_token)
 
 
 def decode_underscore(parameters: dict[str, Any] | None) -> dict[str, Any]:

@@ -5,6 +5,8 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
 
 - the client commands of this package (`BUILTIN_COMMANDS`): ``request``, ``supply``, ``remove``,
   ``info``, ``list``, and SlapOS's names ``service list`` and ``service info`` for the last two;
+  the identity commands ``computer token create``, ``computer revoke|list|info``, ``user create``,
+  ``token create|list|revoke`` and ``audit list``;
 - the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
   becomes the sub-command ``b`` of the group ``a`` (groups are created on the fly).
 
@@ -38,6 +40,15 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "list": "partita.slap.cli.list:command",
     "service.list": "partita.slap.cli.list:command",
     "service.info": "partita.slap.cli.info:command",
+    "computer.token.create": "partita.slap.cli.computer_token_create:command",
+    "computer.revoke": "partita.slap.cli.computer_revoke:command",
+    "computer.list": "partita.slap.cli.computer_list:command",
+    "computer.info": "partita.slap.cli.computer_info:command",
+    "user.create": "partita.slap.cli.user_create:command",
+    "token.create": "partita.slap.cli.token_create:command",
+    "token.list": "partita.slap.cli.token_list:command",
+    "token.revoke": "partita.slap.cli.token_revoke:command",
+    "audit.list": "partita.slap.cli.audit_list:command",
 }
 
 GROUP_HELP: dict[str, str] = {
@@ -46,6 +57,11 @@ GROUP_HELP: dict[str, str] = {
     "master": "The master: the catalog and its APIs.",
     "configure": "Write configuration files.",
     "node": "The node agent.",
+    "computer": "Computers (nodes): enrolment tokens, list, info, revocation.",
+    "computer.token": "Single-use tokens a node enrols with.",
+    "user": "Users of the master (admin).",
+    "token": "API tokens for scripts (used instead of a certificate).",
+    "audit": "What happened on the master: who did what, when, from where.",
 }
 
 
@@ -70,19 +86,22 @@ def load_target(target: str, qualified_name: str) -> click.Command:
 class LazyGroup(click.Group):
     """A group whose commands are ``module:attribute`` targets imported on first use."""
 
-    def __init__(self, *args: Any, **attrs: Any) -> None:
+    def __init__(self, *args: Any, dotted: str = "", **attrs: Any) -> None:
         super().__init__(*args, **attrs)
         self.targets: dict[str, str] = {}
+        self.dotted = dotted  # "computer.token" for ``slapos computer token``; "" for the root
 
     def add_target(self, path: list[str], target: str) -> None:
-        """Declare ``path[0] path[1] ...`` as `target`, creating sub-groups on the fly."""
+        """Declare ``path[0] path[1] ...`` as `target`, creating sub-groups on the fly (their help
+        from `GROUP_HELP`, by dotted name)."""
         head, rest = path[0], path[1:]
         if not rest:
             self.targets.setdefault(head, target)
             return
         group = self.commands.get(head)
         if not isinstance(group, LazyGroup):
-            group = LazyGroup(head, help=GROUP_HELP.get(head, f"The {head} commands."))
+            dotted = f"{self.dotted}.{head}" if self.dotted else head
+            group = LazyGroup(head, dotted=dotted, help=GROUP_HELP.get(dotted, f"The {head} commands."))
             self.add_command(group)
         group.add_target(rest, target)
 

@@ -1,0 +1,55 @@
+"""``slapos computer info COMP-ID``: one computer, its certificates (newest first) and partitions."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from partita.slap.cli.common import cfg_option, format_option, open_client
+from partita.slap.cli.computers import certificate_expiry, certificate_state, partitions
+from partita.slap.cli.durations import show_time
+from partita.slap.cli.output import print_json, print_mapping, print_table
+
+CERTIFICATE_COLUMNS = ("serial", "not before", "not after", "state", "revoked")
+PARTITION_COLUMNS = ("partition", "state")
+
+
+@click.command("info")
+@click.argument("computer_guid", metavar="COMP-ID")
+@cfg_option
+@format_option
+def command(computer_guid: str, cfg: str | None, output_format: str) -> None:
+    """Show the computer COMP-ID: owner, partitions, certificates."""
+    with open_client(cfg) as client:
+        entry = client.get_compute_node(computer_guid)
+    if output_format == "json":
+        print_json(entry)
+        return
+    show(entry)
+
+
+def show(entry: dict[str, Any]) -> None:
+    """The computer as a key/value table, then its certificates and partitions."""
+    print_mapping({
+        "computer": entry.get("computer_guid"),
+        "title": entry.get("title"),
+        "owner": entry.get("owner"),
+        "created": show_time(entry.get("created_at")),
+        "partitions busy/total": partitions(entry),
+        "certificate": certificate_state(entry),
+        "expires": certificate_expiry(entry),
+    })
+    certificates = entry.get("certificates") or []
+    click.echo("Certificates:")
+    if certificates:
+        print_table(CERTIFICATE_COLUMNS, [
+            [c.get("serial"), show_time(c.get("not_before")), show_time(c.get("not_after")), c.get("state"),
+             show_time(c.get("revoked_at"))] for c in certificates])
+    else:
+        click.echo("  (none)")
+    click.echo("Partitions:")
+    partition_list = entry.get("partitions") or []
+    if partition_list:
+        print_table(PARTITION_COLUMNS, [[p.get("partition_id"), p.get("state")] for p in partition_list])
+    else:
+        click.echo("  (none)")
