@@ -18,11 +18,13 @@ Errors (see `slap.errors`)::
                             ``REVOKED``); a body that is not JSON gives its first line and the code
                             ``HTTP_<status>``
 
-Transport seam: pass ``session=`` anything with the `requests.Session` ``post`` signature (and
-``headers``, ``cert``, ``verify`` attributes, ``close``) to run the client without a network.
+Transport seam: pass ``session=`` anything with the `requests.Session` ``post`` signature (``url,
+json, timeout, verify``; and ``headers``, ``cert``, ``verify`` attributes, ``close``) to run the
+client without a network.
 
-Trust: the master is verified against ``ca_file`` (the master CA, PEM: requests' ``verify``),
-or against requests' default CAs when none is given; verification is never turned off.
+Trust: the master is verified against ``ca_file`` (the master CA, PEM: requests' ``verify``, given
+with each call so that ``$REQUESTS_CA_BUNDLE`` cannot replace it), or against requests' default
+CAs when none is given; verification is never turned off.
 
 Identity, one of:
 
@@ -84,7 +86,9 @@ class MasterClient:
             self.session.headers["Authorization"] = f"Bearer {api_token.strip()}"
         if cert is not None:
             self.session.cert = cert
-        self.session.verify = ca_file if ca_file else True
+        # Given with every call too: requests lets $REQUESTS_CA_BUNDLE override a session's verify.
+        self.verify: str | bool = ca_file if ca_file else True
+        self.session.verify = self.verify
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -112,7 +116,7 @@ class MasterClient:
         deadline = (self.timeout, read_timeout if read_timeout is not None else self.timeout)
         started = time.monotonic()
         try:
-            response = self.session.post(url, json=body or {}, timeout=deadline)
+            response = self.session.post(url, json=body or {}, timeout=deadline, verify=self.verify)
         except requests.Timeout:
             raise MasterUnreachable(
                 f"cannot reach the master at {self.master_url}: no answer within {_seconds(deadline)}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from partita.slap.client import WAIT_MARGIN, MasterClient
+from partita.slap.client import WAIT_MARGIN, MasterClient, connect
 from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, closed_port, master  # noqa: F401
 
@@ -155,8 +155,10 @@ class FakeSession:
         self.cert = None
         self.verify = True
         self.calls: list[tuple[str, Any, Any, dict[str, str]]] = []
+        self.verified: list[Any] = []
 
-    def post(self, url: str, json: Any = None, timeout: Any = None) -> FakeResponse:
+    def post(self, url: str, json: Any = None, timeout: Any = None, verify: Any = True) -> FakeResponse:
+        self.verified.append(verify)
         self.calls.append((url, json, timeout, dict(self.headers)))
         return self.response
 
@@ -193,3 +195,77 @@ def test_fake_session_error_shapes() -> None:
         MasterClient("http://m", session=html).get_instance("x")  # type: ignore[arg-type]
     assert (str(raised.value), raised.value.code, raised.value.status) == \
         ("<html>Bad gateway</html>", "HTTP_502", 502)
+
+
+def test_api_token_is_a_bearer_header_and_the_ca_file_is_verified_on_every_call() -> None:
+    session = FakeSession(FakeResponse(200, {"kind": "user", "name": "alice", "admin": False}))
+    client = MasterClient("https://m", ca_file="/etc/partita/ca.crt", api_token=" 0123456789ab.secret ",
+                          session=session)  # type: ignore[arg-type]
+    assert client.whoami()["name"] == "alice"
+    url, body, _timeout, headers = session.calls[0]
+    assert (url, body) == ("https://m/slapos.get.v0.whoami", {})
+    assert headers["Authorization"] == "Bearer 0123456789ab.secret"
+    assert session.verified == ["/etc/partita/ca.crt"] and session.verify == "/etc/partita/ca.crt"
+
+
+def test_without_ca_file_requests_default_verification_is_kept() -> None:
+    session = FakeSession(FakeResponse(200, {}))
+    MasterClient("https://m", session=session).whoami()  # type: ignore[arg-type]
+    assert session.verified == [True]
+
+
+def test_partition_and_api_token_are_exclusive() -> None:
+    with pytest.raises(ClientError, match="not both"):
+        MasterClient("https://m", partition=("C", "p"), api_token="x", session=FakeSession(FakeResponse(200, {})))  # type: ignore[arg-type]
+
+
+def test_connect_passes_ca_file_token_and_the_certificate_pair() -> None:
+    client = connect("https://m", key_file="/k", cert_file="/c", ca_file="/ca", api_token="t")
+    assert (client.session.cert, client.verify, client.cert_file) == (("/c", "/k"), "/ca", "/c")
+    assert client.session.headers["Authorization"] == "Bearer t"
+    assert connect("https://m", cert_file="/c").session.cert is None
+
+
+IDENTITY_CALLS = [
+    (lambda c: c.create_compute_node_token(), "slapos.post.v0.compute_node_token", {}),
+    (lambda c: c.create_compute_node_token("rack 4", 600, "COMP-1"), "slapos.post.v0.compute_node_token",
+     {"title": "rack 4", "ttl": 600, "computer_guid": "COMP-1"}),
+    (lambda c: c.revoke_compute_node("COMP-1"), "slapos.post.v0.compute_node_revocation", {"computer_guid": "COMP-1"}),
+    (lambda c: c.get_compute_node("COMP-1"), "slapos.get.v0.compute_node", {"computer_guid": "COMP-1"}),
+    (lambda c: c.create_user("bob"), "slapos.post.v0.user", {"name": "bob", "admin": False}),
+    (lambda c: c.create_user("bob", admin=True, ttl=60), "slapos.post.v0.user", {"name": "bob", "admin": True, "ttl": 60}),
+    (lambda c: c.create_user_token("bob", 60), "slapos.post.v0.user_token", {"name": "bob", "ttl": 60}),
+    (lambda c: c.create_api_token(), "slapos.post.v0.api_token", {}),
+    (lambda c: c.create_api_token("ci", 3600), "slapos.post.v0.api_token", {"title": "ci", "ttl": 3600}),
+    (lambda c: c.create_api_token("ci", never_expires=True), "slapos.post.v0.api_token", {"title": "ci", "ttl": None}),
+    (lambda c: c.revoke_api_token("0123456789ab"), "slapos.remove.v0.api_token", {"token_id": "0123456789ab"}),
+]
+
+
+@pytest.mark.parametrize(("call", "method", "body"), IDENTITY_CALLS)
+def test_identity_methods_send_their_json_method_and_body(call: Any, method: str, body: dict[str, Any]) -> None:
+    session = FakeSession(FakeResponse(200, {"type": "success", "title": "done"}))
+    assert call(MasterClient("https://m", session=session)) == {"type": "success", "title": "done"}  # type: ignore[arg-type]
+    assert session.calls[0][:2] == (f"https://m/{method}", body)
+
+
+@pytest.mark.parametrize(("call", "method", "body"), [
+    (lambda c: c.list_compute_nodes(), "slapos.allDocs.v0.compute_node_list", {}),
+    (lambda c: c.list_api_tokens(), "slapos.allDocs.v0.api_token_list", {}),
+    (lambda c: c.list_audit_events(), "slapos.allDocs.v0.audit_event_list", {}),
+    (lambda c: c.list_audit_events(since=1700000000.5, limit=5), "slapos.allDocs.v0.audit_event_list",
+     {"since": 1700000000.5, "limit": 5}),
+])
+def test_identity_lists_return_the_result_list(call: Any, method: str, body: dict[str, Any]) -> None:
+    session = FakeSession(FakeResponse(200, {"result_list": [{"a": 1}]}))
+    assert call(MasterClient("https://m", session=session)) == [{"a": 1}]  # type: ignore[arg-type]
+    assert session.calls[0][:2] == (f"https://m/{method}", body)
+
+
+def test_revoked_certificate_answer_is_a_remote_error_with_its_title() -> None:
+    session = FakeSession(FakeResponse(401, {"status": 401, "type": "Revoked", "code": "REVOKED",
+                                             "title": "the certificate 1f was revoked on 2026-12-01"}))
+    with pytest.raises(RemoteError) as raised:
+        MasterClient("https://m", session=session).whoami()  # type: ignore[arg-type]
+    assert (str(raised.value), raised.value.code, raised.value.status) == \
+        ("the certificate 1f was revoked on 2026-12-01", "REVOKED", 401)
