@@ -1,6 +1,8 @@
 """The node's configuration, read from a SlapOS-format file (`slap.config.read_config`).
 
-``[slapos]``: ``computer_id``, ``master_url``, ``key_file``, ``cert_file``, ``instance_root``
+``[slapos]``: ``computer_id``, ``master_url``, ``key_file``, ``cert_file`` (the computer's key and
+certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate_repository_path``
+(where the partitions' keys and certificates go, `node.certificates`), ``instance_root``
 (default ``/srv/slapgrid``), ``software_root`` (``/opt/slapgrid``), and Partita's node options:
 ``software_timeout`` (s, default 3600), ``buildout_timeout`` (s, 600; SlapOS's
 ``partition_timeout`` is read too), ``promise_timeout`` (s, 20), ``maximum_concurrency`` (4),
@@ -41,6 +43,8 @@ class NodeConfig:
     software_root: Path
     key_file: str | None = None
     cert_file: str | None = None
+    ca_file: str | None = None
+    certificate_repository_path: Path | None = None
     partition_amount: int = 10
     partition_base_name: str = "slappart"
     user_base_name: str = "slapuser"
@@ -63,6 +67,11 @@ class NodeConfig:
     def single_user(self) -> bool:
         """Every partition runs as the node's own user (the node does not run as root)."""
         return os.geteuid() != 0
+
+    @property
+    def has_certificate(self) -> bool:
+        """The node speaks to its master with a certificate of its own (not the proxy's mode)."""
+        return bool(self.key_file and self.cert_file)
 
     @property
     def toolchain_root(self) -> Path:
@@ -155,6 +164,8 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         software_root=_path(parser, "software_root", DEFAULT_SOFTWARE_ROOT, base),  # type: ignore[arg-type]
         key_file=get_option(parser, "slapos", "key_file"),
         cert_file=get_option(parser, "slapos", "cert_file"),
+        ca_file=get_option(parser, "slapos", "partita_ca_file"),
+        certificate_repository_path=_path(parser, "certificate_repository_path", None, base),
         partition_amount=amount,
         partition_base_name=get_option(parser, "slapformat", "partition_base_name", "slappart") or "slappart",
         user_base_name=get_option(parser, "slapformat", "user_base_name", "slapuser") or "slapuser",

@@ -14,6 +14,7 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from partita.node.certificates import settle_pending
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
 from partita.node.runner import RunAs
@@ -101,9 +102,13 @@ class NodeContext:
 
 
 def master_client(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
-    """A client of the node's master, with the node's certificate when it has one."""
+    """A client of the node's master, with the node's certificate when it has one (a renewal cut
+    short by a crash is settled first, so that the key and the certificate match) and the master
+    verified against ``partita_ca_file``."""
+    if config.has_certificate:
+        settle_pending(Path(config.key_file), Path(config.cert_file))  # type: ignore[arg-type]
     return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file,
-                   timeout=timeout or config.http_timeout)
+                   ca_file=config.ca_file, timeout=timeout or config.http_timeout)
 
 
 def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeContext:

@@ -5,6 +5,11 @@ what is requested destroyed. Then wait on ``slapos.wait.v0.compute_node_change``
 answers as soon as anything for this computer changes: no polling), at most until the next
 promise is due or a failed partition's retry time comes.
 
+Certificates (`node.certificates`): at the start of an iteration the computer's certificate is
+renewed when less than a third of its lifetime is left (at most once per iteration; a failure is
+logged and tried again at the next), and the iteration goes on with a client using the new one.
+After the instance pass, the partitions' certificates that are due are renewed the same way.
+
 A failed partition is retried with back-off (`node.plan.backoff`), at once if its instance changes.
 When the master cannot be reached, services keep running (supervisord does not depend on the
 node) and the node retries with back-off until the master is back.
@@ -16,12 +21,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from partita.node import promises
-from partita.node.context import NodeContext, forget_identities
+from partita.node import certificates, promises
+from partita.node.context import NodeContext, forget_identities, master_client
 from partita.node.desired import stamp
 from partita.node.passes import fetch, instance_pass, report_pass, software_pass
 from partita.node.plan import backoff
-from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.errors import ClientError, MasterUnreachable, PartitaError, RemoteError
 from partita.slap.wire.node_state import ComputeNodeState
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,7 @@ class Daemon:
         reports) makes the wait return at once, and the next iteration finds out which.
         """
         forget_identities()
+        self.renew_computer_certificate()
         ctx = self.ctx
         want = fetch(ctx)
         start_generation = want.generation
@@ -84,9 +90,43 @@ class Daemon:
         held = self._held(want)
         summary, want = instance_pass(ctx, want, skip=held)
         self._record(want, summary.failed, held)
+        self.renew_partition_certificates(want)
         if report_pass(ctx, want).changed:
             want = fetch(ctx)
         return start_generation, self._wait_seconds(want)
+
+    def renew_computer_certificate(self) -> bool:
+        """Renew the computer's certificate if it is due, then use a client with the new one;
+        whether it was renewed. A failure is logged, never raised: the next iteration tries again."""
+        config = self.ctx.config
+        try:
+            if not certificates.computer_certificate_due(config):
+                return False
+            certificates.renew_computer_certificate(config, self.ctx.client)
+            client = master_client(config)
+        except (PartitaError, OSError) as error:
+            log.warning("renewing the computer certificate failed (%s); trying again at the next iteration",
+                        error)
+            return False
+        previous, self.ctx.client = self.ctx.client, client
+        previous.close()
+        return True
+
+    def renew_partition_certificates(self, want: ComputeNodeState) -> None:
+        """Renew the certificates of the partitions hosting an instance that are due (failures logged)."""
+        if not certificates.makes_partition_certificates(self.ctx.config):
+            return
+        for partition in want.compute_partition_list:
+            if partition.instance is None:
+                continue
+            try:
+                user = self.ctx.work_on(partition).user()
+                owner = (user.uid, user.gid) if user.switches else None
+                certificates.ensure_partition_certificate(self.ctx.config, self.ctx.client,  # type: ignore[arg-type]
+                                                          partition.compute_partition_id, owner)
+            except (PartitaError, OSError) as error:
+                log.warning("%s: renewing the partition certificate failed (%s); trying again later",
+                            partition.compute_partition_id, error)
 
     def _wait(self, generation: int, seconds: float) -> None:
         self.waiting = True

@@ -4,7 +4,9 @@ For an instance requested started or stopped:
 
 1. write what the instance's buildout reads: ``.slapgrid/instance.json`` (the instance document,
    its addresses, its shared instances) and ``buildout.cfg`` (the software's ``instance.cfg``
-   plus the tail with ``[slap-connection]``, both contracts of `slap.wire`); link ``software_release``;
+   plus the tail with ``[slap-connection]``, both contracts of `slap.wire`, naming the partition's
+   own key and certificate on a node that has certificates, `node.certificates`); link
+   ``software_release``;
 2. run buildout as the partition's user, in its directory, with the buildout deadline;
 3. turn ``etc/service/*`` (watched) and ``etc/run/*`` into programs of the node's supervisord;
    start them (a program whose wrapper changed restarts) or stop them as requested;
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from partita.node import promises
+from partita.node.certificates import PartitionFiles, ensure_partition_certificate
 from partita.node.context import NodeContext, PartitionWork
 from partita.node.desired import release_digest, stamp
 from partita.node.errors import CommandFailed, NodeError
@@ -136,8 +139,11 @@ def _prepare(ctx: NodeContext, work: PartitionWork, user: RunAs) -> None:
     document = instance_file(ctx, work)
     text = json.dumps(render_instance_file(document), indent=1, sort_keys=True)
     write_file(node_dir, INSTANCE_FILE, text, mode=0o640, owner=owner)
+    files = _partition_certificate(ctx, work, user)
     connection = for_instance_file(document, instance_file=str(node_dir / INSTANCE_FILE),
-                                   key_file=ctx.config.key_file or "", cert_file=ctx.config.cert_file or "")
+                                   key_file=files.key_file if files else "",
+                                   cert_file=files.cert_file if files else "",
+                                   ca_file=(ctx.config.ca_file or "") if files else "")
     tail = buildout_tail(connection, ipv4_network=ctx.config.ipv4_local_network)
     user_owner = (user.uid, user.gid) if user.switches else None
     write_file(path, "buildout.cfg", profile.rstrip("\n") + "\n" + tail, mode=0o640, owner=user_owner)
@@ -147,6 +153,16 @@ def _prepare(ctx: NodeContext, work: PartitionWork, user: RunAs) -> None:
             link.unlink()
     if not link.is_symlink():
         link.symlink_to(software_path)
+
+
+def _partition_certificate(ctx: NodeContext, work: PartitionWork, user: RunAs) -> PartitionFiles | None:
+    """The partition's own key and certificate (`node.certificates`), made or renewed when due;
+    None on a node without certificates (the proxy's mode)."""
+    owner = (user.uid, user.gid) if user.switches else None
+    try:
+        return ensure_partition_certificate(ctx.config, ctx.client, work.pid, owner)  # type: ignore[arg-type]
+    except ClientError as error:
+        raise NodeError(f"cannot get the partition's certificate: {error}") from None
 
 
 def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:

@@ -61,6 +61,7 @@ class Settings:
     instance_root: Path
     cert_file: str | None = None
     key_file: str | None = None
+    ca_file: str | None = None
 
     @property
     def socket(self) -> Path:
@@ -182,7 +183,7 @@ def master_bang(settings: Settings, partition: str, guid: str, message: str) -> 
     from partita.slap.client import connect
 
     with connect(settings.master_url, key_file=settings.key_file, cert_file=settings.cert_file,
-                 partition=(settings.computer_id, partition), timeout=BANG_TIMEOUT) as client:
+                 ca_file=settings.ca_file, partition=(settings.computer_id, partition), timeout=BANG_TIMEOUT) as client:
         client.bang(guid, message)
 
 
@@ -285,8 +286,10 @@ def parse_arguments(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--instance-root", required=True, type=Path)
     parser.add_argument("--cert-file")
     parser.add_argument("--key-file")
+    parser.add_argument("--ca-file")
     args = parser.parse_args(argv)
-    return Settings(args.master_url, args.computer_id, args.instance_root, args.cert_file, args.key_file)
+    return Settings(args.master_url, args.computer_id, args.instance_root, args.cert_file, args.key_file,
+                    args.ca_file)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,8 +92,11 @@ def slap_connection(buildout: Mapping[str, Mapping[str, str]], section: str) -> 
 
 
 def master_client(connection: SlapConnection, timeout: float = MASTER_TIMEOUT) -> MasterClient:
-    """A JSON API client acting as the partition of `connection`."""
-    return connect(connection.server_url, key_file=connection.key_file, cert_file=connection.cert_file,
+    """A JSON API client acting as the partition of `connection`: with the partition's own
+    certificate and the master's CA when the node wrote them (``key-file``, ``cert-file``,
+    ``partita-ca-file``), as the proxy's plain partition otherwise."""
+    return connect(connection.server_url, key_file=connection.key_file or None,
+                   cert_file=connection.cert_file or None, ca_file=connection.ca_file or None,
                    partition=(connection.computer_id, connection.partition_id), timeout=timeout)
 
 

@@ -128,6 +128,8 @@ def render_main_config(config: NodeConfig, python: str = sys.executable) -> str:
                 "--computer-id", config.computer_id, "--instance-root", str(root)]
     if config.cert_file and config.key_file:
         watchdog += ["--cert-file", config.cert_file, "--key-file", config.key_file]
+    if config.ca_file:
+        watchdog += ["--ca-file", config.ca_file]
     return "\n".join([
         "# The Partita node's supervisord. Written by the node: do not edit.",
         "[unix_http_server]",

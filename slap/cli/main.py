@@ -40,6 +40,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "list": "partita.slap.cli.list:command",
     "service.list": "partita.slap.cli.list:command",
     "service.info": "partita.slap.cli.info:command",
+    "configure.client": "partita.slap.cli.configure_client:command",
     "computer.token.create": "partita.slap.cli.computer_token_create:command",
     "computer.revoke": "partita.slap.cli.computer_revoke:command",
     "computer.list": "partita.slap.cli.computer_list:command",

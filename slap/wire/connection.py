@@ -4,6 +4,9 @@ The node appends a tail to every instance profile before it runs buildout (`node
 ``[slap-connection]`` (SlapOS's section, read by Partita's recipes and by slapos.cookbook's),
 the same under its old name ``[slap_connection]`` (underscored keys, as older recipes read it),
 ``[storage-configuration]`` and ``[network-information]``, plus two ``[buildout]`` settings.
+On a node with certificates, ``key-file``/``cert-file`` name the partition's own key and
+certificate (`node.certificates`) and Partita's ``partita-ca-file`` the master's CA; without
+them (proxy mode) the three are empty.
 `buildout_tail` renders that text; the recipes read the section through `parse_connection`
 (``partita:request``, ``partita:publish``, ``partita:slapconfiguration`` via ``instance-file``).
 
@@ -22,7 +25,8 @@ from partita.slap.wire.instance_file import InstanceFile
 SECTION = "slap-connection"
 LEGACY_SECTION = "slap_connection"
 REQUIRED = ("server-url", "computer-id", "partition-id")
-NOT_IN_LEGACY = ("requested-state", "shared-part-list", "build-time-part-list")
+CA_FILE = "partita-ca-file"  # Partita's key: the master's CA, to verify the master (HTTPS)
+NOT_IN_LEGACY = ("requested-state", "shared-part-list", "build-time-part-list", CA_FILE)
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,18 @@ class SlapConnection:
     software_path: str
     shared_part_list: str = ""           # SlapOS keys Partita leaves empty
     build_time_part_list: str = ""
+    ca_file: str = ""                    # the master's CA certificate ("" without TLS)
 
 
 def for_instance_file(document: InstanceFile, *, instance_file: str, key_file: str = "",
-                      cert_file: str = "") -> SlapConnection:
+                      cert_file: str = "", ca_file: str = "") -> SlapConnection:
     """The section that goes with `document`, written at `instance_file`."""
     return SlapConnection(
         computer_id=document.computer_id, partition_id=document.partition_id,
         server_url=document.server_url, software_release_url=document.software_release_uri,
         key_file=key_file, cert_file=cert_file, requested_state=document.state,
         instance_guid=document.instance_guid, instance_file=instance_file,
-        software_path=document.software_path,
+        software_path=document.software_path, ca_file=ca_file,
     )
 
 
@@ -63,6 +68,7 @@ def connection_options(connection: SlapConnection) -> dict[str, str]:
         "instance-file": connection.instance_file, "software-path": connection.software_path,
         "shared-part-list": connection.shared_part_list,
         "build-time-part-list": connection.build_time_part_list,
+        CA_FILE: connection.ca_file,
     }
 
 
@@ -103,4 +109,5 @@ def parse_connection(options: Mapping[str, str]) -> SlapConnection:
         cert_file=value("cert-file"), requested_state=state, instance_guid=value("instance-guid"),
         instance_file=value("instance-file"), software_path=value("software-path"),
         shared_part_list=value("shared-part-list"), build_time_part_list=value("build-time-part-list"),
+        ca_file=value(CA_FILE),
     )
