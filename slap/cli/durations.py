@@ -57,10 +57,10 @@ def parse_since(text: str, now: datetime, option: str = "--since") -> float:
 
 
 def describe_seconds(seconds: float) -> str:
-    """``2h``, ``7d``, ``90s``: the largest unit that divides `seconds` (at least a minute unit
-    for long ones, rounded)."""
+    """``2h``, ``7d``, ``90s``: the largest unit up to days that divides `seconds` (else hours
+    and minutes)."""
     seconds = int(round(seconds))
-    for unit, size in sorted(UNITS.items(), key=lambda item: -item[1]):
+    for unit, size in sorted(((u, n) for u, n in UNITS.items() if u != "w"), key=lambda item: -item[1]):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size}{unit}"
     if seconds >= 3600:
