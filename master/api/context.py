@@ -1,8 +1,10 @@
 """What every adapter needs per request: the database, the settings and the caller's identity.
 
-The identity of a partition comes from the ``Authorization: X-SlapPartition computer_id=C,
-computer_partition_id=P`` header (sent by the real slapos.core 1.26 client) or, for the SLAP XML
-calls that carry them, from the ``computer_id``/``computer_partition_id`` form fields.
+On an authenticated master the identity comes from the client certificate or API token
+(`master.api.authentication`); a partition named by the ``Authorization: X-SlapPartition
+computer_id=C, computer_partition_id=P`` header or by the ``computer_id``/``computer_partition_id``
+form fields only narrows it (a computer acting for one of its partitions). The proxy believes the
+names (as slapproxy does): there, they are the identity.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 
 from flask import current_app, request
 
+from partita.master.api import authentication
 from partita.master.db.database import Database
 from partita.master.services.identity import Caller
 from partita.master.settings import AppSettings
@@ -43,10 +46,13 @@ def partition_from_header() -> tuple[str, str] | None:
 
 def caller(computer: str | None = None, partition: str | None = None) -> Caller:
     """The caller: a partition if the header (or the given fields) name one, else the user."""
-    owner = settings().default_owner
     named = partition_from_header()
+    if settings().authentication:
+        identity = authentication.identify()
+        if named is not None:
+            identity = identity.acting_as(*named)
+        return identity.acting_as(computer, partition)
+    base = Caller(owner=settings().default_owner, address=authentication.address())
     if named is not None:
-        return Caller(owner=owner, computer=named[0], partition=named[1])
-    if computer and partition:
-        return Caller(owner=owner, computer=computer, partition=partition)
-    return Caller(owner=owner)
+        return base.acting_as(*named)
+    return base.acting_as(computer, partition)

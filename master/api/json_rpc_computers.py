@@ -12,7 +12,7 @@ from flask import request
 
 from partita.master.api import context
 from partita.master.api import json_rpc_documents as documents
-from partita.master.services import computer_views, computers, lifecycle, supplies, views
+from partita.master.services import access, computer_registry, computer_views, computers, lifecycle, supplies, views
 from partita.master.services.computers import AddressSpec, PartitionSpec
 from partita.slap.states import BuildState, parse_build_state, parse_supply_state
 
@@ -24,9 +24,17 @@ def get_compute_partition(body: dict[str, Any]) -> dict[str, Any]:
         return documents.instance_document(views.instance_view(session, instance))
 
 
-def compute_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
+def _managed_view(reference: str) -> Any:
+    """The computer's view, if the caller may manage the computer."""
+    caller = context.caller()
     with context.database().read() as session:
-        computer = computer_views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+        computer = computers.get_computer(session, reference)
+        access.check_computer(session, caller, computer)
+        return computer_views.computer_view(session, computer)
+
+
+def compute_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
+    computer = _managed_view(body["computer_guid"])
     return {"result_list": [
         documents.compute_node_instance_entry(p.reference, p.instance)
         for p in computer.partitions if p.instance is not None
@@ -87,9 +95,10 @@ def _report_build(body: dict[str, Any], state: BuildState, log: str) -> None:
 
 
 def _known_computer(reference: str) -> None:
-    """404 unless the compute node exists."""
+    """404 unless the compute node exists; 403 unless the caller may manage it."""
+    caller = context.caller()
     with context.database().read() as session:
-        computers.get_computer(session, reference)
+        access.check_computer(session, caller, computers.get_computer(session, reference))
 
 
 def ignored(body: dict[str, Any]) -> dict[str, Any]:
@@ -98,24 +107,20 @@ def ignored(body: dict[str, Any]) -> dict[str, Any]:
     return documents.success("Ignored")
 
 
-def post_certificate(body: dict[str, Any]) -> dict[str, Any]:
-    """No certificates in this version: empty ones, for a known compute node."""
-    _known_computer(body["computer_guid"])
-    return {"key": "", "certificate": ""}
-
-
 def compute_node_status(body: dict[str, Any]) -> dict[str, Any]:
-    with context.database().read() as session:
-        computer = computer_views.computer_view(session, computers.get_computer(session, body["computer_guid"]))
+    computer = _managed_view(body["computer_guid"])
     return {"text": documents.compute_node_status(computer)}
 
 
 def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
+    """slapproxy's work-in-progress list; on an authenticated master, the caller's computers."""
+    caller = context.caller()
     with context.database().read() as session:
-        return {"result_list": [
-            {"computer_guid": c.reference, "title": c.title or c.reference}
-            for c in computers.list_computers(session)
-        ]}
+        if caller.authenticated:
+            found = [(e.reference, e.title) for e in computer_registry.list_computers(session, caller)]
+        else:
+            found = [(c.reference, c.title or c.reference) for c in computers.list_computers(session)]
+    return {"result_list": [{"computer_guid": reference, "title": title} for reference, title in found]}
 
 
 def hateoas_url(body: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +139,6 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.put.v0.compute_node_bang": ignored,
     "slapos.post.v0.compute_node_usage": ignored,
     "slapos.remove.v0.compute_node_certificate": ignored,
-    "slapos.post.v0.compute_node_certificate": post_certificate,
     "slapos.get.v0.compute_node_status": compute_node_status,
     "slapos.allDocs.WIP.compute_node_list": compute_node_list,
     "slapos.get.v0.hateoas_url": hateoas_url,

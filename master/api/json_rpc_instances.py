@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from partita.master.api import context
 from partita.master.api import json_rpc_documents as documents
 from partita.master.db.models import SoftwareInstance
-from partita.master.services import instances, lifecycle, views
+from partita.master.services import access, instances, lifecycle, views
 from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
 from partita.slap.states import ReportedState, parse_reported_state
@@ -75,8 +75,12 @@ def instance_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:
 
 def _on_instance(guid: str, change: Callable[[Session, SoftwareInstance], None]) -> None:
     """Apply `change` to the instance `guid` in one write transaction."""
+    caller = context.caller()
+
     def work(session: Session) -> None:
-        change(session, instances.get_instance_by_guid(session, context.caller(), guid))
+        instance = instances.get_instance_by_guid(session, caller, guid)
+        access.check_writer(session, caller, instance)
+        change(session, instance)
 
     context.database().run_write(work)
 

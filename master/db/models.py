@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -32,13 +33,15 @@ class Base(DeclarativeBase):
 
 
 class Owner(Base):
-    """A user of the catalog. In proxy mode everything belongs to the built-in user ``local``."""
+    """A user of the catalog. In proxy mode everything belongs to the built-in user ``local``.
+    An admin manages computers, users and tokens (see `master.services.access`)."""
 
     __tablename__ = "owners"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Computer(Base):
@@ -162,3 +165,64 @@ class SharedAttachment(Base):
         foreign_keys=[shared_instance_id], back_populates="attachment"
     )
     host_instance: Mapped[SoftwareInstance] = relationship(foreign_keys=[host_instance_id])
+
+
+class IssuedCertificate(Base):
+    """A certificate the master's CA signed: whose it is, how long it lives, whether it was revoked.
+
+    The master keeps the serial, never a key. A client certificate is accepted only if its serial
+    is here, not revoked and not expired (`master.services.certificates.identify`). ``kind`` is
+    ``user`` (``owner_id``), ``computer`` (``computer_id``) or ``partition`` (``computer_id`` and
+    ``partition_reference``)."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), nullable=True,
+                                                 index=True)
+    computer_id: Mapped[int | None] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"),
+                                                    nullable=True, index=True)
+    partition_reference: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    not_before: Mapped[float] = mapped_column(Float)
+    not_after: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Token(Base):
+    """An enrolment token (single use: a new computer, a computer enrolling again, a new user) or
+    an API token (a bearer credential of a user). Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    computer_id: Mapped[int | None] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"),
+                                                    nullable=True)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AuditEvent(Base):
+    """One change or refused call: who (``actor``, and the user it acts for), when, from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    actor_owner: Mapped[str] = mapped_column(String(255), default="", index=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    detail: Mapped[str] = mapped_column(Text, default="")

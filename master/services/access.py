@@ -1,17 +1,19 @@
 """Who may reach what: pure rules over the caller and the owner/tree of the target.
 
-- A user reaches the instances, supplies and computers of its own owner.
+- A user reaches the instances, supplies and computers of its own owner; an admin also manages
+  every computer, user and token (not other users' instances).
+- A computer reaches itself, its partitions and the instances they host (the node's work).
 - A partition reaches the instance it hosts and the instances of that instance's tree; a partition
   that hosts no instance (or does not exist) is a bad Authorization header (400).
-In proxy mode every caller is the owner ``local``, so everything is reachable; authentication
-(a later layer) only changes who the Caller is, not these rules.
+- In proxy mode every caller is the owner ``local``, so everything is reachable.
+Authentication only changes who the Caller is, not these rules.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from partita.master.db.models import Computer, Owner, Partition, SoftwareInstance
+from partita.master.db.models import Computer, Owner, Partition, SharedAttachment, SoftwareInstance
 from partita.master.services.identity import Caller
 from partita.slap.errors import BadAuthorization, Forbidden
 
@@ -31,6 +33,21 @@ def _acting_tree(session: Session, caller: Caller) -> int | None:
     return None if row is None else (row.root_id or row.id)
 
 
+def _hosting_computer(session: Session, instance: SoftwareInstance) -> str | None:
+    """The computer whose partition hosts `instance` (or the host of a shared instance)."""
+    host_id = instance.id
+    if instance.partition_id is None:
+        host_id = session.scalar(select(SharedAttachment.host_instance_id)
+                                 .where(SharedAttachment.shared_instance_id == instance.id))
+        if host_id is None:
+            return None
+    return session.scalar(
+        select(Computer.reference)
+        .join(Partition, Partition.computer_id == Computer.id)
+        .join(SoftwareInstance, SoftwareInstance.partition_id == Partition.id)
+        .where(SoftwareInstance.id == host_id))
+
+
 def check_instance(session: Session, caller: Caller, instance: SoftwareInstance) -> None:
     """Refuse (403) a caller that may not reach `instance`."""
     if caller.is_partition:
@@ -42,13 +59,58 @@ def check_instance(session: Session, caller: Caller, instance: SoftwareInstance)
         if tree != (instance.root_id or instance.id):
             raise Forbidden(f"partition {caller.partition!r} may not act on instance {instance.guid!r}")
         return
+    if caller.role == "computer":
+        if _hosting_computer(session, instance) != caller.computer:
+            raise Forbidden(f"instance {instance.guid!r} is not hosted on computer {caller.computer!r}")
+        return
     if _owner_name(session, instance.owner_id) != caller.owner:
         raise Forbidden(f"instance {instance.guid!r} belongs to another owner")
 
 
 def check_computer(session: Session, caller: Caller, computer: Computer) -> None:
-    """Refuse (403) a caller that may not manage `computer` (its owner, or one of its partitions)."""
-    if caller.is_partition and caller.computer == computer.reference:
+    """Refuse (403) a caller that may not manage `computer`: the computer itself, its owner, an
+    admin (and, in proxy mode only, one of its partitions)."""
+    if caller.role == "computer":
+        if caller.computer != computer.reference:
+            raise Forbidden(f"computer {caller.computer!r} may not act on computer {computer.reference!r}")
+        return
+    if caller.is_partition:
+        if caller.role == "local" and caller.computer == computer.reference:
+            return
+        raise Forbidden(f"partition {caller.partition!r} may not manage computer {computer.reference!r}")
+    if caller.is_admin:
         return
     if _owner_name(session, computer.owner_id) != caller.owner:
         raise Forbidden(f"computer {computer.reference!r} belongs to another owner")
+
+
+def check_supply(session: Session, caller: Caller, computer: Computer, removal: bool) -> None:
+    """Any user may ask a registered computer to install a software release (software is shared
+    by the node's partitions); only its owner or an admin may ask for a removal."""
+    if caller.role == "user" and not removal:
+        return
+    check_computer(session, caller, computer)
+
+
+def require_admin(caller: Caller, what: str) -> None:
+    if not caller.is_admin:
+        raise Forbidden(f"only an admin may {what}")
+
+
+def require_user(caller: Caller, what: str) -> None:
+    """Refuse computers and partitions: `what` is for people (and their scripts)."""
+    if caller.role not in ("local", "user"):
+        raise Forbidden(f"a {caller.role} certificate may not {what}")
+
+
+def check_writer(session: Session, caller: Caller, instance: SoftwareInstance) -> None:
+    """Refuse (403) a caller that may not change what `instance` publishes or reports: beyond
+    `check_instance`, an authenticated partition changes only the instance it hosts itself (it
+    reads its tree, but publishes for no other member)."""
+    check_instance(session, caller, instance)
+    if caller.role != "partition":
+        return
+    hosted = instance.partition
+    if hosted is None or hosted.reference != caller.partition or hosted.computer.reference != caller.computer:
+        raise Forbidden(f"partition {caller.partition!r} may change only the instance it hosts, "
+                        f"not {instance.guid!r}")

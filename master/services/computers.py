@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from partita.master.db.models import Computer, Partition, PartitionAddress
-from partita.master.services import allocator
+from partita.master.services import access, allocator
 from partita.master.db.changes import mark_computer_changed
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner
@@ -57,9 +57,15 @@ def get_partition(session: Session, computer_reference: str, partition_reference
 
 
 def ensure_computer(session: Session, caller: Caller, reference: str) -> Computer:
-    """The computer named `reference`, created for the caller's owner if it does not exist."""
+    """The computer named `reference`. In proxy mode (a ``local`` caller) it is created for the
+    caller's owner if it does not exist; on an authenticated master computers join only by
+    registering (`master.services.enrolment`), so an unknown one is a 404."""
     clean_reference(reference, "computer reference")
     computer = find_computer(session, reference)
+    if caller.authenticated:
+        if computer is None:
+            raise NotFound(f"unknown computer {reference!r} (a computer joins with `slapos node register`)")
+        return computer
     owner = ensure_owner(session, caller.owner)
     if computer is None:
         computer = Computer(reference=reference, owner_id=owner.id, title=reference,
@@ -80,6 +86,7 @@ def format_computer(session: Session, caller: Caller, reference: str, partitions
     """
     _check_specs(partitions)
     computer = ensure_computer(session, caller, reference)
+    access.check_computer(session, caller, computer)
     computer.address, computer.netmask = address, netmask
     existing = {p.reference: p for p in computer.partitions}
     wanted = {spec.reference for spec in partitions}

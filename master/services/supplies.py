@@ -24,6 +24,7 @@ def supply(session: Session, caller: Caller, computer_reference: str, url: str,
     """Ask `computer_reference` to install (available) or remove (destroyed) software `url`."""
     url = clean_software_release(url)
     computer = ensure_computer(session, caller, computer_reference)
+    access.check_supply(session, caller, computer, removal=state == SupplyState.DESTROYED)
     row = session.scalar(select(Supply).where(Supply.computer_id == computer.id, Supply.url == url))
     if row is None:
         owner = ensure_owner(session, caller.owner)

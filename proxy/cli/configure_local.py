@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from partita.proxy.listen import check_loopback
+from partita.slap.listen import check_loopback
 from partita.proxy.local_config import LocalSettings, render
 from partita.slap.errors import Conflict
 from partita.slap.fileio import atomic_write

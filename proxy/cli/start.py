@@ -8,7 +8,7 @@ import click
 
 from partita.master.server import ServeOptions, bind_address, serve
 from partita.proxy.app import make_app, prepare
-from partita.proxy.listen import check_loopback
+from partita.slap.listen import check_loopback
 from partita.slap.config import database_uri_from, proxy_config, read_config
 
 

@@ -26,7 +26,8 @@ from partita.master.api.context import caller, database, partition_from_header, 
 from partita.master.api.slap_xml import encode, forms
 from partita.master.api.slap_xml.computer_cache import ComputerCache
 from partita.master.api.slap_xml.marshal import dumps
-from partita.master.services import computer_views, computers, instances, lifecycle, supplies, views
+from partita.master.api.authentication import AUTHORITY
+from partita.master.services import access, certificates, computer_views, computers, instances, lifecycle, supplies, views
 from partita.master.services.identity import Caller
 from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
 from partita.slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
@@ -147,12 +148,14 @@ def _computer_cache() -> ComputerCache:
 
 def _full_computer(reference: str) -> bytes:
     cache = _computer_cache()
+    who = caller()
     with database().read() as session:
         computer = computers.find_computer(session, reference)
         if computer is None:
             if settings().mode == "proxy" and reference == settings().computer_id:
                 return dumps(encode.empty_computer(reference))
             raise NotFound(f"unknown computer {reference!r}")
+        access.check_computer(session, who, computer)
         key = (computer.id, computer.generation)
         body = cache.answer(reference, key)
         if body is not None:
@@ -178,8 +181,9 @@ def load_computer_configuration() -> Response:
 
 def _known_computer() -> str:
     reference = forms.required(_fields(), "computer_id")
+    who = caller()
     with database().read() as session:
-        computers.get_computer(session, reference)
+        access.check_computer(session, who, computers.get_computer(session, reference))
     return reference
 
 
@@ -263,21 +267,46 @@ def request_computer_partition() -> Response:
 @blueprint.get("/registerComputerPartition")
 def register_computer_partition() -> Response:
     computer, reference = _partition_fields("computer_reference", "computer_partition_reference")
+    who = caller(computer, reference)
     with database().read() as session:
         _check_header(session)
-        partition = computers.get_partition(session, computer, reference)
+        partition = _reachable_partition(session, who, computer, reference)
         instance = partition.instance
         view = None if instance is None else views.instance_view(session, instance)
     return _xml(encode.partition_object(computer, reference, view))
 
 
+def _reachable_partition(session: Session, who: Caller, computer: str, reference: str) -> Any:
+    """The partition, if `who` may reach it: its instance's rules, or the computer's when free."""
+    partition = computers.get_partition(session, computer, reference)
+    if partition.instance is not None:
+        access.check_instance(session, who, partition.instance)
+    else:
+        access.check_computer(session, who, partition.computer)
+    return partition
+
+
 @blueprint.get("/getComputerPartitionCertificate")
 def get_computer_partition_certificate() -> Response:
+    """The partition's key and certificate (empty strings on the proxy, as slapproxy answers).
+
+    SlapOS's node expects the master to make the key; only the computer itself (or the partition)
+    gets it, over its mutually authenticated connection, and the master keeps no copy."""
     computer, reference = _partition_fields()
-    with database().read() as session:
-        _check_header(session)
-        computers.get_partition(session, computer, reference)
-    return _xml({"certificate": "", "key": ""})
+    who = caller(computer, reference)
+    if not settings().authentication:
+        with database().read() as session:
+            _check_header(session)
+            computers.get_partition(session, computer, reference)
+        return _xml({"certificate": "", "key": ""})
+    authority = current_app.extensions[AUTHORITY]
+
+    def transaction(session: Session) -> tuple[str, str]:
+        partition = _reachable_partition(session, who, computer, reference)
+        key, issued = certificates.issue_with_key(session, authority, partition.computer, reference)
+        return key, issued.certificate_pem
+    key, certificate = _write(transaction)
+    return _xml({"certificate": certificate, "key": key})
 
 
 @blueprint.get("/getHostingSubscriptionIpList")
@@ -293,9 +322,10 @@ def get_hosting_subscription_ip_list() -> Response:
 @blueprint.get("/getComputerPartitionStatus")
 def get_computer_partition_status() -> Response:
     computer, reference = _partition_fields()
+    who = caller(computer, reference)
     with database().read() as session:
         _check_header(session)
-        instance = computers.get_partition(session, computer, reference).instance
+        instance = _reachable_partition(session, who, computer, reference).instance
         status = "free" if instance is None else views.instance_view(session, instance).status
     return _xml(status)
 

@@ -1,0 +1,168 @@
+"""Certificates the master issues and accepts: users, computers and partitions.
+
+The CA (`master.pki`) signs; this module decides what is signed for whom, records every issued
+certificate (serial, owner, lifetime; never a key) and answers, per call, who a presented
+certificate is (`identify`): unknown serials, revoked and expired certificates are refused, so a
+revocation is seen by every worker on its next call (the catalog is the one place it is kept).
+"""
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
+from partita.master.pki import certificates as certs
+from partita.master.pki.certificates import CertifiedKey
+from partita.master.services import audit
+from partita.master.services.access import check_computer
+from partita.master.services.identity import Caller
+from partita.slap.errors import Forbidden, Revoked, Unauthenticated
+
+KINDS = ("user", "computer", "partition")
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How many days each kind of certificate lives (renewed by the node well before the end)."""
+
+    user: int = 90
+    computer: int = 30
+    partition: int = 30
+
+    def days(self, kind: str) -> int:
+        return int(getattr(self, kind))
+
+
+@dataclass(frozen=True)
+class Authority:
+    """What the app signs with: the CA (loaded once per worker), its PEM and the lifetimes."""
+
+    ca: CertifiedKey
+    lifetimes: Lifetimes = Lifetimes()
+
+    @property
+    def ca_pem(self) -> str:
+        return certs.certificate_pem(self.ca.certificate).decode("ascii")
+
+    @property
+    def fingerprint(self) -> str:
+        return certs.fingerprint(self.ca.certificate)
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate_pem: str
+    ca_pem: str
+    not_after: datetime.datetime
+    serial: str
+
+
+def serial_hex(certificate: x509.Certificate) -> str:
+    return format(certificate.serial_number, "x")
+
+
+def issue(session: Session, authority: Authority, csr_pem: str, *, kind: str, common_name: str,
+          owner_id: int | None = None, computer_id: int | None = None,
+          partition_reference: str | None = None) -> Issued:
+    """Sign the key of `csr_pem` for `common_name` and record the certificate."""
+    certificate = certs.sign_csr(authority.ca, csr_pem, common_name, authority.lifetimes.days(kind))
+    return _record(session, authority, certificate, kind, owner_id, computer_id, partition_reference)
+
+
+def issue_with_key(session: Session, authority: Authority, computer: Computer,
+                   partition_reference: str) -> tuple[str, Issued]:
+    """A new key and its certificate for a partition, for SLAP XML's getComputerPartitionCertificate
+    (SlapOS's nodes expect the master to make the key; Partita's node sends a CSR instead)."""
+    key = certs.new_key()
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([])).sign(key, hashes.SHA256()))
+    issued = issue(session, authority, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+                   kind="partition", common_name=f"{computer.reference}/{partition_reference}"[:64],
+                   computer_id=computer.id, partition_reference=partition_reference)
+    return certs.key_pem(key).decode("ascii"), issued
+
+
+def _record(session: Session, authority: Authority, certificate: x509.Certificate, kind: str,
+            owner_id: int | None, computer_id: int | None, partition_reference: str | None) -> Issued:
+    session.add(IssuedCertificate(
+        serial=serial_hex(certificate), kind=kind, owner_id=owner_id, computer_id=computer_id,
+        partition_reference=partition_reference,
+        not_before=certificate.not_valid_before_utc.timestamp(),
+        not_after=certificate.not_valid_after_utc.timestamp(), created_at=time.time(),
+    ))
+    session.flush()
+    return Issued(certs.certificate_pem(certificate).decode("ascii"), authority.ca_pem,
+                  certificate.not_valid_after_utc, serial_hex(certificate))
+
+
+def state(row: IssuedCertificate, now: float) -> str:
+    """``revoked``, ``expired``, ``expiring`` (less than a third of its life left) or ``valid``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.not_after <= now:
+        return "expired"
+    if row.not_after - now < (row.not_after - row.not_before) / 3:
+        return "expiring"
+    return "valid"
+
+
+_IDENTIFY = (
+    select(IssuedCertificate, Owner.name, Owner.admin, Computer.reference)
+    .outerjoin(Computer, Computer.id == IssuedCertificate.computer_id)
+    .outerjoin(Owner, Owner.id == IssuedCertificate.owner_id)
+)
+
+
+def identify(session: Session, serial: str, address: str = "", now: float | None = None) -> Caller:
+    """The caller a presented certificate (already verified against the CA) stands for."""
+    now = time.time() if now is None else now
+    found = session.execute(_IDENTIFY.where(IssuedCertificate.serial == serial)).first()
+    if found is None:
+        raise Unauthenticated(f"the client certificate (serial {serial}) is not known to this master")
+    row, user, admin, computer = found
+    if row.revoked_at is not None:
+        raise Revoked(f"the client certificate (serial {serial}) was revoked on "
+                      f"{datetime.datetime.fromtimestamp(row.revoked_at, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if row.not_after <= now:
+        raise Unauthenticated(f"the client certificate (serial {serial}) has expired")
+    if row.kind == "user":
+        return Caller(owner=user, role="user", admin=bool(admin), address=address)
+    owner = session.scalar(select(Owner.name).join(Computer, Computer.owner_id == Owner.id)
+                           .where(Computer.id == row.computer_id))
+    if row.kind == "computer":
+        return Caller(owner=owner or "", role="computer", computer=computer, address=address)
+    return Caller(owner=owner or "", role="partition", computer=computer,
+                  partition=row.partition_reference, address=address)
+
+
+def revoke_computer(session: Session, caller: Caller, computer: Computer) -> int:
+    """Revoke every certificate of `computer` and of its partitions; how many were revoked."""
+    check_computer(session, caller, computer)
+    if caller.role != "user":
+        raise Forbidden("only an admin or the computer's owner may revoke its certificates")
+    result = session.execute(
+        update(IssuedCertificate)
+        .where(IssuedCertificate.computer_id == computer.id, IssuedCertificate.revoked_at.is_(None))
+        .values(revoked_at=time.time()))
+    count = int(result.rowcount or 0)
+    audit.record(session, caller, "computer.revoke", computer.reference, detail=f"{count} certificates")
+    return count
+
+
+def history(session: Session, computer_id: int, kind: str = "computer") -> list[IssuedCertificate]:
+    """The certificates of a computer (newest first)."""
+    return list(session.scalars(
+        select(IssuedCertificate)
+        .where(IssuedCertificate.computer_id == computer_id, IssuedCertificate.kind == kind)
+        .order_by(IssuedCertificate.not_after.desc(), IssuedCertificate.id.desc())))
+
+
+def partition_exists(session: Session, computer: Computer, partition_reference: str) -> bool:
+    return session.scalar(select(Partition.id).where(
+        Partition.computer_id == computer.id, Partition.reference == partition_reference)) is not None

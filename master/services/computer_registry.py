@@ -1,0 +1,80 @@
+"""Computers as an operator sees them: owner, partitions, and the state of their certificate."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
+from partita.master.services import access, certificates
+from partita.master.services.computers import get_computer
+from partita.master.services.identity import Caller
+from partita.slap.states import PartitionState
+
+
+@dataclass(frozen=True)
+class CertificateEntry:
+    serial: str
+    not_before: float
+    not_after: float
+    state: str
+    revoked_at: float | None
+
+
+@dataclass(frozen=True)
+class ComputerEntry:
+    reference: str
+    title: str
+    owner: str
+    created_at: float
+    partition_count: int
+    busy_partition_count: int
+    certificate: CertificateEntry | None
+    certificates: tuple[CertificateEntry, ...] = ()
+    partitions: tuple[tuple[str, str], ...] = ()
+
+
+def _entry(row: IssuedCertificate, now: float) -> CertificateEntry:
+    return CertificateEntry(row.serial, row.not_before, row.not_after, certificates.state(row, now), row.revoked_at)
+
+
+def _summary(session: Session, computer: Computer, owner: str, now: float, *, detailed: bool) -> ComputerEntry:
+    states = [state for (state,) in session.execute(
+        select(Partition.state).where(Partition.computer_id == computer.id).order_by(Partition.id))]
+    history = certificates.history(session, computer.id)
+    partitions: tuple[tuple[str, str], ...] = ()
+    if detailed:
+        partitions = tuple((reference, state) for reference, state in session.execute(
+            select(Partition.reference, Partition.state).where(Partition.computer_id == computer.id)
+            .order_by(Partition.id)))
+    return ComputerEntry(
+        reference=computer.reference, title=computer.title or computer.reference, owner=owner,
+        created_at=computer.created_at, partition_count=len(states),
+        busy_partition_count=sum(1 for state in states if state != PartitionState.FREE.value),
+        certificate=_entry(history[0], now) if history else None,
+        certificates=tuple(_entry(row, now) for row in history) if detailed else (),
+        partitions=partitions,
+    )
+
+
+def list_computers(session: Session, caller: Caller) -> list[ComputerEntry]:
+    """Every computer for an admin; the caller's own computers for a user."""
+    access.require_user(caller, "list computers")
+    now = time.time()
+    query = select(Computer, Owner.name).join(Owner, Owner.id == Computer.owner_id).order_by(Computer.id)
+    if not caller.is_admin:
+        query = query.where(Owner.name == caller.owner)
+    return [_summary(session, computer, owner, now, detailed=False) for computer, owner in session.execute(query)]
+
+
+def computer_info(session: Session, caller: Caller, reference: str) -> ComputerEntry:
+    computer = get_computer(session, reference)
+    access.check_computer(session, caller, computer)
+    owner = session.scalar(select(Owner.name).where(Owner.id == computer.owner_id)) or ""
+    return _summary(session, computer, owner, time.time(), detailed=True)
+
+
+def count_computers(session: Session) -> int:
+    return int(session.scalar(select(func.count(Computer.id))) or 0)
