@@ -1,10 +1,10 @@
-"""Where the proxy may listen: on loopback only.
+"""Where a server without authentication may listen: on loopback only.
 
-The proxy has no authentication: whoever reaches it acts as the owner ``local`` and as any
-partition. So it listens only on addresses of this machine's loopback (127.0.0.0/8, ::1, or a name
-that resolves to them only, such as ``localhost``); a master for other machines is
-``slapos master``, which authenticates its callers (issue: certificates). The rule is a pure
-function of the addresses a host resolves to; resolving is the one IO, at the edge.
+The proxy (and a master started with ``authentication = none``) believes every caller: whoever
+reaches it acts as the owner ``local`` and as any partition. So it listens only on addresses of this
+machine's loopback (127.0.0.0/8, ::1, or a name that resolves to them only, such as
+``localhost``); a master for other machines authenticates its callers with certificates. The rule
+is a pure function of the addresses a host resolves to; resolving is the one IO, at the edge.
 """
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ def resolve(host: str) -> list[str]:
         return []
 
 
-def check_loopback(host: str, option: str) -> None:
+PROXY_ADVICE = "to serve other machines, run a master (slapos master init/start)"
+
+
+def check_loopback(host: str, option: str, *, server: str = "the proxy", advice: str = PROXY_ADVICE) -> None:
     """A ConfigurationError naming `option` unless `host` is loopback only."""
     if all_loopback(resolve(host)):
         return
     raise ConfigurationError(
-        f"{option} = {host}: the proxy has no authentication, so it listens on loopback only "
-        "(127.0.0.1, ::1, localhost); to serve other machines, run a master (slapos master init/start)")
+        f"{option} = {host}: {server} has no authentication, so it listens on loopback only "
+        f"(127.0.0.1, ::1, localhost); {advice}")

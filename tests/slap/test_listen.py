@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from partita.proxy.listen import all_loopback, resolve
+from partita.slap.listen import all_loopback, resolve
 from tests.support.server import SLAPOS, free_port, write_config
 
 
