@@ -162,6 +162,14 @@ def check_issued(answer: Any, key: PrivateKey, ca_fingerprint: str | None, what:
 
 # -- talking to the master (IO) ------------------------------------------------------------
 
+def check_master_url(master_url: str) -> str:
+    """The master's URL without a trailing slash; it must be https (an enrolment sends a secret)."""
+    url = master_url.strip().rstrip("/")
+    if not url.startswith("https://") or len(url) <= len("https://") or any(c.isspace() for c in url):
+        raise ValidationError(f"--master-url must be an https:// URL, not {master_url!r}")
+    return url
+
+
 def parse_enrolment_token(text: str) -> Token:
     """The enrolment token in `text`; a ValidationError (one line) if it is not one."""
     try:

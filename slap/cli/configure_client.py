@@ -22,9 +22,9 @@ import click
 
 from partita.slap.config import CLIENT_DEFAULT
 from partita.slap.enrolment import (
-    Enrolled, PrivateKey, enrol, new_key, private_directory, write_certificate, write_key,
+    Enrolled, PrivateKey, check_master_url, enrol, new_key, private_directory, write_certificate, write_key,
 )
-from partita.slap.errors import ClientError, Conflict, ValidationError
+from partita.slap.errors import ClientError, Conflict
 from partita.slap.fileio import atomic_write
 
 KEY, CERT, CA = "client.key", "client.crt", "master-ca.crt"
@@ -52,14 +52,6 @@ cert_file = {cert}
 """
 
 
-def check_master_url(master_url: str) -> str:
-    """The master's URL, which must be https (the enrolment sends a secret)."""
-    url = master_url.strip().rstrip("/")
-    if not url.startswith("https://") or any(c.isspace() for c in url):
-        raise ValidationError(f"--master-url must be an https:// URL, not {master_url!r}")
-    return url
-
-
 def write_client_files(files: dict[str, Path], master_url: str, key: PrivateKey, enrolled: Enrolled) -> None:
     """Write the four files (the directory 0700, the key and the configuration 0600)."""
     private_directory(files["config"].parent)
@@ -79,7 +71,8 @@ def command(token: str, master_url: str, cfg: str, force: bool) -> None:
     """Enrol as a user with TOKEN and write the client configuration."""
     url = check_master_url(master_url)
     files = client_files(Path(cfg).expanduser().absolute())
-    existing = [str(path) for path in files.values() if path.exists() or path.is_symlink()]
+    existing = [str(path) for name, path in sorted(files.items(), key=lambda item: item[0] != "config")
+                if path.exists() or path.is_symlink()]
     if existing and not force:
         raise Conflict(f"{existing[0]} exists; give --force to replace the client configuration")
     key = new_key()

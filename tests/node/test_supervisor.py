@@ -6,6 +6,7 @@ CLI tests.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -153,6 +154,13 @@ def test_main_config_names_socket_include_and_watchdog(tmp_path: Path) -> None:
     assert (f"command=/opt/py/bin/python -m partita.node.watchdog --master-url {MASTER_URL} "
             f"--computer-id COMP-test --instance-root {root}") in text
     assert "events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL" in text
+
+
+def test_the_watchdog_gets_the_nodes_certificate_and_the_masters_ca(tmp_path: Path) -> None:
+    config = dataclasses.replace(node_config(tmp_path), key_file="/ssl/c.key", cert_file="/ssl/c.crt",
+                                 ca_file="/ssl/ca.crt")
+    text = render_main_config(config, python="/opt/py/bin/python")
+    assert "--cert-file /ssl/c.crt --key-file /ssl/c.key --ca-file /ssl/ca.crt\n" in text
 
 
 def test_group_text_watched_run_user_and_quoting(tmp_path: Path) -> None:

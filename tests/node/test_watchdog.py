@@ -88,6 +88,9 @@ def test_arguments() -> None:
     settings = parse_arguments(["--master-url", "http://m", "--computer-id", "C", "--instance-root", "/srv/s"])
     assert settings == Settings("http://m", "C", Path("/srv/s"))
     assert settings.socket == Path("/srv/s/sv.sock")
+    with_tls = parse_arguments(["--master-url", "https://m", "--computer-id", "C", "--instance-root", "/srv/s",
+                                "--cert-file", "c.crt", "--key-file", "c.key", "--ca-file", "ca.crt"])
+    assert (with_tls.cert_file, with_tls.key_file, with_tls.ca_file) == ("c.crt", "c.key", "ca.crt")
 
 
 # -- handling one event with files -------------------------------------------------------------

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from partita.recipes.common import as_option, flag, number, write_file
+from partita.recipes.common import as_option, flag, master_client, number, write_file
+from partita.slap.wire.connection import parse_connection
 
 
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("Yes", True), ("1", True), ("off", False),
@@ -38,3 +39,19 @@ def test_write_file_is_atomic_and_reports_changes(tmp_path: Path) -> None:
     assert write_file(path, b"two", 0o600) is True
     assert path.read_text() == "two"
     assert [p.name for p in path.parent.iterdir()] == ["file"]  # no temporary file left
+
+
+def test_the_master_client_uses_the_partitions_certificate_and_the_masters_ca() -> None:
+    connection = parse_connection({
+        "computer-id": "COMP-1", "partition-id": "slappart0", "server-url": "https://127.0.0.1:1",
+        "key-file": "/pki/slappart0.key", "cert-file": "/pki/slappart0.crt", "partita-ca-file": "/ssl/ca.crt"})
+    with master_client(connection) as client:
+        assert client.session.cert == ("/pki/slappart0.crt", "/pki/slappart0.key")
+        assert client.session.verify == "/ssl/ca.crt"
+
+
+def test_without_certificates_the_master_client_is_the_proxys_partition() -> None:
+    connection = parse_connection({"computer-id": "c", "partition-id": "slappart0", "server-url": "http://p"})
+    with master_client(connection) as client:
+        assert client.session.cert is None and client.session.verify is True
+        assert "X-SlapPartition" in client.session.headers["Authorization"]

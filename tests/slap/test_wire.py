@@ -194,6 +194,15 @@ def test_the_buildout_tail_reads_back_as_the_same_connection() -> None:
     assert tail["buildout"]["newest"] == "false"
 
 
+def test_the_masters_ca_file_is_partitas_key_and_reads_back() -> None:
+    connection = dataclasses.replace(CONNECTION, ca_file="/etc/opt/slapos/ssl/master-ca.crt")
+    tail = sections(buildout_tail(connection, ipv4_network="127.0.1.0/24"))
+    assert tail["slap-connection"]["partita-ca-file"] == "/etc/opt/slapos/ssl/master-ca.crt"
+    assert parse_connection(dict(tail["slap-connection"])) == connection
+    assert "partita_ca_file" not in tail["slap_connection"]
+    assert tail["slap-connection"]["key-file"] == CONNECTION.key_file
+
+
 def test_the_connection_follows_its_instance_file() -> None:
     assert (CONNECTION.computer_id, CONNECTION.partition_id, CONNECTION.server_url) == (
         INSTANCE_FILE.computer_id, INSTANCE_FILE.partition_id, INSTANCE_FILE.server_url)
