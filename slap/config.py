@@ -13,7 +13,11 @@ One file can drive the proxy, the master, the node and the client: each reads it
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
   ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file), ``tls_names`` and
   ``tls_addresses`` (the master certificate's DNS names and IP addresses, whitespace- or
-  comma-separated; empty means the defaults of ``slapos master init``)
+  comma-separated; empty means the defaults of ``slapos master init``), ``authentication``
+  (``certificates``, the default: HTTPS, every caller proves who it is; ``none``: plain HTTP on
+  loopback only, every caller believed, as the proxy), ``tls_frontends`` (addresses of
+  TLS-terminating front ends allowed to pass a client certificate in a header) and
+  ``user_certificate_days``/``computer_certificate_days``/``partition_certificate_days``
 
 Which file: ``--cfg`` if given, else the environment variable (``SLAPOS_CONFIGURATION`` for the
 node, proxy and master, ``SLAPOS_CLIENT_CONFIGURATION`` for the client), else SlapOS's default
@@ -133,6 +137,11 @@ class MasterConfig:
     pki_directory: str = "pki"
     tls_names: tuple[str, ...] = ()
     tls_addresses: tuple[str, ...] = ()
+    authentication: str = "certificates"
+    tls_frontends: tuple[str, ...] = ()
+    user_certificate_days: int = 90
+    computer_certificate_days: int = 30
+    partition_certificate_days: int = 30
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -222,7 +231,27 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         tls_names=split_list(get_option(parser, "slapmaster", "tls_names")),
         tls_addresses=check_addresses(split_list(get_option(parser, "slapmaster", "tls_addresses")),
                                       "[slapmaster] tls_addresses"),
+        authentication=_choice(parser, "slapmaster", "authentication", ("certificates", "none")),
+        tls_frontends=check_addresses(split_list(get_option(parser, "slapmaster", "tls_frontends")),
+                                      "[slapmaster] tls_frontends"),
+        user_certificate_days=_days(parser, "user_certificate_days", 90),
+        computer_certificate_days=_days(parser, "computer_certificate_days", 30),
+        partition_certificate_days=_days(parser, "partition_certificate_days", 30),
     )
+
+
+def _choice(parser: configparser.ConfigParser, section: str, key: str, choices: tuple[str, ...]) -> str:
+    value = get_option(parser, section, key, choices[0]) or choices[0]
+    if value not in choices:
+        raise ConfigurationError(f"[{section}] {key} is one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _days(parser: configparser.ConfigParser, key: str, default: int) -> int:
+    days = get_int(parser, "slapmaster", key, default)
+    if not 1 <= days <= 3650:
+        raise ConfigurationError(f"[slapmaster] {key} is a number of days from 1 to 3650, not {days}")
+    return days
 
 
 def _path_from(value: str, base_dir: Path) -> Path:

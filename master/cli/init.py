@@ -1,4 +1,10 @@
-"""`slapos master init`: create or migrate the catalog's database, and the certificate authority.
+"""`slapos master init`: create or migrate the catalog's database, the certificate authority and
+the first admin.
+
+The first admin (``--admin``, default ``admin``) is made on the first run; while it has never
+enrolled (or with ``--new-admin-token``), the command prints a single-use enrolment token for it,
+valid 24 hours, which carries the CA's fingerprint (older unused ones are revoked). Running the
+command on the master's machine is what proves the right to that token.
 
 The CA and the master's TLS certificate live in the PKI directory (``[slapmaster] pki_directory``,
 default ``pki/`` beside the configuration file; see `master.pki.store`). The certificate's names and
@@ -20,11 +26,13 @@ from partita.master.bootstrap import open_database
 from partita.master.db import migrate
 from partita.master.pki import certificates, store
 from partita.master.pki.errors import CertificateRequestError
+from partita.master.services import users
 from partita.slap.config import (
-    MasterConfig, check_addresses, database_uri_from, master_config, read_config,
+    MasterConfig, check_addresses, database_uri_from, master_config, read_config, url_host,
 )
 
 DEFAULT_ADDRESSES = ("127.0.0.1", "::1")
+ADMIN_TOKEN_TTL = 24 * 3600
 
 
 @click.command("init")
@@ -34,9 +42,12 @@ DEFAULT_ADDRESSES = ("127.0.0.1", "::1")
               help="A DNS name of the master's certificate (repeatable; replaces [slapmaster] tls_names).")
 @click.option("--tls-address", "tls_addresses", multiple=True,
               help="An IP address of the master's certificate (repeatable; replaces [slapmaster] tls_addresses).")
+@click.option("--admin", "admin_name", default="admin", show_default=True, help="The first admin's user name.")
+@click.option("--new-admin-token", is_flag=True, help="Print a new enrolment token for the admin even if it enrolled.")
 def command(cfg: str | None, database_uri: str | None, tls_names: tuple[str, ...],
-            tls_addresses: tuple[str, ...]) -> None:
-    """Create the database schema (or bring it to the newest version), the CA and the master's certificate."""
+            tls_addresses: tuple[str, ...], admin_name: str, new_admin_token: bool) -> None:
+    """Create the database schema (or bring it to the newest version), the CA, the master's
+    certificate and the first admin."""
     config = master_config(read_config(cfg)) if cfg or not database_uri else None
     names, addresses = certificate_subjects(config, tls_names, tls_addresses)
     pki_directory = config.pki_directory if config else str(Path.cwd() / "pki")
@@ -45,9 +56,31 @@ def command(cfg: str | None, database_uri: str | None, tls_names: tuple[str, ...
     db = open_database(url)
     try:
         click.echo(f"database ready at revision {migrate.current_revision(db.engine)}")
+        report = store.ensure(pki_directory, names, addresses)
+        echo_report(report)
+        if config is None or config.authentication == "certificates":
+            _, token = db.run_write(lambda session: users.ensure_first_admin(
+                session, admin_name, ADMIN_TOKEN_TTL, report.ca_fingerprint, new_admin_token))
+            echo_admin(admin_name, token, master_url(config, report))
     finally:
         db.dispose()
-    echo_report(store.ensure(pki_directory, names, addresses))
+
+
+def master_url(config: MasterConfig | None, report: store.EnsureReport) -> str:
+    """The URL a client on another machine would use (the first certificate name for a wildcard)."""
+    host = config.host if config else "127.0.0.1"
+    port = config.port if config else 8080
+    if listen_address(host) is None and host not in report.names:
+        host = report.names[0] if report.names else str(report.addresses[0])
+    return f"https://{url_host(host)}:{port}"
+
+
+def echo_admin(name: str, token: str | None, url: str) -> None:
+    if token is None:
+        click.echo(f"admin {name!r} has enrolled (a new token: slapos master init --new-admin-token)")
+        return
+    click.echo(f"admin {name!r} enrolment token (single use, valid 24 hours): {token}")
+    click.echo(f"  on the admin's machine: slapos configure client --master-url {url} --token {token}")
 
 
 def certificate_subjects(config: MasterConfig | None, tls_names: tuple[str, ...],

@@ -1,4 +1,10 @@
-"""`slapos master start`: serve the master for several nodes (gunicorn, threaded workers)."""
+"""`slapos master start`: serve the master for several nodes (gunicorn, threaded workers).
+
+With ``[slapmaster] authentication = certificates`` (the default) it serves HTTPS with the
+certificate `slapos master init` made, and every caller proves who it is. With ``none`` it serves
+plain HTTP on loopback only and believes every caller, as the proxy does (for tests and
+experiments on one machine).
+"""
 from __future__ import annotations
 
 import click
@@ -6,14 +12,17 @@ import click
 from partita.master.app import create_app
 from partita.master.bootstrap import open_database
 from partita.master.db.database import Database
-from partita.master.server import ServeOptions, bind_address, serve
+from partita.master.pki import store
+from partita.master.server import ServeOptions, TlsFiles, bind_address, serve
+from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import AppSettings
-from partita.slap.config import master_config, read_config
+from partita.slap.config import MasterConfig, master_config, read_config
+from partita.slap.listen import check_loopback
 
 
 @click.command("start")
 @click.option("--cfg", help="Configuration file with a [slapmaster] section "
-                            "(database_uri, host, port, workers, threads).")
+                            "(database_uri, host, port, workers, threads, authentication).")
 @click.option("--host", help="Address to listen on.")
 @click.option("--port", type=int, help="Port to listen on.")
 @click.option("--workers", type=int, help="Worker processes (PostgreSQL only for more than one).")
@@ -21,10 +30,37 @@ from partita.slap.config import master_config, read_config
 def command(cfg: str | None, host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Start the master in the foreground."""
     config = master_config(read_config(cfg))
-    options = ServeOptions(host or config.host, port or config.port, workers or config.workers,
-                           threads or config.threads)
+    secure = config.authentication == "certificates"
+    host = host or config.host
+    if not secure:
+        check_loopback(host, "--host" if host != config.host else "[slapmaster] host",
+                       server="a master with [slapmaster] authentication = none",
+                       advice="remove that option to serve HTTPS with certificates")
+    tls = tls_files(config) if secure else None
+    options = ServeOptions(host, port or config.port, workers or config.workers, threads or config.threads, tls=tls)
     open_database(config.database_uri).dispose()  # migrate once, before the workers start
-    click.echo(f"Partita master on http://{bind_address(options.host, options.port)}/ "
-               f"({options.workers} workers x {options.threads} threads)", err=True)
-    serve(lambda: create_app(Database(config.database_uri), AppSettings(mode="master")),
-          options, sqlite=config.database_uri.startswith("sqlite"))
+    click.echo(f"Partita master on {options.scheme}://{bind_address(options.host, options.port)}/ "
+               f"({options.workers} workers x {options.threads} threads"
+               f"{'' if secure else ', no authentication'})", err=True)
+    serve(lambda: build_app(config), options, sqlite=config.database_uri.startswith("sqlite"))
+
+
+def tls_files(config: MasterConfig) -> TlsFiles:
+    """The PKI files, checked now (one clear line) rather than by each worker."""
+    pki = store.Pki(config.pki_directory)
+    pki.load_ca()
+    store.load_key(pki.path(store.MASTER_KEY))
+    store.load_certificate(pki.path(store.MASTER_CERT))
+    return TlsFiles(str(pki.path(store.MASTER_CERT)), str(pki.path(store.MASTER_KEY)), str(pki.path(store.CA_CERT)))
+
+
+def build_app(config: MasterConfig):  # type: ignore[no-untyped-def]
+    """One worker's app (runs after the fork: the CA key is read by each worker)."""
+    secure = config.authentication == "certificates"
+    settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends)
+    authority = None
+    if secure:
+        lifetimes = Lifetimes(user=config.user_certificate_days, computer=config.computer_certificate_days,
+                              partition=config.partition_certificate_days)
+        authority = Authority(store.Pki(config.pki_directory).load_ca(), lifetimes)
+    return create_app(Database(config.database_uri), settings, authority)

@@ -44,8 +44,10 @@ class ServerProcess:
 
 
 def write_config(directory: Path, port: int, *, database: str, computer_id: str = "local_computer",
-                 workers: int = 1) -> Path:
-    """One SlapOS-format file driving the proxy, the master and the client."""
+                 workers: int = 1, authentication: str = "none") -> Path:
+    """One SlapOS-format file driving the proxy, the master and the client. The master believes
+    every caller (``authentication = none``, plain HTTP on loopback) unless `authentication` is
+    ``certificates`` (see `tests.support.secure_master`)."""
     config = directory / "slapos.cfg"
     config.write_text(
         "[slapos]\n"
@@ -61,6 +63,7 @@ def write_config(directory: Path, port: int, *, database: str, computer_id: str 
         f"database_uri = {database}\n"
         f"workers = {workers}\n"
         "threads = 16\n"
+        f"authentication = {authentication}\n"
     )
     return config
 
