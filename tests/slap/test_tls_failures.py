@@ -4,8 +4,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from partita.slap.errors import AuthenticationFailed
-from partita.slap.tls_failures import certificate_not_after, explain, ssl_reason
+from partita.slap.tls_failures import certificate_not_after, der_not_after, explain, ssl_reason
 from tests.slap.tls_server import EXPIRED_ON, make_pki
 
 URL = "https://master.example:8443"
@@ -53,11 +59,14 @@ def test_expired_local_certificate_gives_its_date_and_what_to_do(tmp_path: Path)
                               f"it expired on {EXPIRED_ON:%Y-%m-%d}: renew it or enrol again (docs/operations.md)")
 
 
-def test_a_reset_with_a_valid_certificate_or_none_is_not_a_tls_refusal(tmp_path: Path) -> None:
+def test_a_reset_with_a_valid_certificate_may_be_a_refusal_and_without_one_is_not(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
-    assert explain_now(RESET, cert_file=pki.client.cert_file) is None
+    assert str(explain_now(RESET, cert_file=pki.client.cert_file)) == (
+        f"the master at {URL} closed the TLS connection without answering: it may have refused the client "
+        f"certificate {pki.client.cert_file} (issued by another CA, or revoked) "
+        "(('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer')))")
     assert explain_now(RESET) is None
-    assert explain_now("Connection refused") is None
+    assert explain_now("Connection refused", cert_file=pki.client.cert_file) is None
 
 
 def test_certificate_not_after_reads_the_file_or_gives_none(tmp_path: Path) -> None:
@@ -66,6 +75,25 @@ def test_certificate_not_after_reads_the_file_or_gives_none(tmp_path: Path) -> N
     assert certificate_not_after(str(tmp_path / "nope.crt")) is None
     assert certificate_not_after(pki.expired.key_file) is None
     assert certificate_not_after(None) is None
+    broken = tmp_path / "broken.crt"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n")
+    assert certificate_not_after(str(broken)) is None
+
+
+@pytest.mark.parametrize("not_after", [
+    datetime(2049, 12, 31, 23, 59, 59, tzinfo=timezone.utc),  # UTCTime
+    datetime(2050, 1, 1, tzinfo=timezone.utc),                # GeneralizedTime
+    datetime(1999, 6, 1, 12, tzinfo=timezone.utc),
+])
+def test_der_reading_agrees_with_cryptography(not_after: datetime) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+    der = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+           .serial_number(x509.random_serial_number()).not_valid_before(datetime(1990, 1, 1))
+           .not_valid_after(not_after).sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    assert der_not_after(der) == not_after
+    with pytest.raises((ValueError, IndexError)):
+        der_not_after(b"\x30\x03\x02\x01\x01")
 
 
 def test_ssl_reason_without_openssl_text_keeps_the_end() -> None:

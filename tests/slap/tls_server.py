@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -114,6 +116,44 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """Does the TLS handshake on accept; a refused handshake closes the connection cleanly.
+
+    With TLS 1.3 the client sends its request before it learns that its certificate is refused;
+    closing a socket with that request unread makes the kernel send a reset, which may reach the
+    client before the alert. The server drains the connection first, so the alert always arrives.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.context = context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        raw, address = self.socket.accept()
+        connection = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        try:
+            connection.settimeout(5)
+            connection.do_handshake()
+        except OSError:
+            _close_after_draining(connection)
+            raise
+        connection.settimeout(None)
+        return connection, address
+
+
+def _close_after_draining(connection: ssl.SSLSocket) -> None:
+    try:
+        connection.shutdown(socket.SHUT_WR)  # drops the TLS layer: what follows reads raw bytes
+        while connection.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
 @contextmanager
 def https_server(pki: Pki, *, require_client_certificate: bool = True) -> Iterator[str]:
     """An HTTPS server on 127.0.0.1 with the master's server certificate; yields its URL."""
@@ -121,9 +161,7 @@ def https_server(pki: Pki, *, require_client_certificate: bool = True) -> Iterat
     context.load_cert_chain(pki.server.cert_file, pki.server.key_file)
     context.load_verify_locations(pki.ca_file)
     context.verify_mode = ssl.CERT_REQUIRED if require_client_certificate else ssl.CERT_OPTIONAL
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = _TlsServer(context)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
