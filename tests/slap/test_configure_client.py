@@ -1,11 +1,14 @@
 """``slapos configure client``: enrol a user and write a configuration the client reads back,
 owner-only; refuse to overwrite; a refused token writes nothing.
 
-Against a local HTTPS stand-in (`tests.support.enrolment_server`)."""
+First against a local HTTPS stand-in (`tests.support.enrolment_server`), then against a real
+master with certificates (`tests.support.secure_master`), through the real ``slapos`` command."""
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +17,13 @@ from click.testing import CliRunner, Result
 
 from partita.master.pki import certificates as master_pki
 from partita.slap.cli.main import cli
+from partita.slap.client import MasterClient, connect
 from partita.slap.config import client_config, read_config
 from partita.slap.enrolment import load_certificate, load_key, matches_key
+from partita.slap.tokens import parse_token
 from tests.support.enrolment_server import EnrolmentServer
+from tests.support.secure_master import SecureMaster, start_secure_master
+from tests.support.server import SLAPOS
 
 
 @pytest.fixture
@@ -99,3 +106,71 @@ def test_a_computer_token_is_not_a_user_configuration(server: EnrolmentServer, t
 def test_a_plain_http_master_is_refused(tmp_path: Path) -> None:
     done = configure(tmp_path / "c.cfg", "http://127.0.0.1:1", "x")
     assert done.exit_code == 1 and "https://" in done.output
+
+
+# -- against a real master (`slapos master start` over HTTPS) -----------------------------------
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureMaster]:
+    with start_secure_master(tmp_path_factory.mktemp("master")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin_cfg(master: SecureMaster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The admin, enrolled with the token `slapos master init` printed, by the real command."""
+    cfg = tmp_path_factory.mktemp("admin") / ".slapos" / "slapos-client.cfg"
+    done = slapos("configure", "client", "--token", master.admin_token, "--master-url", master.url,
+                  "--cfg", str(cfg))
+    assert done.returncode == 0, done.stderr
+    return cfg
+
+
+def slapos(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SLAPOS, *args], capture_output=True, text=True, timeout=120)
+
+
+def client_of(cfg: Path) -> MasterClient:
+    config = client_config(read_config(str(cfg), client=True))
+    return connect(config.master_url, key_file=config.key_file, cert_file=config.cert_file,
+                   ca_file=config.ca_file)
+
+
+def test_the_admin_enrols_with_the_token_master_init_printed(master: SecureMaster, admin_cfg: Path) -> None:
+    with client_of(admin_cfg) as client:
+        me = client.call("slapos.get.v0.whoami", {})
+    assert me["kind"] == "user" and me["admin"] is True
+    assert mode(admin_cfg) == 0o600 and mode(admin_cfg.parent / "client.key") == 0o600
+    assert mode(admin_cfg.parent) == 0o700
+    assert (admin_cfg.parent / "master-ca.crt").read_bytes() == master.ca_file.read_bytes()
+    listed = slapos("computer", "list", "--cfg", str(admin_cfg))  # the client commands take it as it is
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_a_reused_token_is_refused_and_writes_nothing(master: SecureMaster, admin_cfg: Path,
+                                                    tmp_path: Path) -> None:
+    cfg = tmp_path / ".slapos" / "slapos-client.cfg"
+    done = slapos("configure", "client", "--token", master.admin_token, "--master-url", master.url,
+                  "--cfg", str(cfg))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "already used" in done.stderr, done.stderr
+    assert not cfg.parent.exists()
+
+
+def test_a_token_with_a_wrong_fingerprint_is_refused_before_the_secret_is_sent(
+        master: SecureMaster, admin_cfg: Path, tmp_path: Path) -> None:
+    with client_of(admin_cfg) as client:
+        made = client.call("slapos.post.v0.user", {"name": "bob", "admin": False})
+    token = parse_token(made["token"], enrolment=True)
+    other = master_pki.fingerprint(master_pki.new_ca().certificate)
+    forged = dataclasses.replace(token, ca_fingerprint=other).text()
+    cfg = tmp_path / "bob" / "slapos-client.cfg"
+    done = slapos("configure", "client", "--token", forged, "--master-url", master.url, "--cfg", str(cfg))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert other in done.stderr and master.ca_fingerprint in done.stderr
+    assert not cfg.parent.exists()
+    # the secret never reached the master: the token is still unused, and works
+    done = slapos("configure", "client", "--token", made["token"], "--master-url", master.url, "--cfg", str(cfg))
+    assert done.returncode == 0, done.stderr
+    with client_of(cfg) as client:
+        assert client.call("slapos.get.v0.whoami", {})["name"] == "bob"

@@ -1,0 +1,152 @@
+"""``slapos node register`` against a real master with certificates, end to end: the admin makes a
+computer token through the JSON API, the node registers with the real command, ``slapos node
+format`` works over HTTPS with the computer's certificate; renewal of a short-lived certificate;
+registering again after the certificate expired.
+
+The node commands run as `single_user()` (``slapnode`` through ``runuser`` when the tests run as
+root), as a node in single-user mode does; the node's files belong to that user.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from partita.master.pki import certificates as master_pki
+from partita.master.pki.store import Pki
+from partita.node.config import node_config
+from partita.slap.config import read_config
+from partita.slap.enrolment import csr_pem, load_key
+from tests.support.node import as_single_user, single_user
+from tests.support.secure_master import Enrolled, SecureMaster, call, enrol, start_secure_master
+from tests.support.toolchain import node_environment
+
+RENEW = """
+import datetime, sys
+from partita.node.certificates import computer_certificate_due, renew_computer_certificate
+from partita.node.config import node_config
+from partita.node.context import master_client
+from partita.slap.config import read_config
+config = node_config(read_config(sys.argv[1]))
+now = datetime.datetime.now(datetime.timezone.utc)
+assert not computer_certificate_due(config, now), "a fresh certificate is not due"
+assert computer_certificate_due(config, now + datetime.timedelta(hours=17)), "due with 7 h of 24 left"
+with master_client(config) as client:
+    print(renew_computer_certificate(config, client).isoformat())
+"""
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureMaster]:
+    with start_secure_master(tmp_path_factory.mktemp("master"), extra="computer_certificate_days = 1") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(master: SecureMaster, tmp_path_factory: pytest.TempPathFactory) -> Enrolled:
+    return enrol(master, master.admin_token, tmp_path_factory.mktemp("admin"))
+
+
+@pytest.fixture
+def node_dir() -> Iterator[Path]:
+    """A directory the node's user owns, that it can reach (not below a 0700 temporary directory)."""
+    directory = Path(tempfile.mkdtemp(prefix="reg", dir="/tmp"))
+    directory.chmod(0o755)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(single_user())
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def computer_token(master: SecureMaster, admin: Enrolled, computer_guid: str | None = None) -> str:
+    body = {"title": "test node"} | ({"computer_guid": computer_guid} if computer_guid else {})
+    answer = call(master, admin, "slapos.post.v0.compute_node_token", body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
+def as_node_python() -> list[str]:
+    """Python with Partita, as the node's user (the node environment through runuser as root)."""
+    if os.geteuid() != 0:
+        return [sys.executable]
+    return ["runuser", "-u", single_user(), "--", str(node_environment() / "bin" / "python")]
+
+
+def node(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(as_single_user(*args), capture_output=True, text=True, timeout=300)
+
+
+def register(master: SecureMaster, token: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    return node("node", "register", "--token", token, "--master-url", master.url,
+                "--cfg", str(directory / "etc" / "slapos.cfg"), "--partition-number", "2",
+                "--instance-root", str(directory / "srv"), "--software-root", str(directory / "opt"))
+
+
+def registered(master: SecureMaster, admin: Enrolled, directory: Path) -> Path:
+    done = register(master, computer_token(master, admin), directory)
+    assert done.returncode == 0, done.stderr
+    return directory / "etc" / "slapos.cfg"
+
+
+def certificates_of(master: SecureMaster, admin: Enrolled, computer_guid: str) -> list[dict]:
+    answer = call(master, admin, "slapos.get.v0.compute_node", {"computer_guid": computer_guid})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["certificates"]
+
+
+def test_a_registered_node_formats_over_https(master: SecureMaster, admin: Enrolled, node_dir: Path) -> None:
+    cfg = registered(master, admin, node_dir)
+    config = node_config(read_config(str(cfg)))
+    assert config.computer_id.startswith("COMP-") and config.master_url == master.url
+    assert Path(config.ca_file).read_bytes() == master.ca_file.read_bytes()
+    formatted = node("node", "format", "--cfg", str(cfg))
+    assert formatted.returncode == 0, formatted.stderr
+    assert f"posted to {master.url}" in formatted.stdout
+    answer = call(master, admin, "slapos.get.v0.compute_node", {"computer_guid": config.computer_id})
+    assert [p["partition_id"] for p in answer.json()["partitions"]] == ["slappart0", "slappart1"]
+
+
+def test_a_short_lived_certificate_is_renewed_and_used(master: SecureMaster, admin: Enrolled,
+                                                       node_dir: Path) -> None:
+    cfg = registered(master, admin, node_dir)
+    config = node_config(read_config(str(cfg)))
+    before = Path(config.cert_file).read_bytes()
+    renewed = subprocess.run([*as_node_python(), "-c", RENEW, str(cfg)], capture_output=True, text=True,
+                             timeout=120)
+    assert renewed.returncode == 0, renewed.stderr
+    assert Path(config.cert_file).read_bytes() != before
+    assert len(certificates_of(master, admin, config.computer_id)) == 2
+    formatted = node("node", "format", "--cfg", str(cfg))  # with the new key and certificate
+    assert formatted.returncode == 0, formatted.stderr
+
+
+def test_registering_again_after_expiry(master: SecureMaster, admin: Enrolled, node_dir: Path) -> None:
+    cfg = registered(master, admin, node_dir)
+    config = node_config(read_config(str(cfg)))
+    cert_file, key_file = Path(config.cert_file), Path(config.key_file)
+    # the certificate expired: the same key, signed by the master's CA, ended yesterday
+    ca = Pki(master.directory / "pki").load_ca()
+    key = load_key(key_file.read_bytes())  # the tests run as root or as the node's user
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)
+    expired = master_pki.sign_csr(ca, csr_pem(key), config.computer_id, 1, now=past)
+    cert_file.write_bytes(master_pki.certificate_pem(expired))  # in place: its owner stays
+    refused = node("node", "format", "--cfg", str(cfg))
+    assert refused.returncode != 0 and "expired" in refused.stderr, refused.stderr
+    settings = cfg.read_bytes()
+    again = register(master, computer_token(master, admin, config.computer_id), node_dir)
+    assert again.returncode == 0, again.stderr
+    assert f"registered again as computer {config.computer_id}" in again.stdout
+    assert cfg.read_bytes() == settings
+    formatted = node("node", "format", "--cfg", str(cfg))
+    assert formatted.returncode == 0, formatted.stderr
