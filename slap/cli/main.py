@@ -5,8 +5,8 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
 
 - the client commands of this package (`BUILTIN_COMMANDS`): ``request``, ``supply``, ``remove``,
   ``info``, ``list``, and SlapOS's names ``service list`` and ``service info`` for the last two;
-  the identity commands ``computer token create``, ``computer revoke|list|info``, ``user create``,
-  ``token create|list|revoke`` and ``audit list``;
+  the identity commands ``computer token create``, ``computer revoke|list|info``,
+  ``user create|token``, ``token create|list|revoke`` and ``audit list``;
 - the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
   becomes the sub-command ``b`` of the group ``a`` (groups are created on the fly).
 
@@ -46,6 +46,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "computer.list": "partita.slap.cli.computer_list:command",
     "computer.info": "partita.slap.cli.computer_info:command",
     "user.create": "partita.slap.cli.user_create:command",
+    "user.token": "partita.slap.cli.user_token:command",
     "token.create": "partita.slap.cli.token_create:command",
     "token.list": "partita.slap.cli.token_list:command",
     "token.revoke": "partita.slap.cli.token_revoke:command",

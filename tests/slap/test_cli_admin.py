@@ -229,3 +229,13 @@ def test_api_token_of_the_configuration_reaches_connect(fake: FakeMaster, tmp_pa
     assert (result.exit_code, result.stdout) == (0, "No tokens.\n")
     assert fake.connections[0]["api_token"] == API_TOKEN
     assert fake.headers["Authorization"] == f"Bearer {API_TOKEN}"
+
+
+def test_user_token_gives_an_existing_user_a_new_enrolment_token(fake: FakeMaster, cfg: str) -> None:
+    fake.answers["slapos.post.v0.user_token"] = (200, {"name": "bob", "admin": False, "token": ENROLMENT_TOKEN,
+                                                       "token_id": "0123456789ab", "expires_at": in_one_hour()})
+    result = run(cfg, "user", "token", "bob", "--ttl", "2h")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ENROLMENT_TOKEN + "\n"
+    assert f"the user runs: slapos configure client --token {ENROLMENT_TOKEN} --master-url {URL}" in result.stderr
+    assert fake.calls == [("slapos.post.v0.user_token", {"name": "bob", "ttl": 7200})]

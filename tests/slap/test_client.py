@@ -216,7 +216,8 @@ def test_without_ca_file_requests_default_verification_is_kept() -> None:
 
 def test_partition_and_api_token_are_exclusive() -> None:
     with pytest.raises(ClientError, match="not both"):
-        MasterClient("https://m", partition=("C", "p"), api_token="x", session=FakeSession(FakeResponse(200, {})))  # type: ignore[arg-type]
+        MasterClient("https://m", partition=("C", "p"), api_token="x",
+                     session=FakeSession(FakeResponse(200, {})))  # type: ignore[arg-type]
 
 
 def test_connect_passes_ca_file_token_and_the_certificate_pair() -> None:
@@ -233,7 +234,8 @@ IDENTITY_CALLS = [
     (lambda c: c.revoke_compute_node("COMP-1"), "slapos.post.v0.compute_node_revocation", {"computer_guid": "COMP-1"}),
     (lambda c: c.get_compute_node("COMP-1"), "slapos.get.v0.compute_node", {"computer_guid": "COMP-1"}),
     (lambda c: c.create_user("bob"), "slapos.post.v0.user", {"name": "bob", "admin": False}),
-    (lambda c: c.create_user("bob", admin=True, ttl=60), "slapos.post.v0.user", {"name": "bob", "admin": True, "ttl": 60}),
+    (lambda c: c.create_user("bob", admin=True, ttl=60), "slapos.post.v0.user",
+     {"name": "bob", "admin": True, "ttl": 60}),
     (lambda c: c.create_user_token("bob", 60), "slapos.post.v0.user_token", {"name": "bob", "ttl": 60}),
     (lambda c: c.create_api_token(), "slapos.post.v0.api_token", {}),
     (lambda c: c.create_api_token("ci", 3600), "slapos.post.v0.api_token", {"title": "ci", "ttl": 3600}),
@@ -245,7 +247,8 @@ IDENTITY_CALLS = [
 @pytest.mark.parametrize(("call", "method", "body"), IDENTITY_CALLS)
 def test_identity_methods_send_their_json_method_and_body(call: Any, method: str, body: dict[str, Any]) -> None:
     session = FakeSession(FakeResponse(200, {"type": "success", "title": "done"}))
-    assert call(MasterClient("https://m", session=session)) == {"type": "success", "title": "done"}  # type: ignore[arg-type]
+    client = MasterClient("https://m", session=session)  # type: ignore[arg-type]
+    assert call(client) == {"type": "success", "title": "done"}
     assert session.calls[0][:2] == (f"https://m/{method}", body)
 
 
