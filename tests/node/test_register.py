@@ -8,10 +8,12 @@ root), as a node in single-user mode does; the node's files belong to that user.
 """
 from __future__ import annotations
 
+import configparser
 import datetime
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,17 +25,21 @@ import pytest
 from partita.master.pki import certificates as master_pki
 from partita.master.pki.store import Pki
 from partita.node.config import node_config
+from partita.node.supervisor import Supervisor
+from partita.slap.client import connect
 from partita.slap.config import read_config
 from partita.slap.enrolment import csr_pem, load_key
-from tests.support.node import as_single_user, single_user
+from tests.support.node import CACHE_ROOT, HELLO_WEB, as_single_user, single_user
 from tests.support.secure_master import Enrolled, SecureMaster, call, enrol, start_secure_master
-from tests.support.toolchain import node_environment
+from tests.support.toolchain import TOOLCHAIN_ROOT, node_environment, test_toolchain
 
 RENEW = """
 import datetime, sys
 from partita.node.certificates import computer_certificate_due, renew_computer_certificate
 from partita.node.config import node_config
 from partita.node.context import master_client
+from partita.node.supervisor import Supervisor
+from partita.slap.client import connect
 from partita.slap.config import read_config
 config = node_config(read_config(sys.argv[1]))
 now = datetime.datetime.now(datetime.timezone.utc)
@@ -150,3 +156,50 @@ def test_registering_again_after_expiry(master: SecureMaster, admin: Enrolled, n
     assert cfg.read_bytes() == settings
     formatted = node("node", "format", "--cfg", str(cfg))
     assert formatted.returncode == 0, formatted.stderr
+
+
+def test_a_partition_talks_to_the_master_with_its_own_certificate(master: SecureMaster, admin: Enrolled,
+                                                                   node_dir: Path) -> None:
+    cfg = registered(master, admin, node_dir)
+    cache = CACHE_ROOT / f"cache-{single_user()}"
+    cache.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(single_user())
+        os.chown(cache, entry.pw_uid, entry.pw_gid)
+    test_toolchain()  # built once for every node test
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(cfg)
+    parser["slapos"].update({"toolchain_directory": str(TOOLCHAIN_ROOT), "cache_directory": str(cache),
+                             "promise_timeout": "10", "buildout_timeout": "120", "software_timeout": "300"})
+    with open(cfg, "w") as handle:  # the same file: its owner stays
+        parser.write(handle)
+    config = node_config(parser)
+    assert node("node", "format", "--cfg", str(cfg)).returncode == 0
+    with connect(master.url, key_file=str(admin.key_file), cert_file=str(admin.cert_file),
+                 ca_file=str(master.ca_file)) as client:
+        client.supply(config.computer_id, str(HELLO_WEB))
+        client.request_instance("web", str(HELLO_WEB), sla_parameters={"computer_guid": config.computer_id})
+        try:
+            for step in ("software", "instance"):
+                done = node("node", step, "--cfg", str(cfg))
+                assert done.returncode == 0, done.stdout + done.stderr
+            tree = client.get_instance_tree("web")
+            assert tree["connection_parameters"].get("url", "").startswith("http://")
+            partition = tree["compute_partition_id"]
+            repository = config.certificate_repository_path
+            assert stat.S_IMODE((repository / f"{partition}.key").stat().st_mode) == 0o600
+            tail = (config.instance_root / partition / "buildout.cfg").read_text()
+            assert f"key-file = {repository / partition}.key" in tail
+            assert f"cert-file = {repository / partition}.crt" in tail
+            assert f"partita-ca-file = {config.ca_file}" in tail
+            # the url was published by partita:publish: the master takes no call without a client
+            # certificate, and the partition's buildout has only its own
+            with connect(master.url, key_file=f"{repository / partition}.key",
+                         cert_file=f"{repository / partition}.crt", ca_file=config.ca_file) as as_partition:
+                me = as_partition.call("slapos.get.v0.whoami", {})
+            assert (me["kind"], me["compute_partition_id"]) == ("partition", partition)
+        finally:
+            try:
+                Supervisor(config).shutdown()
+            except Exception as error:  # noqa: BLE001 - cleanup goes on
+                print(f"cleanup: supervisord shutdown: {error}", file=sys.stderr)
