@@ -99,7 +99,10 @@ def _frontend_certificate(header: str) -> bytes:
 @lru_cache(maxsize=4096)
 def _serial(der: bytes) -> str:
     """The serial of a DER certificate (parsed once per distinct certificate and worker)."""
-    return certificates.serial_hex(x509.load_der_x509_certificate(der))
+    try:
+        return certificates.serial_hex(x509.load_der_x509_certificate(der))
+    except ValueError:
+        raise Unauthenticated("the client certificate cannot be read") from None
 
 
 def _bearer() -> str | None:

@@ -18,14 +18,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from partita.master.allocation import Demand, Waiting
 from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
-from partita.master.services import access, allocator
+from partita.master.services import access, allocator, audit
 from partita.master.db.changes import bump, next_timestamp
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner_id, find_owner
 from partita.master.services.validation import (
     clean_parameters, clean_sla, clean_software_release, clean_software_type, clean_title,
 )
-from partita.slap.errors import BadAuthorization, Conflict, NotFound
+from partita.slap.errors import BadAuthorization, Conflict, Forbidden, NotFound
 from partita.slap.states import InstanceState, check_instance_transition, parse_instance_state
 
 
@@ -148,8 +148,22 @@ def tree_addresses(session: Session, instance: SoftwareInstance) -> list[tuple[s
 
 
 def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> SoftwareInstance | None:
-    """Create or update the instance `spec` names; None if it asks to destroy one that does not exist."""
+    """Create or update the instance `spec` names; None if it asks to destroy one that does not exist.
+
+    A user requests in its own namespace, a partition in its instance's tree; a computer requests
+    nothing (its partitions do, with their own certificates). Requests by an authenticated caller
+    are recorded in the audit log."""
+    if caller.role == "computer":
+        raise Forbidden("a computer certificate may not request instances (a partition uses its own certificate)")
     request = clean_request(spec)
+    instance = _request(session, caller, request)
+    if caller.authenticated:
+        action = "instance.destroy" if request.state == InstanceState.DESTROYED else "instance.request"
+        audit.record(session, caller, action, request.title, detail=request.software_release)
+    return instance
+
+
+def _request(session: Session, caller: Caller, request: CleanRequest) -> SoftwareInstance | None:
     requester = acting_instance(session, caller)
     if requester is not None:
         owner_id, scope_id = requester.owner_id, requester.root_id or requester.id

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Partition, SoftwareInstance, Supply
-from partita.master.services import access
+from partita.master.services import access, audit
 from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import ensure_computer, get_computer
 from partita.master.services.identity import Caller
@@ -37,6 +37,8 @@ def supply(session: Session, caller: Caller, computer_reference: str, url: str,
     else:
         return row
     mark_computer_changed(session, computer)
+    if caller.authenticated:
+        audit.record(session, caller, f"supply.{state.value}", computer.reference, detail=url)
     session.flush()
     return row
 
