@@ -24,6 +24,11 @@ from partita.master.services.owners import find_owner
 from partita.slap.errors import NotFound, ValidationError
 
 
+#: An API token lives 100 years at most: a date beyond year 9999 is no ISO 8601 date (`_iso`).
+MAX_API_TTL = 100 * 365 * 86400
+MAX_SINCE = 1e18
+
+
 def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
@@ -167,10 +172,19 @@ def post_user_token(body: dict[str, Any]) -> dict[str, Any]:
         session, caller, body["name"], ttl=body.get("ttl"), ca_fingerprint=fingerprint)))
 
 
+def post_user_revocation(body: dict[str, Any]) -> dict[str, Any]:
+    _require_authentication()
+    caller, name = context.caller(), body["name"]
+    certificates_count, tokens_count = context.database().run_write(
+        lambda session: users.revoke_user(session, caller, name))
+    return {**documents.success(f"Revoked {certificates_count} certificates and {tokens_count} tokens of {name}"),
+            "revoked": certificates_count + tokens_count}
+
+
 def post_api_token(body: dict[str, Any]) -> dict[str, Any]:
     _require_authentication()
     caller = context.caller()
-    ttl = credentials.check_ttl(body.get("ttl"), maximum=None)
+    ttl = credentials.check_ttl(body.get("ttl"), maximum=MAX_API_TTL)
 
     def work(session: Session) -> dict[str, Any]:
         credentials.require_may_create(caller, credentials.API)
@@ -206,7 +220,9 @@ def audit_event_list(body: dict[str, Any]) -> dict[str, Any]:
     _require_authentication()
     caller = context.caller()
     with context.database().read() as session:
-        events = audit.list_events(session, caller, body.get("since"), body.get("limit", audit.DEFAULT_LIMIT))
+        since = body.get("since")  # clamped: JSON's integers are unbounded, the database's are not
+        since = None if since is None else float(min(max(since, -MAX_SINCE), MAX_SINCE))
+        events = audit.list_events(session, caller, since, body.get("limit", audit.DEFAULT_LIMIT))
         return {"result_list": [
             {"at": _iso(e.at), "actor": e.actor, "address": e.address, "action": e.action,
              "target": e.target, "outcome": e.outcome, "detail": e.detail} for e in events]}
@@ -223,6 +239,7 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.get.v0.compute_node": get_compute_node,
     "slapos.post.v0.user": post_user,
     "slapos.post.v0.user_token": post_user_token,
+    "slapos.post.v0.user_revocation": post_user_revocation,
     "slapos.post.v0.api_token": post_api_token,
     "slapos.allDocs.v0.api_token_list": api_token_list,
     "slapos.remove.v0.api_token": remove_api_token,

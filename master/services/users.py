@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import IssuedCertificate, Owner, Token
@@ -82,3 +82,23 @@ def ensure_first_admin(session: Session, name: str, ttl: int, ca_fingerprint: st
     _row, text = credentials.create(session, system, credentials.USER_ENROLMENT, owner, ttl=ttl,
                                     title=f"enrolment of {name}", ca_fingerprint=ca_fingerprint)
     return owner, text
+
+
+def revoke_user(session: Session, caller: Caller, name: str) -> tuple[int, int]:
+    """A user who leaves: every certificate and token of theirs is refused from the next call on
+    (their instances stay; an admin may destroy them). (certificates, tokens) revoked."""
+    require_admin(caller, "revoke users")
+    owner = session.scalar(select(Owner).where(Owner.name == name))
+    if owner is None or name == LOCAL_OWNER:
+        raise NotFound(f"no user {name!r}")
+    if caller.owner == name:
+        raise Conflict("an admin may not revoke themselves (another admin may)")
+    now = time.time()
+    certificates = session.execute(
+        update(IssuedCertificate).where(IssuedCertificate.owner_id == owner.id, IssuedCertificate.revoked_at.is_(None))
+        .values(revoked_at=now)).rowcount or 0
+    tokens = session.execute(
+        update(Token).where(Token.owner_id == owner.id, Token.revoked_at.is_(None)).values(revoked_at=now)
+    ).rowcount or 0
+    audit.record(session, caller, "user.revoke", name, detail=f"{certificates} certificates, {tokens} tokens")
+    return int(certificates), int(tokens)

@@ -412,3 +412,15 @@ def test_the_audit_log_records_changes_and_refusals(realm: Realm) -> None:
     since = realm.ok(realm.admin, "slapos.allDocs.v0.audit_event_list", {"since": time.time() + 60})["result_list"]
     assert since == []
     assert realm.count(AuditEvent) >= len(events)
+
+
+def test_a_revoked_user_is_refused_with_all_their_tokens(realm: Realm) -> None:
+    alice = realm.user("alice")
+    bearer = {"Authorization": f"Bearer {realm.ok(alice, 'slapos.post.v0.api_token', {})['token']}"}
+    assert realm.call(alice, "slapos.post.v0.user_revocation", {"name": "bob"}).status_code == 403
+    assert realm.call(realm.admin, "slapos.post.v0.user_revocation", {"name": "admin"}).status_code == 409
+    assert realm.call(realm.admin, "slapos.post.v0.user_revocation", {"name": "nobody"}).status_code == 404
+    answer = realm.ok(realm.admin, "slapos.post.v0.user_revocation", {"name": "alice"})
+    assert answer["revoked"] == 3  # her certificate, her (used) enrolment token, her API token
+    assert realm.call(alice, "slapos.get.v0.whoami").get_json()["code"] == "REVOKED"
+    assert realm.call(None, "slapos.get.v0.whoami", headers=bearer).get_json()["code"] == "REVOKED"
