@@ -89,7 +89,7 @@ def _frontend_certificate(header: str) -> bytes:
     """The certificate a front end passed on, which must have been signed by this master's CA."""
     try:
         certificate = x509.load_pem_x509_certificate(unquote(header).encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
+    except (ValueError, UnicodeEncodeError, x509.InvalidVersion):
         raise Unauthenticated(f"{FRONTEND_HEADER} does not hold a PEM certificate") from None
     if not certs.is_issued_by(certificate, authority().ca.certificate):
         raise Unauthenticated(f"the certificate in {FRONTEND_HEADER} was not issued by this master's CA")
@@ -101,7 +101,7 @@ def _serial(der: bytes) -> str:
     """The serial of a DER certificate (parsed once per distinct certificate and worker)."""
     try:
         return certificates.serial_hex(x509.load_der_x509_certificate(der))
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
         raise Unauthenticated("the client certificate cannot be read") from None
 
 
