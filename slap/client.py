@@ -249,6 +249,10 @@ class MasterClient:
         of its partitions; ``revoked`` counts them."""
         return self.call("slapos.post.v0.compute_node_revocation", {"computer_guid": computer_guid})
 
+    def revoke_user(self, name: str) -> JSONDict:
+        """``slapos.post.v0.user_revocation`` (admin): refuse every certificate and token of `name`."""
+        return self.call("slapos.post.v0.user_revocation", {"name": name})
+
     def list_compute_nodes(self) -> list[JSONDict]:
         """``slapos.allDocs.v0.compute_node_list``: the computers the caller may see (``result_list``)."""
         return _result_list(self.call("slapos.allDocs.v0.compute_node_list", {}))

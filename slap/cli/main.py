@@ -47,6 +47,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "computer.info": "partita.slap.cli.computer_info:command",
     "user.create": "partita.slap.cli.user_create:command",
     "user.token": "partita.slap.cli.user_token:command",
+    "user.revoke": "partita.slap.cli.user_revoke:command",
     "token.create": "partita.slap.cli.token_create:command",
     "token.list": "partita.slap.cli.token_list:command",
     "token.revoke": "partita.slap.cli.token_revoke:command",

@@ -239,3 +239,11 @@ def test_user_token_gives_an_existing_user_a_new_enrolment_token(fake: FakeMaste
     assert result.stdout == ENROLMENT_TOKEN + "\n"
     assert f"the user runs: slapos configure client --token {ENROLMENT_TOKEN} --master-url {URL}" in result.stderr
     assert fake.calls == [("slapos.post.v0.user_token", {"name": "bob", "ttl": 7200})]
+
+
+def test_user_revoke_prints_the_masters_line(fake: FakeMaster, cfg: str) -> None:
+    fake.answers["slapos.post.v0.user_revocation"] = (
+        200, {"type": "success", "title": "Revoked 1 certificates and 2 tokens of alice", "revoked": 3})
+    result = run(cfg, "user", "revoke", "alice")
+    assert (result.exit_code, result.stdout) == (0, "Revoked 1 certificates and 2 tokens of alice\n")
+    assert fake.calls[-1] == ("slapos.post.v0.user_revocation", {"name": "alice"})
