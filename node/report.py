@@ -18,6 +18,7 @@ import signal
 import time
 from pathlib import Path
 
+from partita.node.certificates import remove_partition_certificate
 from partita.node.context import NodeContext
 from partita.node.errors import NodeError
 from partita.node.layout import RESOURCE_FILE
@@ -40,6 +41,7 @@ def destroy(ctx: NodeContext, partition: ComputePartition) -> bool:
         if user.switches:
             _kill_user_processes(user)
         wipe(work.path, user)
+        remove_partition_certificate(ctx.config, work.pid)  # the master revokes it when it frees the partition
     except (NodeError, OSError) as error:
         log.error("%s: cannot destroy: %s", work.pid, error)
         return False

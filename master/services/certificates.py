@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
@@ -72,6 +72,8 @@ def issue(session: Session, authority: Authority, csr_pem: str, *, kind: str, co
           partition_reference: str | None = None) -> Issued:
     """Sign the key of `csr_pem` for `common_name` and record the certificate."""
     certificate = certs.sign_csr(authority.ca, csr_pem, common_name, authority.lifetimes.days(kind))
+    if kind == "partition" and computer_id is not None and partition_reference is not None:
+        prune_expired(session, computer_id, partition_reference, time.time())
     return _record(session, authority, certificate, kind, owner_id, computer_id, partition_reference)
 
 
@@ -153,6 +155,27 @@ def revoke_computer(session: Session, caller: Caller, computer: Computer) -> int
     count = int(result.rowcount or 0)
     audit.record(session, caller, "computer.revoke", computer.reference, detail=f"{count} certificates")
     return count
+
+
+def revoke_partition(session: Session, computer_id: int, partition_reference: str) -> int:
+    """A freed partition's certificates: revoked, so that what its last instance kept of them
+    never acts for the next instance on that partition; how many were revoked."""
+    result = session.execute(
+        update(IssuedCertificate)
+        .where(IssuedCertificate.computer_id == computer_id, IssuedCertificate.kind == "partition",
+               IssuedCertificate.partition_reference == partition_reference,
+               IssuedCertificate.revoked_at.is_(None))
+        .values(revoked_at=time.time()))
+    return int(result.rowcount or 0)
+
+
+def prune_expired(session: Session, computer_id: int, partition_reference: str, now: float) -> None:
+    """Forget a partition's certificates that expired more than a lifetime ago (SlapOS's nodes
+    ask for a new one each time they process the partition)."""
+    session.execute(delete(IssuedCertificate).where(
+        IssuedCertificate.computer_id == computer_id, IssuedCertificate.kind == "partition",
+        IssuedCertificate.partition_reference == partition_reference,
+        IssuedCertificate.not_after < now - (IssuedCertificate.not_after - IssuedCertificate.not_before)))
 
 
 def history(session: Session, computer_id: int, kind: str = "computer") -> list[IssuedCertificate]:

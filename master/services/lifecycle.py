@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import SharedAttachment, SoftwareInstance
-from partita.master.services import access, allocator
+from partita.master.services import access, allocator, certificates
 from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import get_partition
 from partita.master.services.identity import Caller
@@ -148,6 +148,7 @@ def free_partition(session: Session, caller: Caller, computer: str, partition_re
     instance.partition = None
     instance.reported_state = ReportedState.DESTROYED.value
     partition.state = PartitionState.FREE.value
+    certificates.revoke_partition(session, partition.computer_id, partition.reference)
     mark_computer_changed(session, partition.computer)
     session.flush()
     _collect_destroyed(session, instance)

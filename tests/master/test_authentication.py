@@ -424,3 +424,21 @@ def test_a_revoked_user_is_refused_with_all_their_tokens(realm: Realm) -> None:
     assert answer["revoked"] == 3  # her certificate, her (used) enrolment token, her API token
     assert realm.call(alice, "slapos.get.v0.whoami").get_json()["code"] == "REVOKED"
     assert realm.call(None, "slapos.get.v0.whoami", headers=bearer).get_json()["code"] == "REVOKED"
+
+
+def test_a_freed_partition_s_certificate_never_acts_for_the_next_instance(realm: Realm) -> None:
+    computer = realm.computer(partitions=1)
+    alice, bob = realm.user("alice"), realm.user("bob")
+    hers = realm.request(alice, "hers")
+    kept = realm.partition_identity(computer, hers["compute_partition_id"])  # what her code could copy away
+    realm.request(alice, "hers", state="destroyed")
+    realm.ok(computer, "slapos.put.v0.software_instance_reported_state",
+             {"instance_guid": hers["instance_guid"], "reported_state": "destroyed"})
+    his = realm.request(bob, "his")
+    assert his["compute_partition_id"] == hers["compute_partition_id"]  # the same partition, reused
+    refused = realm.call(kept, "slapos.put.v0.software_instance_connection_parameter",
+                         {"instance_guid": his["instance_guid"], "connection_parameter_dict": {"url": "http://evil"}})
+    assert refused.status_code == 401 and refused.get_json()["code"] == "REVOKED"
+    fresh = realm.partition_identity(computer, his["compute_partition_id"])
+    realm.ok(fresh, "slapos.put.v0.software_instance_connection_parameter",
+             {"instance_guid": his["instance_guid"], "connection_parameter_dict": {"url": "http://his"}})
