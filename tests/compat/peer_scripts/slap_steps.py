@@ -5,6 +5,9 @@ Reads one JSON document on stdin::
     {"master_url": "http://127.0.0.1:PORT", "rest_url": null,
      "steps": [{"op": "format", ...}, {"op": "request", ...}, ...]}
 
+and, for an https master, optionally ``"key_file"`` and ``"cert_file"``: the client certificate the
+library presents (it never verifies the master: ``verify=False``, as 1.26.1 does).
+
 runs every step in order with one `slap` object, and prints one JSON list on stdout: per step
 ``{"ok": result}`` or ``{"error": exception class name, "message": ..., "status": HTTP status or
 null}``. A failing step does not stop the following ones, so the tests assert on everything in the
@@ -21,7 +24,9 @@ Operations (fields marked ? are optional):
   report       as [cid, pid], state (started|stopped|destroyed)
   bang         as [cid, pid], message
   related      as [cid, pid], titles    (what slapgrid sends after a successful pass)
-  raw          method, path, data?, headers?   (plain `requests`, no client logic)
+  certificate  as [cid, pid]            -> getCertificate(): {"certificate", "key"} (PEM)
+  raw          method, path, data?, headers?, cert? [cert_file, key_file]
+               (plain `requests`, no client logic)
   marshal      value                    -> the client's dumps(value), for raw forms
 """
 import json
@@ -87,10 +92,11 @@ def computer_dict(computer_id, partitions):
 
 
 class Runner:
-    def __init__(self, master_url, rest_url=None):
+    def __init__(self, master_url, rest_url=None, key_file=None, cert_file=None):
         self.master_url = master_url
         self.slap = slap_module.slap()
-        self.slap.initializeConnection(master_url, slapgrid_rest_uri=rest_url, timeout=30)
+        self.slap.initializeConnection(master_url, slapgrid_rest_uri=rest_url, timeout=30,
+                                       key_file=key_file, cert_file=cert_file)
 
     def op_format(self, step):
         computer = self.slap.registerComputer(step["computer_id"])
@@ -156,9 +162,14 @@ class Runner:
         partition = self.slap.registerComputerPartition(*step["as"])
         return partition.setComputerPartitionRelatedInstanceList(step["titles"])
 
+    def op_certificate(self, step):
+        return self.slap.registerComputerPartition(*step["as"]).getCertificate()
+
     def op_raw(self, step):
+        cert = tuple(step["cert"]) if step.get("cert") else None
         response = requests.request(step["method"], self.master_url.rstrip("/") + "/" + step["path"],
-                                    data=step.get("data"), headers=step.get("headers"), timeout=30)
+                                    data=step.get("data"), headers=step.get("headers"), timeout=30,
+                                    cert=cert, verify=not self.master_url.startswith("https"))
         return {"status": response.status_code, "text": response.text[:4000]}
 
     def op_marshal(self, step):
@@ -173,7 +184,8 @@ class Runner:
 
 def main():
     document = json.load(sys.stdin)
-    runner = Runner(document["master_url"], document.get("rest_url"))
+    runner = Runner(document["master_url"], document.get("rest_url"),
+                    key_file=document.get("key_file"), cert_file=document.get("cert_file"))
     json.dump([runner.run(step) for step in document["steps"]], sys.stdout)
 
 
