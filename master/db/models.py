@@ -189,6 +189,10 @@ class IssuedCertificate(Base):
     not_after: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    # A partition certificate whose key the master derives (SLAP XML's getComputerPartitionCertificate):
+    # the label the key is derived from, and the certificate to answer again while it is valid.
+    key_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pem: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Token(Base):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from partita.master.pki.errors import CertificateRequestError
@@ -47,6 +49,7 @@ RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
 ACCEPTED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 USAGES = {"client": ExtendedKeyUsageOID.CLIENT_AUTH}
 
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -129,6 +132,24 @@ def parse_csr(csr_pem: bytes | str) -> x509.CertificateSigningRequest:
         raise CertificateRequestError(
             "the certificate signing request's signature does not verify with the key it holds")
     return csr
+
+
+def derivation_secret(ca_key: PrivateKey) -> bytes:
+    """A secret only the CA's holder can compute, for `derived_key` (HKDF of the CA key)."""
+    material = ca_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"partita partition keys").derive(material)
+
+
+def derived_key(secret: bytes, label: str) -> PrivateKey:
+    """The EC P-256 key named by `label` under `secret`: the same key every time, stored nowhere.
+
+    SlapOS's nodes ask the master for a partition's key and certificate on every pass and expect
+    the same answer while it is valid; deriving the key lets the master answer the same without
+    keeping any private key (the catalog holds the label and the certificate only)."""
+    digest = hmac.new(secret, label.encode("utf-8"), hashlib.sha512).digest()
+    scalar = int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1
+    return ec.derive_private_key(scalar, ec.SECP256R1())
 
 
 def fingerprint(certificate: x509.Certificate) -> str:

@@ -8,8 +8,10 @@ revocation is seen by every worker on its next call (the catalog is the one plac
 from __future__ import annotations
 
 import datetime
+import secrets
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,7 +42,7 @@ class Lifetimes:
 
 
 @dataclass(frozen=True)
-class Authority:
+class Authority:  # frozen: cached_property writes its value in the instance dict, which still works
     """What the app signs with: the CA (loaded once per worker), its PEM and the lifetimes."""
 
     ca: CertifiedKey
@@ -53,6 +55,10 @@ class Authority:
     @property
     def fingerprint(self) -> str:
         return certs.fingerprint(self.ca.certificate)
+
+    @cached_property
+    def derivation_secret(self) -> bytes:
+        return certs.derivation_secret(self.ca.key)
 
 
 @dataclass(frozen=True)
@@ -69,38 +75,57 @@ def serial_hex(certificate: x509.Certificate) -> str:
 
 def issue(session: Session, authority: Authority, csr_pem: str, *, kind: str, common_name: str,
           owner_id: int | None = None, computer_id: int | None = None,
-          partition_reference: str | None = None) -> Issued:
-    """Sign the key of `csr_pem` for `common_name` and record the certificate."""
+          partition_reference: str | None = None, key_label: str | None = None) -> Issued:
+    """Sign the key of `csr_pem` for `common_name` and record the certificate (and, for a key
+    the master derives, the label and the certificate to answer again)."""
     certificate = certs.sign_csr(authority.ca, csr_pem, common_name, authority.lifetimes.days(kind))
     if kind == "partition" and computer_id is not None and partition_reference is not None:
         prune_expired(session, computer_id, partition_reference, time.time())
-    return _record(session, authority, certificate, kind, owner_id, computer_id, partition_reference)
+    return _record(session, authority, certificate, kind, owner_id, computer_id, partition_reference, key_label)
 
 
-def issue_with_key(session: Session, authority: Authority, computer: Computer,
-                   partition_reference: str) -> tuple[str, Issued]:
-    """A new key and its certificate for a partition, for SLAP XML's getComputerPartitionCertificate
-    (SlapOS's nodes expect the master to make the key; Partita's node sends a CSR instead)."""
-    key = certs.new_key()
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([])).sign(key, hashes.SHA256()))
+def partition_key_and_certificate(session: Session, authority: Authority, computer: Computer,
+                                  partition_reference: str, now: float | None = None) -> tuple[str, str]:
+    """The key and certificate of a partition for SLAP XML's getComputerPartitionCertificate.
+
+    SlapOS's nodes expect the master to make the key, ask on every pass, and rewrite the files
+    when the answer differs; so the answer stays the same while the certificate is valid (a new
+    one when it is expiring, revoked, or the partition was freed). The key is derived from the CA
+    key and a label (`certs.derived_key`): the catalog holds no private key."""
+    now = time.time() if now is None else now
+    row = session.scalars(
+        select(IssuedCertificate)
+        .where(IssuedCertificate.computer_id == computer.id, IssuedCertificate.kind == "partition",
+               IssuedCertificate.partition_reference == partition_reference,
+               IssuedCertificate.key_label.is_not(None), IssuedCertificate.revoked_at.is_(None))
+        .order_by(IssuedCertificate.not_after.desc()).limit(1)).first()
+    if row is not None and row.key_label and row.pem and state(row, now) == "valid":
+        return _key_text(authority, row.key_label), row.pem
+    label = secrets.token_hex(16)
+    key = certs.derived_key(authority.derivation_secret, label)
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
     issued = issue(session, authority, csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
                    kind="partition", common_name=f"{computer.reference}/{partition_reference}"[:64],
-                   computer_id=computer.id, partition_reference=partition_reference)
-    return certs.key_pem(key).decode("ascii"), issued
+                   computer_id=computer.id, partition_reference=partition_reference, key_label=label)
+    return certs.key_pem(key).decode("ascii"), issued.certificate_pem
+
+
+def _key_text(authority: Authority, label: str) -> str:
+    return certs.key_pem(certs.derived_key(authority.derivation_secret, label)).decode("ascii")
 
 
 def _record(session: Session, authority: Authority, certificate: x509.Certificate, kind: str,
-            owner_id: int | None, computer_id: int | None, partition_reference: str | None) -> Issued:
+            owner_id: int | None, computer_id: int | None, partition_reference: str | None,
+            key_label: str | None) -> Issued:
+    pem = certs.certificate_pem(certificate).decode("ascii")
     session.add(IssuedCertificate(
         serial=serial_hex(certificate), kind=kind, owner_id=owner_id, computer_id=computer_id,
-        partition_reference=partition_reference,
+        partition_reference=partition_reference, key_label=key_label, pem=pem if key_label else None,
         not_before=certificate.not_valid_before_utc.timestamp(),
         not_after=certificate.not_valid_after_utc.timestamp(), created_at=time.time(),
     ))
     session.flush()
-    return Issued(certs.certificate_pem(certificate).decode("ascii"), authority.ca_pem,
-                  certificate.not_valid_after_utc, serial_hex(certificate))
+    return Issued(pem, authority.ca_pem, certificate.not_valid_after_utc, serial_hex(certificate))
 
 
 def state(row: IssuedCertificate, now: float) -> str:

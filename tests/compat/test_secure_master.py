@@ -316,6 +316,13 @@ def test_real_node_deploys_over_https(secure_node: SecureNode, secure_pg: Secure
     whoami = secure_pg.whoami(written)
     assert (whoami["kind"], whoami["computer_guid"], whoami["compute_partition_id"]) == ("partition", guid, pid)
 
+    # a pass with nothing to do still asks for the certificate: the answer is the same, so the
+    # node's files stay as they are and the service keeps answering
+    before = {p.name: p.read_bytes() for p in repository.iterdir()}
+    node.instance()
+    assert {p.name: p.read_bytes() for p in repository.iterdir()} == before
+    assert f"hello from {pid}" in http_get(url)
+
     # another computer's certificate cannot read this computer's information
     other = secure_pg.computer(secure_pg.directory / "computer-b", "other-node")
     refused = secure_peer.refused(other, computer_step(guid))

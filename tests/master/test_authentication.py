@@ -442,3 +442,30 @@ def test_a_freed_partition_s_certificate_never_acts_for_the_next_instance(realm:
     fresh = realm.partition_identity(computer, his["compute_partition_id"])
     realm.ok(fresh, "slapos.put.v0.software_instance_connection_parameter",
              {"instance_guid": his["instance_guid"], "connection_parameter_dict": {"url": "http://his"}})
+
+
+def test_slap_xml_partition_certificate_is_the_same_answer_while_valid(realm: Realm) -> None:
+    from partita.master.api.slap_xml.marshal import loads
+    computer = realm.computer(partitions=1)
+    realm.request(realm.admin, "mine")
+
+    def fetch() -> dict[str, str]:
+        answer = realm.xml(computer, "getComputerPartitionCertificate", computer_id=computer.name,
+                           computer_partition_id="slappart0")
+        assert answer.status_code == 200, answer.data
+        return loads(answer.data)
+
+    first, second = fetch(), fetch()
+    assert first == second and "PRIVATE KEY" in first["key"] and "CERTIFICATE" in first["certificate"]
+    key = serialization.load_pem_private_key(first["key"].encode(), None)
+    certificate = x509.load_pem_x509_certificate(first["certificate"].encode())
+    assert certs.same_public_key(key, certificate)  # type: ignore[arg-type]
+    with realm.db.read() as session:  # the catalog keeps the certificate and a label, never the key
+        rows = session.scalars(select(IssuedCertificate).where(IssuedCertificate.kind == "partition")).all()
+    assert len(rows) == 1 and rows[0].key_label and "PRIVATE" not in (rows[0].pem or "")
+    realm.db.run_write(lambda session: session.execute(
+        update(IssuedCertificate).where(IssuedCertificate.kind == "partition")
+        .values(not_before=time.time() - 1000, not_after=time.time() + 10)))  # now expiring
+    third = fetch()
+    assert third["certificate"] != first["certificate"] and third["key"] != first["key"]
+    assert fetch() == third

@@ -290,8 +290,8 @@ def _reachable_partition(session: Session, who: Caller, computer: str, reference
 def get_computer_partition_certificate() -> Response:
     """The partition's key and certificate (empty strings on the proxy, as slapproxy answers).
 
-    SlapOS's node expects the master to make the key; only the computer itself (or the partition)
-    gets it, over its mutually authenticated connection, and the master keeps no copy."""
+    SlapOS's node expects the master to make the key and the same answer on every pass; only the
+    computer itself (or the partition) gets it, over its mutually authenticated connection."""
     computer, reference = _partition_fields()
     who = caller(computer, reference)
     if not settings().authentication:
@@ -303,8 +303,7 @@ def get_computer_partition_certificate() -> Response:
 
     def transaction(session: Session) -> tuple[str, str]:
         partition = _reachable_partition(session, who, computer, reference)
-        key, issued = certificates.issue_with_key(session, authority, partition.computer, reference)
-        return key, issued.certificate_pem
+        return certificates.partition_key_and_certificate(session, authority, partition.computer, reference)
     key, certificate = _write(transaction)
     return _xml({"certificate": certificate, "key": key})
 

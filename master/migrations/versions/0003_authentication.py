@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("not_after", sa.Float(), nullable=False),
         sa.Column("revoked_at", sa.Float(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("key_label", sa.String(length=64), nullable=True),
+        sa.Column("pem", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["computer_id"], ["computers.id"],
                                 name=op.f("fk_certificates_computer_id_computers"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["owner_id"], ["owners.id"],
