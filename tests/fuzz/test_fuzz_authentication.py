@@ -328,7 +328,7 @@ def mutated_ders(world: AuthWorld, names: list[str]) -> st.SearchStrategy[Identi
         blob[draw(st.integers(0, len(blob) - 1))] ^= draw(st.integers(1, 255))
         try:
             serial = x509.load_der_x509_certificate(bytes(blob)).serial_number
-        except Exception:  # ValueError, and cryptography's own (x509.InvalidVersion is not a ValueError)
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
             label = "garbage DER (one byte changed)"
         else:
             label = name if serial == world.serials[name] else "foreign DER (one byte changed)"
@@ -341,7 +341,7 @@ def frontend_pem(world: AuthWorld, text: str) -> Identity:
     environ, headers = {"REMOTE_ADDR": FRONTEND}, {FRONTEND_HEADER: text}
     try:
         certificate = x509.load_pem_x509_certificate(unquote(text).encode("ascii"))
-    except Exception:  # ValueError, UnicodeEncodeError, x509.InvalidVersion
+    except (ValueError, UnicodeEncodeError, x509.InvalidVersion):
         return Identity("front end, garbage PEM", environ, headers)
     known = {serial: label for label, serial in world.serials.items()}
     if certs.is_issued_by(certificate, world.authority.ca.certificate) and certificate.serial_number in known:
