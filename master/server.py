@@ -14,6 +14,7 @@ no HTTP header can produce.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import signal
 import ssl
@@ -64,8 +65,13 @@ def with_peer_certificate(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[
     return app
 
 
+@functools.lru_cache(maxsize=4)
 def tls_context(tls: TlsFiles) -> ssl.SSLContext:
-    """The server's TLS settings: TLS 1.2+, our certificate, client certificates optional."""
+    """The server's TLS settings: TLS 1.2+, our certificate, client certificates optional.
+
+    One context per worker, made on first use: gunicorn asks for one on every connection it
+    accepts, and a context of its own per connection would cost the handshake time and forbid
+    TLS session resumption (the ticket keys live in the context)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(tls.certificate, tls.key)

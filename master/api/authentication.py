@@ -65,7 +65,10 @@ def _identify() -> Caller:
     bearer = _bearer()
     if bearer is not None:
         with db.read() as session:
-            return credentials.authenticate_api(session, bearer, address())
+            caller, stale_token = credentials.authenticate_api(session, bearer, address())
+        if stale_token is not None:
+            db.run_write(lambda session: credentials.touch(session, stale_token))
+        return caller
     header = request.headers.get("Authorization", "")
     if header.strip().startswith("X-SlapPartition"):
         raise Unauthenticated("X-SlapPartition is not an identity on this master: a partition presents "

@@ -24,6 +24,7 @@ ENROLMENT_KINDS = (COMPUTER_ENROLMENT, USER_ENROLMENT)
 DEFAULT_ENROLMENT_TTL = 3600
 MAX_ENROLMENT_TTL = 7 * 86400
 MAX_TITLE = 255
+TOUCH_EVERY = 60.0
 BAD_TOKEN = "the enrolment token is unknown, expired, revoked or already used"
 
 
@@ -71,8 +72,11 @@ def consume_enrolment(session: Session, text: str, ca_fingerprint: str, now: flo
     return row
 
 
-def authenticate_api(session: Session, text: str, address: str = "", now: float | None = None) -> Caller:
-    """The user an ``Authorization: Bearer`` API token stands for."""
+def authenticate_api(session: Session, text: str, address: str = "",
+                     now: float | None = None) -> tuple[Caller, str | None]:
+    """The user an ``Authorization: Bearer`` API token stands for, and the token's id when its
+    last use should be noted (`touch`: at most once a minute, so a busy script costs no write
+    per call)."""
     now = time.time() if now is None else now
     try:
         token = tokens.parse_token(text, enrolment=False)
@@ -88,7 +92,8 @@ def authenticate_api(session: Session, text: str, address: str = "", now: float 
         raise Revoked(f"the API token {row.id} was revoked")
     if current != "active":
         raise Unauthenticated(f"the API token {row.id} has expired")
-    return Caller(owner=name, role="user", admin=bool(admin), address=address)
+    stale = row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
+    return Caller(owner=name, role="user", admin=bool(admin), address=address), row.id if stale else None
 
 
 def touch(session: Session, token_id: str, now: float | None = None) -> None:

@@ -221,8 +221,9 @@ class AuthWorld:
                     session.execute(table.insert(), self.seed_rows[table.name])
 
     def assert_unchanged(self, why: str) -> None:
-        """No row changed, none added or removed, but for audit events of refused calls."""
-        now, seed = self.rows(), self.seed_rows
+        """No row changed, none added or removed, but for audit events of refused calls and the
+        note of an API token's last use (the token did authenticate the call)."""
+        now, seed = _without_last_use(self.rows()), _without_last_use(self.seed_rows)
         problems = [f"table {name}: rows before {[r for r in seed[name] if r not in rows]!r}; "
                     f"after {[r for r in rows if r not in seed[name]]!r}"[:3000]
                     for name, rows in now.items() if name != AUDIT and rows != seed[name]]
@@ -388,6 +389,10 @@ VALID = USERS | {"computer", "partition"}
 REFUSED_PREFIXES = ("garbage DER", "truncated DER", "foreign DER", "bearer garbage", "bearer mutated",
                     "bearer enrolment", "bearer revoked", "bearer expired", "revoked", "expired",
                     "front-end header from", "front end, garbage", "front end, foreign", "front end, mutated")
+
+
+def _without_last_use(rows: Rows) -> Rows:
+    return {**rows, "tokens": [{**row, "last_used_at": None} for row in rows["tokens"]]}
 
 
 def must_be_refused(who: Identity | None) -> bool:

@@ -381,6 +381,7 @@ def test_api_tokens_authenticate_until_revoked(realm: Realm) -> None:
     bearer = {"Authorization": f"Bearer {made['token']}"}
     assert realm.call(None, "slapos.get.v0.whoami", headers=bearer).get_json()["name"] == "alice"
     listed = realm.ok(alice, "slapos.allDocs.v0.api_token_list")["result_list"]
+    assert [t["last_used_at"] is not None for t in listed if t["kind"] == "api"] == [True]
     assert {(t["kind"], t["state"]) for t in listed} == {("user-enrolment", "used"), ("api", "active")}
     assert [t["token_id"] for t in listed if t["kind"] == "api"] == [made["token_id"]]
     bob = realm.user("bob")
