@@ -1,13 +1,15 @@
 """The master's WSGI application: the SLAP XML, JSON and HATEOAS adapters over one Database.
 
-Both `slapos proxy start` and `slapos master start` serve this app; they differ only in their
-settings (proxy: one local computer, SQLite) and server (workers, threads).
+Both `slapos proxy start` and `slapos master start` serve this app; they differ in their settings
+(proxy: one local computer, SQLite, every caller believed; master: workers, threads and, with
+certificates, authentication) and server. On an authenticated app every call but the public ones
+(the CA certificate, enrolment, the OpenAPI document) proves its identity before its route runs,
+and every refused call (401, 403) is recorded in the audit log.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import logging
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
