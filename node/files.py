@@ -2,24 +2,30 @@
 
 The node (root in root mode) writes a few files into a partition (``.timestamp``, the buildout
 profile, ``.slapgrid/…``). The partition's user owns that directory and could have planted
-symlinks or hard links there. So every write goes through a descriptor of the directory opened
-without following symlinks, creates a fresh temporary file (never opening an existing one) and
-renames it over the target, which replaces a planted link instead of writing through it.
+symlinks or hard links there, or swapped a directory for a link since the node last looked. So
+every path is reached through descriptors (`partita.slap.fileio`): no link the partition's user
+planted is followed, above the file or at it. A write creates a fresh temporary file (never
+opening an existing one) and renames it over the target, which replaces a planted link instead of
+writing through it; a read takes only a regular file with one name, without blocking on a FIFO;
+a directory of the node's is made, checked, chowned and chmodded through its own descriptor.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 from pathlib import Path
 
 from partita.node.errors import NodeError
-from partita.slap.fileio import open_directory, write_at
+from partita.slap.fileio import open_beneath, open_directory, open_regular, walk_directory, write_at
+
+MAX_TEXT = 1 << 20  # what `read_text` reads at most: the node reads small files only
 
 
 def _open_dir(directory: Path) -> int:  # for reads, which treat any failure as "missing"
     try:
-        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        return open_beneath(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as error:
         raise NodeError(f"cannot open {directory}: {error.strerror}") from None
 
@@ -42,15 +48,20 @@ def read_user_file(directory: Path, name: str, limit: int) -> str | None:
     except NodeError:
         return None
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+        fd = open_regular(name, dir_fd=dir_fd)
     except OSError:
         return None
     finally:
         os.close(dir_fd)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, limit).decode("utf-8", errors="replace")
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
     except OSError:
         return None
     finally:
@@ -73,21 +84,90 @@ def remove_file(directory: Path, name: str) -> None:
         os.close(dir_fd)
 
 
-def read_text(path: Path) -> str | None:
-    """The content of a small file, or None when it is missing or unreadable."""
+def read_text(path: Path, limit: int = MAX_TEXT) -> str | None:
+    """The content of a small file (at most `limit` bytes), or None when it is missing, unreadable,
+    not valid UTF-8, not a regular file with one name, or reached through a link that someone
+    other than the node could have planted."""
     try:
-        return path.read_text()
+        fd = open_regular(path)
+    except (OSError, ValueError):
+        return None
+    try:
+        with os.fdopen(fd, "rb") as stream:
+            return stream.read(limit).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
 
 def node_directory(path: Path, *, group: int | None, mode: int = 0o750) -> None:
-    """Make `path` a real directory owned by the node (group `group`), replacing anything else."""
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-    elif path.is_dir() and path.stat().st_uid != os.geteuid():
-        shutil.rmtree(path)  # made by someone else: not to be trusted
-    path.mkdir(mode=mode, exist_ok=True)
-    if group is not None and os.geteuid() == 0:
-        os.chown(path, 0, group)
-    path.chmod(mode)
+    """Make `path` a real directory owned by the node (group `group`), replacing anything else.
+
+    Everything is done through descriptors: a link, a file or a directory someone else made there
+    (even between two steps) is removed or refused, never followed, chowned or chmodded."""
+    try:
+        parent = walk_directory(path.parent)
+    except OSError as error:
+        raise NodeError(f"cannot reach {path.parent}: {error.strerror}") from None
+    try:
+        _node_directory_at(parent, path.name, group, mode)
+    except OSError as error:
+        raise NodeError(f"cannot make {path}: {error.strerror}") from None
+    finally:
+        os.close(parent)
+
+
+def _node_directory_at(parent: int, name: str, group: int | None, mode: int) -> None:
+    try:
+        found = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        found = None
+    if found is not None and not stat.S_ISDIR(found.st_mode):
+        os.unlink(name, dir_fd=parent)
+    elif found is not None and found.st_uid != os.geteuid():
+        shutil.rmtree(name, dir_fd=parent)  # made by someone else: not to be trusted
+    try:
+        os.mkdir(name, 0o700, dir_fd=parent)
+    except FileExistsError:
+        pass
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():  # swapped in since we looked: refuse it
+            raise OSError(errno.EPERM, "someone else made it in the meantime")
+        if group is not None and os.geteuid() == 0:
+            os.fchown(fd, 0, group)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def owned_directory(path: Path, *, owner: tuple[int, int] | None, mode: int = 0o755) -> None:
+    """Make `path` a real directory with `mode`, given to `owner` (uid, gid) when set; what it
+    holds is kept, and a link or a file there is refused (a NodeError), never followed. Everything
+    is done through descriptors, as in `node_directory`, for directories under one a build user
+    owns."""
+    try:
+        parent = walk_directory(path.parent)
+    except OSError as error:
+        raise NodeError(f"cannot reach {path.parent}: {error.strerror}") from None
+    try:
+        try:
+            found = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            found = None
+        if found is not None and not stat.S_ISDIR(found.st_mode):
+            raise OSError(errno.ENOTDIR, "not a directory (a link is not followed)")
+        try:
+            os.mkdir(path.name, 0o700, dir_fd=parent)
+        except FileExistsError:
+            pass
+        fd = os.open(path.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise NodeError(f"cannot make {path}: {error.strerror}") from None
+    finally:
+        os.close(parent)

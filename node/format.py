@@ -36,6 +36,7 @@ from typing import Any
 from partita.node import desired, network, users
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
+from partita.node.files import read_text
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
 from partita.slap.client import MasterClient
@@ -50,6 +51,7 @@ LOCK_TIMEOUT = 120.0
 ROOT_MODE = 0o755
 PARTITION_MODE = 0o750
 RESOURCE_MODE = 0o640
+RESOURCE_LIMIT = 64 * 1024
 
 MODE_ROOT = "root"
 MODE_EXISTING_USERS = "root-existing-users"
@@ -165,8 +167,8 @@ def resource_document(partition: FormattedPartition, interface: str, user: users
 def read_resource(partition_path: Path) -> dict[str, Any]:
     """A partition's ``.slapos-resource`` document ({} if missing or unreadable)."""
     try:
-        data = json.loads((partition_path / RESOURCE_FILE).read_text())
-    except (OSError, ValueError):
+        data = json.loads(_read_text(partition_path / RESOURCE_FILE) or "")
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -378,15 +380,9 @@ def _write_resource(path: Path, content: str, owner: users.PartitionUser) -> Non
 
 
 def _read_text(path: Path) -> str | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd) as stream:
-        try:
-            return stream.read()
-        except (OSError, UnicodeDecodeError):
-            return None
+    """A small file of a partition, read as `node.files.read_text` does (no link, FIFO or hard
+    link followed or blocked on)."""
+    return read_text(path, limit=RESOURCE_LIMIT)
 
 
 def _drop_partition(config: NodeConfig, index: int, use_ipv6: bool, report: FormatReport) -> None:

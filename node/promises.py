@@ -17,15 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from partita.node.files import node_directory, read_text, write_file
 from partita.node.layout import NODE_DIR, PROMISE_DIR
 from partita.node.runner import RunAs, clean_environment, run
 from partita.node.toolchain import Toolchain
-from partita.slap.fileio import atomic_write
+from partita.slap.fileio import open_beneath
 from partita.slap.errors import MalformedDocument
 from partita.slap.promise import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD
 from partita.slap.wire.promise_result import last_answer
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 STATE_DIR = Path(NODE_DIR) / PROMISE_DIR
 PARALLEL = 4
+MAX_RESULT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,30 +65,56 @@ class PromiseResult:
 
 
 def discover(partition: Path) -> list[PromiseFile]:
+    """The partition's promises. Its user owns ``etc``: a link planted above ``etc/plugin`` or
+    ``etc/promise`` is not followed, and an entry is judged by itself (a link in these directories
+    stays a promise, run as the user, who resolves it), never by what a link points to."""
     found: list[PromiseFile] = []
-    plugins, executables = partition / "etc" / "plugin", partition / "etc" / "promise"
-    if plugins.is_dir():
-        for path in sorted(plugins.glob("*.py")):
-            if not path.name.startswith("__"):
-                found.append(PromiseFile(path.stem, path, True))
-    if executables.is_dir():
-        for path in sorted(executables.iterdir()):
-            if path.is_file() and os.access(path, os.X_OK):
-                found.append(PromiseFile(path.name, path, False))
+    for subdirectory, plugin in (("plugin", True), ("promise", False)):
+        directory = partition / "etc" / subdirectory
+        for name, mode in _entries(directory):
+            if plugin and (not name.endswith(".py") or name.startswith("__") or name.startswith(".")):
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                continue
+            if not plugin and stat.S_ISREG(mode) and not mode & 0o111:
+                continue
+            found.append(PromiseFile(name[:-3] if plugin else name, directory / name, plugin))
     return found
 
 
-def load_result(partition: Path, name: str) -> PromiseResult | None:
+def _entries(directory: Path) -> list[tuple[str, int]]:
+    """(name, mode) of each entry of `directory`, sorted, not following links ([] if unreadable)."""
     try:
-        return PromiseResult(**json.loads((partition / STATE_DIR / f"{name}.json").read_text()))
-    except (OSError, ValueError, TypeError):
+        fd = open_beneath(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return []
+    entries = []
+    try:
+        for name in sorted(os.listdir(fd)):
+            try:
+                entries.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode))
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+    return entries
+
+
+def load_result(partition: Path, name: str) -> PromiseResult | None:
+    text = read_text(partition / STATE_DIR / f"{name}.json", MAX_RESULT)
+    try:
+        return PromiseResult(**json.loads(text)) if text is not None else None
+    except (ValueError, TypeError):
         return None
 
 
 def _save(partition: Path, result: PromiseResult) -> None:
+    """Write the result in ``.slapgrid/promise`` (made if missing, never through a link)."""
     directory = partition / STATE_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write(directory / f"{result.name}.json", json.dumps(asdict(result)), mode=0o644)
+    if not (partition / NODE_DIR).is_dir():  # the node makes it (group: the partition's) first
+        node_directory(partition / NODE_DIR, group=None, mode=0o750)
+    node_directory(directory, group=None, mode=0o755)
+    write_file(directory, f"{result.name}.json", json.dumps(asdict(result)), mode=0o644)
 
 
 def run_one(partition: Path, promise: PromiseFile, previous: PromiseResult | None, *, toolchain: Toolchain,

@@ -72,13 +72,10 @@ def wipe(path: Path, user: RunAs) -> None:
 
 
 def _make_removable(directory: Path) -> None:
-    """Give back write permission on directories a service made read-only (rmtree needs it)."""
-    for root, dirs, _ in os.walk(directory):
-        for name in dirs:
-            child = Path(root) / name
-            if not child.is_symlink():
-                child.chmod(child.stat().st_mode | 0o700)
-    directory.chmod(directory.stat().st_mode | 0o700)
+    """Give back write permission on directories a service made read-only (rmtree needs it),
+    through each directory's own descriptor: a link in the tree is never followed or chmodded."""
+    for _root, _dirs, _files, fd in os.fwalk(directory):
+        os.fchmod(fd, os.fstat(fd).st_mode | 0o700)
 
 
 def _pids_of(uid: int) -> list[int]:

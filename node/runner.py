@@ -4,9 +4,14 @@ Every run has a deadline (past it, the whole process group gets SIGTERM, then SI
 environment (an explicit PATH, HOME set by the caller, nothing inherited but the locale), no
 inherited descriptors, its own session, an optional other user (root mode), and its output both
 appended to a log file and kept as a tail for status reasons.
+
+The log and pid files often live in a partition's ``.slapgrid``, which its user may swap for a
+link: they are opened through `partita.slap.fileio` (no planted link followed, no FIFO or hard
+link written into), and a log that cannot be opened so is a `NodeError`, not a write elsewhere.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,8 +22,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from partita.node.errors import CommandFailed
+from partita.node.errors import CommandFailed, NodeError
+from partita.slap.fileio import open_regular, walk_directory, write_at
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +71,12 @@ def kill_leftover(pid_file: Path, uid: int | None = None) -> None:
     """Kill the process group a previous node recorded in `pid_file` (it died mid-run), if its
     leader still runs as `uid` (the node's own by default)."""
     try:
-        pgid = int(pid_file.read_text().split()[0])
+        fd = open_regular(pid_file)
+        with os.fdopen(fd, "rb") as stream:
+            pgid = int(stream.read(64).split()[0])
         owner = Path(f"/proc/{pgid}").stat().st_uid
     except (OSError, ValueError, IndexError):
-        pid_file.unlink(missing_ok=True)
+        _unlink(pid_file)
         return
     if pgid > 1 and owner == (os.geteuid() if uid is None else uid):
         try:
@@ -75,7 +84,49 @@ def kill_leftover(pid_file: Path, uid: int | None = None) -> None:
             log.warning("killed the leftover process group %s recorded in %s", pgid, pid_file)
         except (ProcessLookupError, PermissionError):
             pass
-    pid_file.unlink(missing_ok=True)
+    _unlink(pid_file)
+
+
+def _unlink(path: Path) -> None:
+    """Remove `path` (a link itself, never its target; nothing through a planted link above it)."""
+    try:
+        parent = walk_directory(path.parent)
+    except OSError:
+        return
+    try:
+        os.unlink(path.name, dir_fd=parent)
+    except OSError:
+        pass
+    finally:
+        os.close(parent)
+
+
+def _write_pid(pid_file: Path, pid: int) -> None:
+    try:
+        with contextlib.closing(_Directory(pid_file.parent)) as parent:
+            write_at(parent.fd, pid_file.name, f"{pid}\n", mode=0o644)
+    except OSError as error:
+        log.warning("cannot record the process group in %s: %s", pid_file, error.strerror)
+
+
+class _Directory:
+    def __init__(self, path: Path) -> None:
+        self.fd = walk_directory(path)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def open_log(log_path: Path) -> BinaryIO:
+    """`log_path` opened for appending: a new file or a regular file with one name, reached
+    without following a planted link (a NodeError otherwise)."""
+    try:
+        fd = open_regular(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        raise NodeError(f"cannot open the log {log_path}: its directory is missing") from None
+    except OSError as error:
+        raise NodeError(f"cannot open the log {log_path}: {error.strerror}") from None
+    return os.fdopen(fd, "ab")
 
 
 def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float,
@@ -91,7 +142,7 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
     switch = run_as is not None and run_as.switches
     started = time.monotonic()
     lines: deque[str] = deque(maxlen=TAIL_LINES)
-    logfile = open(log_path, "ab") if log_path is not None else None
+    logfile = open_log(log_path) if log_path is not None else None
     try:
         process = subprocess.Popen(
             list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -104,7 +155,7 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
             logfile.close()
         return Outcome(127, f"cannot run {command[0]}: {error.strerror or error}")
     if pid_file is not None:
-        pid_file.write_text(f"{process.pid}\n")
+        _write_pid(pid_file, process.pid)
     reader = threading.Thread(target=_pump, args=(process, lines, logfile, on_line), daemon=True)
     reader.start()
     timed_out = False
@@ -117,7 +168,7 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
     if logfile:
         logfile.close()
     if pid_file is not None:
-        pid_file.unlink(missing_ok=True)
+        _unlink(pid_file)
     elapsed = time.monotonic() - started
     log.debug("%s exited %s after %.2fs", command[0], process.returncode, elapsed)
     tail = "\n".join(lines)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
 from partita.node.context import NodeContext
 from partita.node.desired import release_digest
-from partita.node.errors import CommandFailed
+from partita.node.errors import CommandFailed, NodeError
+from partita.node.files import node_directory, owned_directory, remove_file, write_file
 from partita.node.locks import try_lock
 from partita.node.plan import backoff
 from partita.node.runner import check, clean_environment, run
@@ -68,18 +68,18 @@ def software_profile(url: str, path: Path, cache: Path) -> str:
 def _prepare_cache(ctx: NodeContext) -> Path:
     cache = ctx.config.cache_root
     user = ctx.software_user()
+    owner = (user.uid, user.gid) if user.switches else None
     for path in (cache, cache / "eggs", cache / "download", cache / "extends"):
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o755)
-        if user.switches:
-            os.chown(path, user.uid, user.gid)  # type: ignore[arg-type]
+        if path == cache and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)  # a configured cache_directory's parents
+        owned_directory(path, owner=owner, mode=0o755)  # the build user owns software_root: no link
     return cache
 
 
 def _locks(ctx: NodeContext) -> Path:
     """Where the per-release locks, pid files and failure counts live."""
     locks = ctx.config.software_root / ".locks"
-    locks.mkdir(exist_ok=True)
+    node_directory(locks, group=None, mode=0o700)  # the node's own, in a directory the build user owns
     return locks
 
 
@@ -116,17 +116,17 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
 
 def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
     user = ctx.software_user()
-    cache = _prepare_cache(ctx)
-    (path / COMPLETED).unlink(missing_ok=True)
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o755)
-    profile = path / "buildout.cfg"
-    profile.write_text(software_profile(url, path, cache))
-    for created in (path, profile):
-        if user.switches:
-            os.chown(created, user.uid, user.gid)  # type: ignore[arg-type]
+    owner = (user.uid, user.gid) if user.switches else None
+    try:
+        cache = _prepare_cache(ctx)
+        owned_directory(path, owner=owner, mode=0o755)
+        remove_file(path, COMPLETED)
+        profile = path / "buildout.cfg"
+        write_file(path, profile.name, software_profile(url, path, cache), mode=0o644, owner=owner)
+        remove_file(path, BUILD_LOG)
+    except NodeError as error:
+        raise CommandFailed(str(error), "") from None
     log_path = path / BUILD_LOG
-    log_path.unlink(missing_ok=True)
     log.info("software %s: building in %s (log: %s)", url, path, log_path)
     outcome = run(
         [str(ctx.toolchain.buildout), "-N", "-c", str(profile)],

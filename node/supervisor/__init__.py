@@ -7,6 +7,11 @@ Layout under ``instance_root`` (as SlapOS)::
     sv.sock                         the XML-RPC unix socket (mode 0700)
     var/run/supervisord.pid         var/log/supervisord.log, var/log/watchdog.log
 
+``etc``, ``etc/supervisord.conf.d``, ``var/run`` and ``var/log`` are the node's own (0700): no
+partition reads another's programs, the node's logs or its locks. Each program's output goes to
+``<partition>/.P_<name>.log``, which supervisord (root) opens without following what the
+partition's user planted there (`node.supervisor.supervisord`, the entry point the node starts).
+
 Each file of ``<partition>/etc/service`` is a *watched* program: its process is named
 ``<name>-on-watch`` and the watchdog (`node.watchdog`, the event listener declared in the main
 configuration) asks the master to process the instance again when it exits. Each file of
@@ -17,6 +22,7 @@ The package, in three rooms:
     config.py   the configuration text: pure functions of the node's configuration and programs
     rpc.py      XML-RPC over the unix socket, with a deadline on every call (the watchdog uses it)
     daemon.py   `Supervisor`: start or adopt supervisord, shut it down, apply/start/stop groups
+    supervisord.py  supervisord itself, its log files opened safely (``python -m`` it)
 
 Everything other modules use is importable from here.
 """

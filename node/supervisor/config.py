@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from partita.node.config import NodeConfig
 from partita.node.errors import SupervisorError
 from partita.node.layout import WATCH_SUFFIX
+from partita.slap.fileio import open_beneath, open_regular
 
 WATCHDOG_GROUP = "partita-watchdog"
 STOP_WAIT_SECONDS = 60
@@ -54,18 +56,48 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _entry_digest(directory_fd: int, name: str) -> str | None:
+    """The digest of a wrapper, read without following a link: a regular file's content, a link's
+    target text (its user runs and resolves it; root does not read through it); None for anything
+    else."""
+    info = os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
+    if stat.S_ISLNK(info.st_mode):
+        return hashlib.sha256(b"link:" + os.fsencode(os.readlink(name, dir_fd=directory_fd))).hexdigest()
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    fd = open_regular(name, dir_fd=directory_fd)
+    with os.fdopen(fd, "rb") as stream:
+        digest = hashlib.sha256()
+        for block in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def programs_in(partition_dir: Path) -> list[Program]:
-    """The programs of a partition: every regular file of ``etc/service`` (watched) and
-    ``etc/run`` (not watched), hidden files excepted, sorted by name."""
+    """The programs of a partition: every regular file (or link) of ``etc/service`` (watched) and
+    ``etc/run`` (not watched), hidden files excepted, sorted by name.
+
+    The partition's user owns these directories: a link planted above them is not followed, and
+    a link in them is a program whose digest is its target's name (`_entry_digest`)."""
     programs = []
     for subdirectory, watched in (("etc/service", True), ("etc/run", False)):
         directory = partition_dir / subdirectory
-        if not directory.is_dir():
+        try:
+            directory_fd = open_beneath(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
             continue
-        for entry in sorted(directory.iterdir()):
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            programs.append(Program(entry.name, entry, watched, file_digest(entry)))
+        try:
+            for name in sorted(os.listdir(directory_fd)):
+                if name.startswith("."):
+                    continue
+                try:
+                    digest = _entry_digest(directory_fd, name)
+                except OSError:
+                    continue
+                if digest is not None:
+                    programs.append(Program(name, directory / name, watched, digest))
+        finally:
+            os.close(directory_fd)
     return programs
 
 

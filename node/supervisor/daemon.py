@@ -43,6 +43,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROBE_TIMEOUT = 5.0
 STOP_TIMEOUT = STOP_WAIT_SECONDS + 15.0
 POLL_INTERVAL = 0.05
+PRIVATE_DIRECTORY = 0o700  # etc, etc/supervisord.conf.d, var/run, var/log under instance_root
 
 # startProcessGroup's per-process results meaning "spawned" (SPAWN_ERROR: it exited at once)
 _STARTED = frozenset({Faults.SUCCESS, Faults.ALREADY_STARTED, Faults.SPAWN_ERROR, Faults.ABNORMAL_TERMINATION})
@@ -72,7 +73,7 @@ def _read_text(path: Path) -> str | None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace `path` by `text` at once (a temporary name supervisor's ``*.conf`` does not match)."""
-    atomic_write(path, text, mode=0o644)
+    atomic_write(path, text, mode=0o600)
 
 
 def _restore(path: Path, previous: str | None) -> None:
@@ -158,9 +159,10 @@ class Supervisor:
         """Adopt the supervisord answering on the socket, else write the configuration and start
         one (it daemonizes, so it outlives the node); return once it answers."""
         deadline = time.monotonic() + timeout
-        for directory in (self.include_directory, self.config.instance_root / "var/run",
-                          self.config.instance_root / "var/log"):
+        for directory in (self.config.supervisor_directory, self.include_directory,
+                          self.config.instance_root / "var/run", self.config.instance_root / "var/log"):
             directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(PRIVATE_DIRECTORY)  # the node's state: no partition reads it
         text = render_main_config(self.config)
         changed = _read_text(self.main_config) != text
         if changed:
@@ -176,7 +178,7 @@ class Supervisor:
         self._launch(deadline, timeout)
 
     def _launch(self, deadline: float, timeout: float) -> None:
-        argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.main_config)]
+        argv = [sys.executable, "-m", "partita.node.supervisor.supervisord", "-c", str(self.main_config)]
         env = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
         with tempfile.TemporaryFile() as output:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,

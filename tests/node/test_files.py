@@ -73,3 +73,36 @@ def test_remove_file_removes_a_link_not_its_target(tmp_path: Path):
     remove_file(partition, "name")
     assert not (partition / "name").is_symlink() and target.read_text() == "kept"
     remove_file(partition, "name")                                    # already gone: nothing to do
+
+
+def test_read_text_refuses_links_fifos_and_hard_links(tmp_path: Path):
+    """Issue 9: what root reads in a partition (``.timestamp``, a service's log tail, verdicts)."""
+    from partita.node.files import read_text
+
+    (tmp_path / "secret").write_text("root's")
+    (tmp_path / "link").symlink_to(tmp_path / "secret")
+    os.mkfifo(tmp_path / "fifo")
+    os.link(tmp_path / "secret", tmp_path / "hard")
+    for name in ("link", "fifo", "hard", "missing"):
+        assert read_text(tmp_path / name) is None, name
+    (tmp_path / "plain").write_text("12.5")
+    assert read_text(tmp_path / "plain") == "12.5"
+
+
+@pytest.mark.root
+def test_node_directory_never_chowns_through_a_users_directory(tmp_path: Path):
+    """Issue 9: a partition user's directory or link where the node's belongs is replaced, and
+    nothing outside is chowned or chmodded."""
+    tmp_path.chmod(0o755)
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    partition = tmp_path / "partition"
+    partition.mkdir()
+    (partition / ".slapgrid").symlink_to(victim)
+    os.chown(partition / ".slapgrid", 65534, 65534, follow_symlinks=False)  # the user's link
+    with pytest.raises(NodeError):  # a link above the directory to make: refused
+        node_directory(partition / ".slapgrid" / "log", group=65534)
+    node_directory(partition / ".slapgrid", group=65534)
+    info = (partition / ".slapgrid").lstat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 65534, 0o750)
+    assert victim.stat().st_mode & 0o777 == 0o700 and victim.stat().st_gid == 0

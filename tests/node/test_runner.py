@@ -71,3 +71,15 @@ def test_a_leftover_group_from_a_dead_node_is_killed_first(tmp_path: Path):
     assert outcome.returncode == 0
     assert leftover.wait(timeout=10) == -9
     assert not pid_file.exists()
+
+
+def test_a_planted_log_link_is_refused_not_written_through(tmp_path: Path):
+    """Issue 9: the buildout log in a partition's ``.slapgrid`` is opened without following links."""
+    from partita.node.errors import NodeError
+
+    (tmp_path / "victim").write_text("precious")
+    (tmp_path / "build.log").symlink_to(tmp_path / "victim")
+    with pytest.raises(NodeError, match="cannot open the log"):
+        run(["echo", "hi"], cwd=tmp_path, env={"PATH": "/bin:/usr/bin"}, timeout=5,
+            log_path=tmp_path / "build.log")
+    assert (tmp_path / "victim").read_text() == "precious"

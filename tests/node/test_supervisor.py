@@ -395,3 +395,37 @@ def test_a_new_master_url_restarts_the_watchdog_of_an_adopted_supervisord(node_r
         moved.ensure_running(timeout=10)
         assert moved._call("supervisor.getPID") == first._call("supervisor.getPID")
         wait_for(lambda: "--master-url http://127.0.0.1:8 " in watchdog_command(moved), what="the new watchdog")
+
+
+def test_supervisord_opens_its_logs_without_following_links(tmp_path: Path) -> None:
+    """Issue 9: supervisord (root) writes a service's log in its partition: a link or a FIFO a
+    partition's user planted there is refused, never written through or blocked on."""
+    from partita.node.supervisor.supervisord import open_log
+
+    (tmp_path / "victim").write_text("precious")
+    (tmp_path / ".slappart0_web.log").symlink_to(tmp_path / "victim")
+    os.mkfifo(tmp_path / "fifo")
+    for name in (".slappart0_web.log", "fifo"):
+        with pytest.raises(OSError):
+            open_log(str(tmp_path / name), "ab")
+    assert (tmp_path / "victim").read_text() == "precious"
+    with open_log(str(tmp_path / "new.log"), "ab") as stream:
+        stream.write(b"one\n")
+    with open_log(str(tmp_path / "new.log"), "wb") as stream:  # a rotation truncates
+        stream.write(b"two\n")
+    assert (tmp_path / "new.log").read_text() == "two\n"
+
+
+def test_programs_in_does_not_read_through_links(tmp_path: Path) -> None:
+    """Issue 9: ``etc/run`` swapped for a link is not listed; a wrapper that is a link is a
+    program whose digest is its target's name, not the target's content."""
+    outside = tmp_path / "outside"
+    (outside / "run").mkdir(parents=True)
+    (outside / "run" / "evil").write_text("#!/bin/sh\n")
+    partition = tmp_path / "partition"
+    (partition / "etc" / "service").mkdir(parents=True)
+    (partition / "etc" / "run").symlink_to(outside / "run")
+    (partition / "etc" / "service" / "web").symlink_to(outside / "run" / "evil")
+    programs = programs_in(partition)
+    assert [p.name for p in programs] == ["web"]
+    assert programs[0].digest != file_digest(outside / "run" / "evil")

@@ -1,6 +1,7 @@
 """slap.fileio: the one atomic write, which never writes through a link."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -53,3 +54,49 @@ def test_a_failed_write_leaves_neither_target_nor_temporary(tmp_path: Path,
     with pytest.raises(OSError):
         atomic_write(tmp_path / "f", "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_walk_follows_our_links_and_refuses_planted_ones(tmp_path: Path):
+    """Issue 9: a link above the file is followed only when the caller or root made it, in a
+    directory nobody else may write (a partition's ``.slapgrid`` swapped for a link is refused)."""
+    from partita.slap.fileio import open_beneath, open_regular
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f").write_text("ours")
+    (tmp_path / "ours").symlink_to(tmp_path / "real")
+    fd = open_regular(tmp_path / "ours" / "f")  # a link of ours, in a directory of ours
+    os.close(fd)
+    open_to_all = tmp_path / "shared"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    (open_to_all / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(OSError) as refused:
+        open_beneath(open_to_all / "link" / "f", os.O_RDONLY)
+    assert refused.value.errno == errno.ELOOP
+    os.mkfifo(tmp_path / "real" / "fifo")
+    os.link(tmp_path / "real" / "f", tmp_path / "real" / "hard")
+    for name in ("fifo", "hard"):  # never blocks on a FIFO, never reads a hard link to another file
+        with pytest.raises(OSError) as refused:
+            open_regular(tmp_path / "real" / name)
+        assert refused.value.errno == errno.EINVAL
+
+
+@pytest.mark.root
+def test_walk_refuses_a_link_a_partition_user_planted(tmp_path: Path):
+    from partita.slap.fileio import open_beneath
+
+    tmp_path.chmod(0o755)
+    partition = tmp_path / "partition"
+    partition.mkdir()
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "f").write_text("root's")
+    os.symlink(tmp_path / "victim", partition / ".slapgrid")
+    os.chown(partition / ".slapgrid", 65534, 65534, follow_symlinks=False)  # the user's link
+    with pytest.raises(OSError) as refused:
+        open_beneath(partition / ".slapgrid" / "f", os.O_RDONLY)
+    assert refused.value.errno == errno.ELOOP
+    os.unlink(partition / ".slapgrid")
+    os.symlink(tmp_path / "victim", partition / ".slapgrid")  # root's link, in the user's directory
+    os.chown(partition, 65534, 65534)
+    with pytest.raises(OSError):
+        open_beneath(partition / ".slapgrid" / "f", os.O_RDONLY)
