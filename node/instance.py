@@ -147,12 +147,32 @@ def _prepare(ctx: NodeContext, work: PartitionWork, user: RunAs) -> None:
     tail = buildout_tail(connection, ipv4_network=ctx.config.ipv4_local_network)
     user_owner = (user.uid, user.gid) if user.switches else None
     write_file(path, "buildout.cfg", profile.rstrip("\n") + "\n" + tail, mode=0o640, owner=user_owner)
+    _link_software(path, software_path)
+
+
+def _link_software(path: Path, software_path: Path) -> None:
+    """``software_release`` -> the software's directory. The partition's user may have put
+    anything there: a wrong link is replaced, anything else is an error of the partition."""
     link = path / "software_release"
-    if link.is_symlink() or link.exists():
-        if not link.is_symlink() or os.readlink(link) != str(software_path):
+    try:
+        if link.is_symlink() and os.readlink(link) == str(software_path):
+            return
+        if link.is_symlink() or link.is_file():
             link.unlink()
-    if not link.is_symlink():
         link.symlink_to(software_path)
+    except OSError as error:
+        raise NodeError(f"cannot link {link} to the software: {error.strerror or error} "
+                        "(the partition put something else there)") from None
+
+
+def _previous_verdict(path: Path) -> dict[str, object]:
+    """The verdict the last check wrote ({} if it is missing or not what the node writes: the
+    partition's user may have replaced it)."""
+    try:
+        previous = json.loads(read_text(path / NODE_DIR / VERDICT_FILE) or "{}")
+    except ValueError:
+        return {}
+    return previous if isinstance(previous, dict) else {}
 
 
 def _partition_certificate(ctx: NodeContext, work: PartitionWork, user: RunAs) -> PartitionFiles | None:
@@ -167,7 +187,7 @@ def _partition_certificate(ctx: NodeContext, work: PartitionWork, user: RunAs) -
 
 def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:
     log_path = path / NODE_DIR / "log" / "buildout.log"
-    log_path.unlink(missing_ok=True)
+    remove_file(log_path.parent, log_path.name)  # never by path: .slapgrid is the partition's
     started = time.monotonic()
     outcome = run([str(ctx.toolchain.buildout), "-c", str(path / "buildout.cfg")], cwd=path,
                   env=clean_environment(path, user), timeout=ctx.config.buildout_timeout, run_as=user,
@@ -277,7 +297,7 @@ def check(ctx: NodeContext, partition: ComputePartition, processes: list | None 
                    or _failing_promise(ctx, path, user, only_due=True))
     except NodeError as error:
         problem = f"node error: {error}"
-    previous = json.loads(read_text(path / NODE_DIR / VERDICT_FILE) or "{}")
+    previous = _previous_verdict(path)
     ok = problem is None
     message = problem or work.instance.state
     if previous.get("ok") == ok and previous.get("message") == message:

@@ -1,0 +1,50 @@
+"""Pieces of the instance pass (node/instance.py) that face what a partition's user may have
+put in its own directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from partita.node.errors import NodeError
+from partita.node.instance import _link_software, _previous_verdict
+from partita.node.layout import NODE_DIR
+
+
+def test_software_release_link_is_made_kept_or_replaced(tmp_path: Path) -> None:
+    software, other = tmp_path / "software", tmp_path / "other"
+    software.mkdir()
+    other.mkdir()
+    partition = tmp_path / "partition"
+    partition.mkdir()
+    _link_software(partition, software)
+    assert (partition / "software_release").readlink() == software
+    (partition / "software_release").unlink()
+    (partition / "software_release").symlink_to(other)
+    _link_software(partition, software)
+    assert (partition / "software_release").readlink() == software
+    (partition / "software_release").unlink()
+    (partition / "software_release").write_text("a file the partition wrote")
+    _link_software(partition, software)
+    assert (partition / "software_release").readlink() == software
+
+
+def test_a_directory_in_place_of_the_link_is_the_partitions_error(tmp_path: Path) -> None:
+    partition = tmp_path / "partition"
+    (partition / "software_release" / "inside").mkdir(parents=True)
+    with pytest.raises(NodeError, match="the partition put something else there"):
+        _link_software(partition, tmp_path)
+    assert (partition / "software_release" / "inside").is_dir()
+
+
+@pytest.mark.parametrize("text", ["[]", "not json", '"ok"', "3"])
+def test_a_verdict_the_node_did_not_write_counts_as_none(tmp_path: Path, text: str) -> None:
+    (tmp_path / NODE_DIR).mkdir()
+    (tmp_path / NODE_DIR / "verdict.json").write_text(text)
+    assert _previous_verdict(tmp_path) == {}
+
+
+def test_the_node_s_own_verdict_is_read(tmp_path: Path) -> None:
+    (tmp_path / NODE_DIR).mkdir()
+    (tmp_path / NODE_DIR / "verdict.json").write_text('{"ok": true, "message": "started"}')
+    assert _previous_verdict(tmp_path) == {"ok": True, "message": "started"}
