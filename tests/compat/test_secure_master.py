@@ -15,6 +15,7 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from tests.compat.secure import (
     self_signed,
 )
 from tests.compat.test_real_cli import state_line, succeeded
+from tests.support.server import SLAPOS as PARTITA_SLAPOS
 from tests.compat.test_real_node import (  # noqa: F401  (hello_recipes is a fixture)
     Node,
     _write_node_config,
@@ -102,6 +104,20 @@ def request_step(title: str, **fields: Any) -> dict[str, Any]:
     return {"op": "request", "url": fields.pop("url", SR), "title": title, **fields}
 
 
+def configure_client(secure: SecureSetup, name: str) -> Path:
+    """A new user enrolled by Partita's own `slapos configure client` in a home of their own;
+    the path of the configuration it wrote."""
+    token = secure.json(secure.admin, "slapos.post.v0.user", {"name": name})["token"]
+    home = secure.directory / f"home-{name}"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("SLAPOS_CLIENT_CONFIGURATION", None)
+    done = subprocess.run([PARTITA_SLAPOS, "configure", "client", "--master-url", secure.url, "--token", token],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return home / ".slapos" / "slapos-client.cfg"
+
+
 def titles(listed: dict[str, Any]) -> set[str]:
     return {(p.get("_parameter_dict") or {}).get("instance_title") for p in listed["partitions"] if not is_free(p)}
 
@@ -155,6 +171,13 @@ def test_cli_request_and_supply_with_a_user_certificate(secure: SecureSetup, sec
     assert titles(listed) == {"inst1"}
     assert [r["url"] for r in listed["software_releases"]] == [SR]
     assert partitions_by_id(listed)[pid]["_connection_dict"] == CONNECTION
+
+    # the configuration Partita's `slapos configure client` writes is one the real CLI takes as is
+    carol_config = configure_client(secure, "carol")
+    carols = succeeded(secure_peer.cli(carol_config, "request", "carols", SR))
+    assert state_line(carols) == "started"
+    listed = secure_peer.one(computer, computer_step(guid))
+    assert titles(listed) == {"inst1", "carols"}
 
 
 # ------------------------------------------------------------------------------------------------
