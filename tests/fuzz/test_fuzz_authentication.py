@@ -480,7 +480,8 @@ def check(world: AuthWorld, method: str, who: Identity | None, body: Any, respon
 def accepted_by(world: AuthWorld, method: str, who: Identity | None, body: Any, document: Any) -> str | None:
     """Why an accepted call should not have been (None: it was allowed)."""
     label = who.label if who else "nobody"
-    if method in ("slapos.post.v0.compute_node_token", "slapos.post.v0.user", "slapos.post.v0.user_token"):
+    if method in ("slapos.post.v0.compute_node_token", "slapos.post.v0.user", "slapos.post.v0.user_token",
+                  "slapos.post.v0.user_revocation"):
         return None if label in ADMINS else f"{label} is not an admin"
     if method == "slapos.post.v0.api_token":
         return None if label in USERS else f"{label} is not a user"
@@ -576,6 +577,11 @@ def test_user(world: AuthWorld) -> None:
 
 def test_user_token(world: AuthWorld) -> None:
     fuzz_method(world, "slapos.post.v0.user_token", body_of({"name": NAMES, "ttl": TTLS}, required=("name",)),
+                natural=ADMINS, sqlite=80, postgresql=30)
+
+
+def test_user_revocation(world: AuthWorld) -> None:
+    fuzz_method(world, "slapos.post.v0.user_revocation", body_of({"name": NAMES}, required=("name",)),
                 natural=ADMINS, sqlite=80, postgresql=30)
 
 
