@@ -38,7 +38,7 @@ def command(directory: str, force: bool, **options: object) -> None:
     target = Path(directory) / "slapos.cfg"
     if target.exists() and not force:
         raise Conflict(f"{target} exists; give --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the catalog goes there (issue 10)
     atomic_write(target, text, mode=0o644)
     click.echo(f"wrote {target}")
     click.echo(f"next: slapos proxy start --cfg {target}")

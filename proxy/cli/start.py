@@ -8,6 +8,7 @@ import click
 
 from partita.master.server import ServeOptions, bind_address, serve
 from partita.proxy.app import make_app, prepare
+from partita.proxy.catalog import private_umask, secure_catalog
 from partita.slap.listen import check_loopback
 from partita.slap.config import database_uri_from, proxy_config, read_config
 
@@ -28,6 +29,8 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     config = proxy_config(parser)
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
     check_loopback(config.host, "--host" if host else "[slapproxy] host")
+    private_umask()
+    secure_catalog(config.database_uri, say=lambda line: click.echo(line, err=True))
     prepare(config)
     click.echo(f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/",
                err=True)

@@ -5,7 +5,7 @@ plays A's user (a forked child that drops to it):
 
 1. A can neither list, read nor write B's tree;
 2. A can signal neither B's service nor supervisord;
-3. A can read neither the node's key (``<config dir>/ssl/computer.key``, as ``slapos node register``
+3. A can read neither the proxy's catalog, nor the node's key (``<config dir>/ssl/computer.key``, as ``slapos node register``
    writes it), nor reach the supervisord socket, nor read the node's state (supervisord's
    configuration, logs and pid file, the node's locks, the software locks);
 4. links (and FIFOs) A plants in its own partition, where root reads or writes during a pass,
@@ -287,6 +287,16 @@ def test_a_cannot_read_the_nodes_state(node: Node) -> None:
     # what A needs stays reachable: its own partition, the software it runs
     assert as_user(node.a.user, lambda: (node.a.path / ".slapgrid" / "instance.json").read_text())
     assert as_user(node.a.user, lambda: os.listdir(soft))
+
+
+def test_a_cannot_read_the_proxys_catalog(node: Node) -> None:
+    """Issue 10: the catalog holds every instance's parameters (B's greeting among them); the
+    proxy made it 0600, and SQLite gave its -wal and -shm the same mode."""
+    catalog = [node.env.root / name for name in ("proxy.db", "proxy.db-wal", "proxy.db-shm")]
+    assert catalog[0].exists() and catalog[1].exists()
+    for path in filter(Path.exists, catalog):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert denied(node.a.user, lambda path=path: path.read_bytes()) == errno.EACCES, path
 
 
 # -- 4. what A plants in its partition -----------------------------------------------------------
