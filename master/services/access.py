@@ -5,6 +5,9 @@
 - A computer reaches itself, its partitions and the instances they host (the node's work).
 - A partition reaches the instance it hosts and the instances of that instance's tree; a partition
   that hosts no instance (or does not exist) is a bad Authorization header (400).
+- Only a partition's hosting node frees it (reports its instance destroyed, `check_freeing`): the
+  node frees it once it has wiped it; an owner or an admin asks for destruction by requesting the
+  state destroyed, and may not say "destroyed" in the node's place (issue 10).
 - In proxy mode every caller is the owner ``local``, so everything is reachable.
 Authentication only changes who the Caller is, not these rules.
 """
@@ -82,6 +85,24 @@ def check_computer(session: Session, caller: Caller, computer: Computer) -> None
         return
     if _owner_name(session, computer.owner_id) != caller.owner:
         raise Forbidden(f"computer {computer.reference!r} belongs to another owner")
+
+
+def check_freeing(caller: Caller, computer: str, partition: str) -> None:
+    """Refuse (403) a caller that may not say the instance on `partition` of `computer` is destroyed
+    and its partition wiped: that is for the computer hosting it, whose node wiped it. The proxy
+    (``local``) has no identities and believes every caller.
+
+    Over SLAP XML a computer acts as its partition (`Caller.acting_as` makes it role
+    ``partition``), which the Caller cannot tell from the partition's own certificate: both are
+    accepted for that one partition, never a user (owner or admin) nor another computer."""
+    if caller.role == "local":
+        return
+    if caller.role == "computer" and caller.computer == computer:
+        return
+    if caller.role == "partition" and (caller.computer, caller.partition) == (computer, partition):
+        return
+    raise Forbidden(f"only the node of computer {computer!r} may report partition {partition!r} destroyed "
+                    "(it does once it has wiped it); to destroy an instance, request it in state destroyed")
 
 
 def check_supply(session: Session, caller: Caller, computer: Computer, removal: bool) -> None:

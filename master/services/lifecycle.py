@@ -131,9 +131,12 @@ def _bump_shown_title(session: Session, instance: SoftwareInstance) -> None:
 
 
 def free_partition(session: Session, caller: Caller, computer: str, partition_reference: str) -> None:
-    """The node destroyed the instance on this partition: free it and reuse it."""
+    """The node destroyed the instance on this partition and wiped it: free it and reuse it. Only
+    the hosting computer says so (`access.check_freeing`, issue 10): a partition freed on anyone
+    else's word would reach the next tenant with the previous one's files inside."""
     partition = get_partition(session, computer, partition_reference)
     access.check_computer(session, caller, partition.computer)
+    access.check_freeing(caller, partition.computer.reference, partition.reference)
     instance = partition.instance
     if instance is None:
         return  # already free: a repeated report changes nothing

@@ -22,7 +22,7 @@ from partita.master.api import openapi
 from partita.master.api.authentication import FRONTEND_HEADER, PEER_CERTIFICATE
 from partita.master.app import create_app
 from partita.master.db.database import Database
-from partita.master.db.models import AuditEvent, Computer, IssuedCertificate, Token
+from partita.master.db.models import AuditEvent, Computer, IssuedCertificate, Partition, Token
 from partita.master.pki import certificates as certs
 from partita.master.services import users
 from partita.master.services.certificates import Authority
@@ -470,3 +470,30 @@ def test_slap_xml_partition_certificate_is_the_same_answer_while_valid(realm: Re
     third = fetch()
     assert third["certificate"] != first["certificate"] and third["key"] != first["key"]
     assert fetch() == third
+
+
+def test_only_the_hosting_computer_frees_a_partition(realm: Realm) -> None:
+    """Issue 10: an owner's or an admin's "destroyed" report does not free a partition (its node has
+    not wiped it yet: the next tenant would find the files inside); they request the state
+    destroyed, and the partition is freed when its computer reports it destroyed."""
+    computer, other = realm.computer(partitions=1), realm.computer(partitions=1)
+    alice = realm.user("alice")
+    hers = realm.request(alice, "hers")
+    realm.request(alice, "hers", state="destroyed")
+    report = {"instance_guid": hers["instance_guid"], "reported_state": "destroyed"}
+    for who in (alice, realm.admin, other):
+        refused = realm.call(who, "slapos.put.v0.software_instance_reported_state", report)
+        assert refused.status_code == 403, (who.name, refused.get_json())
+    with realm.db.read() as session:
+        partition = session.scalar(select(Partition).where(Partition.reference == hers["compute_partition_id"])
+                                   .join(Computer).where(Computer.reference == computer.name))
+        assert partition is not None and partition.state != "free" and partition.instance is not None
+    refused = realm.client.post("/destroyedComputerPartition", data={
+        "computer_id": computer.name, "computer_partition_id": hers["compute_partition_id"]},
+        environ_base={"REMOTE_ADDR": "127.0.0.1", PEER_CERTIFICATE: alice.der})
+    assert refused.status_code == 403
+    realm.ok(computer, "slapos.put.v0.software_instance_reported_state", report)
+    with realm.db.read() as session:
+        partition = session.scalar(select(Partition).where(Partition.reference == hers["compute_partition_id"])
+                                   .join(Computer).where(Computer.reference == computer.name))
+        assert partition is not None and partition.state == "free" and partition.instance is None
