@@ -7,7 +7,9 @@ certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate
 ``software_timeout`` (s, default 3600), ``buildout_timeout`` (s, 600; SlapOS's
 ``partition_timeout`` is read too), ``promise_timeout`` (s, 20), ``maximum_concurrency`` (4),
 ``toolchain_directory`` (``software_root/.toolchain``), ``cache_directory``
-(``software_root/.cache``), ``toolchain_python`` (``/usr/bin/python3.11``).
+(``software_root/.cache``), ``toolchain_python`` (``/usr/bin/python3.11``),
+``allowed_software_roots`` (directories local software releases must be in; unset: anywhere but
+``instance_root`` and ``software_root``, `node.accept`).
 
 ``[slapformat]``: ``partition_amount`` (10), ``partition_base_name`` (``slappart``),
 ``user_base_name`` (``slapuser``), ``software_user`` (``slapsoft``), ``interface_name`` (``lo``),
@@ -61,6 +63,7 @@ class NodeConfig:
     http_timeout: float = 30.0
     toolchain_directory: Path | None = None
     cache_directory: Path | None = None
+    allowed_software_roots: tuple[Path, ...] = ()
     toolchain_python: str = DEFAULT_TOOLCHAIN_PYTHON
 
     @property
@@ -184,4 +187,16 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         cache_directory=_path(parser, "cache_directory", None, base),
         toolchain_python=get_option(parser, "slapos", "toolchain_python", DEFAULT_TOOLCHAIN_PYTHON)
         or DEFAULT_TOOLCHAIN_PYTHON,
+        allowed_software_roots=_roots(parser),
     )
+
+
+def _roots(parser: configparser.ConfigParser) -> tuple[Path, ...]:
+    """``[slapos] allowed_software_roots``: absolute directories (whitespace or comma separated)
+    local software releases must be in (`node.accept`); unset: any but the node's own roots."""
+    raw = get_option(parser, "slapos", "allowed_software_roots") or ""
+    roots = tuple(Path(os.path.normpath(item)) for item in raw.replace(",", " ").split())
+    for root in roots:
+        if not root.is_absolute():
+            raise ConfigurationError(f"[slapos] allowed_software_roots must list absolute directories, not {str(root)!r}")
+    return roots

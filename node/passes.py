@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from partita.node import instance as instance_work
 from partita.node import report as report_work
 from partita.node import software as software_work
+from partita.node.accept import Acceptance, Refusal, screen
 from partita.node.context import NodeContext
 from partita.node.desired import parse, release_digest, stamp
 from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
+from partita.slap.errors import ClientError
 from partita.slap.wire.node_state import ComputeNodeState, ComputePartition
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,36 @@ class PassSummary:
 
 
 def fetch(ctx: NodeContext) -> ComputeNodeState:
-    return parse(ctx.client.get_compute_node_state(ctx.config.computer_id))
+    """The master's state, without what the node refuses to work on (`node.accept`): each refusal
+    is logged and reported once (per process) as the release's or the instance's error."""
+    state = parse(ctx.client.get_compute_node_state(ctx.config.computer_id))
+    config = ctx.config
+    allowed = Acceptance(frozenset(config.partition_ids()), PurePosixPath(config.instance_root),
+                         PurePosixPath(config.software_root),
+                         tuple(PurePosixPath(root) for root in config.allowed_software_roots))
+    kept, refusals = screen(state, allowed)
+    for refusal in refusals:
+        _report_refusal(ctx, refusal)
+    return kept
+
+
+_REPORTED: set[Refusal] = set()
+
+
+def _report_refusal(ctx: NodeContext, refusal: Refusal) -> None:
+    if refusal in _REPORTED:
+        return
+    log.error("%s", refusal.reason)
+    try:
+        if refusal.kind == "software":
+            ctx.client.report_software_installation_state(ctx.config.computer_id, refusal.key, "error",
+                                                          refusal.reason)
+        else:
+            ctx.client.report_instance_state(refusal.key, "error", refusal.reason)
+    except ClientError as error:
+        log.warning("cannot report the refusal to the master: %s", error)
+        return
+    _REPORTED.add(refusal)
 
 
 def software_pass(ctx: NodeContext, want: ComputeNodeState) -> PassSummary:
