@@ -12,7 +12,12 @@ After the instance pass, the partitions' certificates that are due are renewed t
 
 A failed partition is retried with back-off (`node.plan.backoff`), at once if its instance changes.
 When the master cannot be reached, services keep running (supervisord does not depend on the
-node) and the node retries with back-off until the master is back.
+node) and the node retries with back-off until the master is back. Meanwhile a service that
+exits is started again locally (issue 10): its restart would otherwise go through the master
+(the watchdog's bang), which is down. Each retry starts the exited services of the partitions
+whose instance was last seen started and deployed (`Daemon.restart_locally`); what happened is
+reported at the next pass once the master is back. ``etc/run`` programs are restarted by
+supervisord itself (`node.supervisor.config`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from partita.node import certificates, promises
+from partita.node import instance as instance_work
 from partita.node.context import NodeContext, forget_identities, master_client
 from partita.node.desired import stamp
 from partita.node.passes import fetch, instance_pass, report_pass, software_pass
@@ -50,6 +56,7 @@ class Daemon:
     stop: threading.Event = field(default_factory=threading.Event)
     failures: dict[str, Failure] = field(default_factory=dict)
     waiting: bool = False
+    last: ComputeNodeState | None = None   # the master's state as last read (for an outage)
 
     def run(self) -> None:
         """Loop until `stop` is set."""
@@ -64,6 +71,7 @@ class Daemon:
                 unreachable += 1
                 delay = backoff(unreachable, 1.0, MASTER_BACKOFF_MAX)
                 log.warning("master unavailable (%s); services keep running; retrying in %gs", error, delay)
+                self.restart_locally()
                 self.waiting = True
                 try:
                     self.stop.wait(delay)
@@ -83,7 +91,7 @@ class Daemon:
         forget_identities()
         self.renew_computer_certificate()
         ctx = self.ctx
-        want = fetch(ctx)
+        want = self.last = fetch(ctx)
         start_generation = want.generation
         if software_pass(ctx, want).changed:
             want = fetch(ctx)
@@ -93,7 +101,34 @@ class Daemon:
         self.renew_partition_certificates(want)
         if report_pass(ctx, want).changed:
             want = fetch(ctx)
+        self.last = want
         return start_generation, self._wait_seconds(want)
+
+    def restart_locally(self) -> list[str]:
+        """While the master is unreachable: start the exited services of every partition whose
+        instance was last seen started and whose deployment of that state succeeded (its
+        ``.timestamp``); the partitions restarted. Failures are logged, never raised."""
+        restarted: list[str] = []
+        for partition in self.last.compute_partition_list if self.last else ():
+            instance = partition.instance
+            if instance is None or instance.state != "started":
+                continue
+            pid = partition.compute_partition_id
+            try:
+                if instance_work.processed_stamp(self.ctx.partition_path(pid)) != stamp(instance):
+                    continue
+                services = self.ctx.services()
+                exited = [p.name for p in services.processes(pid) if p.state in instance_work.EXITED_STATES]
+                if not exited:
+                    continue
+                services.start(pid)
+            except (PartitaError, OSError) as error:
+                log.warning("%s: cannot restart its services while the master is unreachable: %s", pid, error)
+                continue
+            log.warning("%s: restarted %s locally (the master is unreachable; reported when it is back)",
+                        pid, ", ".join(exited))
+            restarted.append(pid)
+        return restarted
 
     def renew_computer_certificate(self) -> bool:
         """Renew the computer's certificate if it is due, then use a client with the new one;

@@ -15,7 +15,8 @@ partition's user planted there (`node.supervisor.supervisord`, the entry point t
 Each file of ``<partition>/etc/service`` is a *watched* program: its process is named
 ``<name>-on-watch`` and the watchdog (`node.watchdog`, the event listener declared in the main
 configuration) asks the master to process the instance again when it exits. Each file of
-``<partition>/etc/run`` is a program that is started but not watched.
+``<partition>/etc/run`` is a program that is started but not watched: supervisord restarts it
+itself when it dies with a status other than 0 (three quick retries at most, then FATAL).
 
 The package, in three rooms:
 

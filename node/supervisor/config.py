@@ -25,6 +25,8 @@ from partita.slap.fileio import open_beneath, open_regular
 
 WATCHDOG_GROUP = "partita-watchdog"
 STOP_WAIT_SECONDS = 60
+RUN_START_SECONDS = 1
+RUN_START_RETRIES = 3
 MAX_SOCKET_PATH = 100
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,99}$")
@@ -224,6 +226,17 @@ def render_group(partition_id: str, directory: Path, programs: Sequence[Program]
     return "\n".join(lines) + "\n"
 
 
+def _restart_policy(program: Program) -> list[str]:
+    """A watched service (``etc/service``) is not restarted by supervisord: its exit is the
+    instance's status (the watchdog tells the master, the next pass restarts it; during a master
+    outage the daemon restarts it, `node.daemon`). An ``etc/run`` program is restarted by
+    supervisord itself whenever it dies with a status other than 0, master or not (issue 10): one
+    that dies within a second of starting is retried three times, then left FATAL (no crash loop)."""
+    if program.watched:
+        return ["autorestart=false", "startsecs=0", "startretries=0"]
+    return ["autorestart=unexpected", f"startsecs={RUN_START_SECONDS}", f"startretries={RUN_START_RETRIES}"]
+
+
 def _program_lines(partition_id: str, directory: Path, program: Program, user: str | None,
                    environment: str) -> list[str]:
     log = directory / f".{partition_id}_{program.name}.log"
@@ -237,9 +250,7 @@ def _program_lines(partition_id: str, directory: Path, program: Program, user: s
     return lines + [
         f"environment={environment}",
         "autostart=false",
-        "autorestart=false",
-        "startsecs=0",
-        "startretries=0",
+        *_restart_policy(program),
         "exitcodes=0",
         "stopsignal=TERM",
         f"stopwaitsecs={STOP_WAIT_SECONDS}",

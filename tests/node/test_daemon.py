@@ -86,6 +86,25 @@ def test_a_killed_service_is_restarted(env: NodeEnv):
     assert "RUNNING" in status and f"pid {pid}," not in status
 
 
+def test_a_service_killed_during_a_master_outage_comes_back(env: NodeEnv):
+    """Issue 10: a watched service's restart goes through the master (the watchdog's bang); with
+    the master down the daemon starts it again itself, and the bang that failed stops nothing."""
+    port = str(free_port())
+    env.supply_and_request("hello", port=port)
+    url = url_of(env, "hello")
+    partition = env.info("hello")["compute_partition_id"]
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    pid = int(status.split("pid ")[1].split(",")[0])
+    env.proxy.stop()
+    wait_until(lambda: "master unavailable" in env.daemon_log(), 60, "the daemon noticing", env)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: serves(url, "Hello\n"), 60, "the service back while the master is down", env)
+    assert "restarted hello-web locally" in env.daemon_log()
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    assert "RUNNING" in status and f"pid {pid}," not in status
+    env.proxy = server.restart(env.proxy)
+
+
 def test_requests_arriving_during_work_are_not_missed():
     """Regression (issue 3): a request made while the daemon worked through its bounded rounds was
     left for the next 30 s long poll. Each one must answer well before that."""

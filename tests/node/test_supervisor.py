@@ -177,10 +177,13 @@ def test_group_text_watched_run_user_and_quoting(tmp_path: Path) -> None:
     assert ('environment=USER="slapuser0",LOGNAME="slapuser0",HOME="/home/a,b",'
             f'PARTITA_WRAPPER_SHA256="{"ab" * 32}"') in text
     assert "stdout_logfile=/p/.slappart0_hello-web.log" in text
-    for line in ("autostart=false", "autorestart=false", "startsecs=0", "startretries=0", "exitcodes=0",
+    for line in ("autostart=false", "exitcodes=0",
                  "stopsignal=TERM", "stopwaitsecs=60", "stopasgroup=true", "killasgroup=true",
                  "redirect_stderr=true", "stdout_logfile_maxbytes=100KB", "stdout_logfile_backups=1"):
         assert line in text
+    watched, run = text.split("[program:slappart0_init]")
+    assert "autorestart=false\nstartsecs=0\nstartretries=0\n" in watched
+    assert "autorestart=unexpected\nstartsecs=1\nstartretries=3\n" in run  # issue 10: restarted by supervisord
     single = render_group("slappart0", Path("/p"), [service], user=None, login="me", home=Path("/p"))
     assert "user=" not in single.replace("USER=", "")
     changed = render_group("slappart0", Path("/p"), [Program("hello-web", service.command, True, "ef" * 32)],
@@ -293,6 +296,25 @@ def test_run_program_and_a_program_that_exits(supervisor: Supervisor) -> None:
     crash, helper = supervisor.processes("slappart0")
     assert crash.exitstatus == 3 and crash.watched and not helper.watched
     assert "bye" in (directory / ".slappart0_crash.log").read_text()
+
+
+def test_supervisord_restarts_a_killed_run_program_itself(supervisor: Supervisor) -> None:
+    """Issue 10: an etc/run program killed is started again by supervisord, without the node or
+    the master; one that dies at once ends FATAL after a few retries (no crash loop)."""
+    directory = partition(supervisor.config)
+    programs = [wrapper(directory, "helper", watched=False),
+                wrapper(directory, "broken", "#!/bin/sh\nexit 3\n", watched=False)]
+    supervisor.apply("slappart0", programs, user=None, home=directory)
+    supervisor.start("slappart0")
+    [first] = wait_for(lambda: [p for p in supervisor.processes("slappart0") if p.name == "helper"
+                                and p.state == "RUNNING"], what="helper RUNNING")
+    time.sleep(1.2)  # past startsecs: a death from now on is a crash, not a failed start
+    os.kill(first.pid, signal.SIGKILL)
+    [again] = wait_for(lambda: [p for p in supervisor.processes("slappart0") if p.name == "helper"
+                                and p.state == "RUNNING" and p.pid not in (0, first.pid)],
+                       what="helper restarted by supervisord")
+    assert again.pid != first.pid
+    wait_for(lambda: state_of(supervisor).get("broken") == "FATAL", timeout=30, what="broken FATAL")
 
 
 def test_empty_program_list_removes_the_group(supervisor: Supervisor) -> None:
