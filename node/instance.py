@@ -11,7 +11,9 @@ For an instance requested started or stopped:
 3. turn ``etc/service/*`` (watched) and ``etc/run/*`` into programs of the node's supervisord;
    start them (a program whose wrapper changed restarts) or stop them as requested;
 4. if started: run the promises (waiting up to ``PROMISE_GRACE`` seconds for services that are
-   still starting) and check that no watched service exited;
+   still starting) and check that no watched service exited and, in root mode, that no socket of
+   the partition's user is on another partition's address (`node.listeners`: its services are
+   stopped then);
 5. on success, send the titles the pass requested (the request transaction written by
    ``partita:request``, `slap.request_transaction`): the master destroys what the partition no
    longer requests;
@@ -24,6 +26,7 @@ the watched services, reported only when the verdict changes.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -38,6 +41,7 @@ from partita.node.desired import release_digest, stamp
 from partita.node.errors import CommandFailed, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
+from partita.node.listeners import read_listeners, squats
 from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
 from partita.node.software import is_completed
 from partita.node.supervisor import programs_in
@@ -107,7 +111,7 @@ def process(ctx: NodeContext, partition: ComputePartition) -> Result:
         _prepare(ctx, work, user)
         _buildout(ctx, pid, path, user)
         if work.instance.state == InstanceState.STARTED.value:
-            message = _start(ctx, pid, path, user)
+            message = _start(ctx, pid, path, user) or _squatting(ctx, work, user)
         else:
             _install_programs(ctx, pid, path, user)
             ctx.services().stop(pid)
@@ -238,6 +242,22 @@ def _exited_services(ctx: NodeContext, pid: str, path: Path, processes: list | N
     return None
 
 
+def _squatting(ctx: NodeContext, work: PartitionWork, user: RunAs) -> str | None:
+    """Root mode: a socket of the partition's user on another partition's address stops its
+    services (`node.listeners`); the message, or None."""
+    if not user.switches or user.uid is None:
+        return None
+    networks = [ipaddress.ip_network(ctx.config.ipv4_local_network, strict=False),
+                ipaddress.ip_network(ctx.config.ipv6_local_network, strict=False)]
+    found = squats(read_listeners(), user.uid, (address for _, address in work.partition.ip_list), networks)
+    if not found:
+        return None
+    ctx.services().stop(work.pid)
+    shown = ", ".join(str(listener) for listener in found[:5])
+    return (f"a service listens on {shown}: not an address of this partition (another partition's); "
+            "its services were stopped")
+
+
 def _log_tail(path: Path, lines: int = 5) -> str:
     text = read_text(path)
     if not text:
@@ -293,7 +313,7 @@ def check(ctx: NodeContext, partition: ComputePartition, processes: list | None 
     pid, path = work.pid, work.path
     try:
         user = work.user()
-        problem = (_exited_services(ctx, pid, path, processes)
+        problem = (_exited_services(ctx, pid, path, processes) or _squatting(ctx, work, user)
                    or _failing_promise(ctx, path, user, only_due=True))
     except NodeError as error:
         problem = f"node error: {error}"

@@ -8,7 +8,8 @@ plays A's user (a forked child that drops to it):
 3. A can read neither the proxy's catalog, nor the node's key (``<config dir>/ssl/computer.key``, as ``slapos node register``
    writes it), nor reach the supervisord socket, nor read the node's state (supervisord's
    configuration, logs and pid file, the node's locks, the software locks);
-4. links (and FIFOs) A plants in its own partition, where root reads or writes during a pass,
+4. a socket A's user binds on B's address stops A's services (the node checks listeners);
+5. links (and FIFOs) A plants in its own partition, where root reads or writes during a pass,
    never make root read or write outside it: the targets keep their content and mode, and nothing
    of them reaches the master.
 """
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -299,7 +301,7 @@ def test_a_cannot_read_the_proxys_catalog(node: Node) -> None:
         assert denied(node.a.user, lambda path=path: path.read_bytes()) == errno.EACCES, path
 
 
-# -- 4. what A plants in its partition -----------------------------------------------------------
+# -- 5. what A plants in its partition -----------------------------------------------------------
 
 def _plant(link: Path, target: Path) -> None:
     """As A: replace `link` (a file or a directory of A's) by a symbolic link to `target`."""
@@ -424,6 +426,31 @@ def test_a_swapped_slapgrid_is_not_followed(node: Node, victim: Path) -> None:
     assert node.reason(a) == "started"
     info = slapgrid.lstat()
     assert stat.S_ISDIR(info.st_mode) and info.st_uid == 0  # the node's again
+
+
+def test_a_socket_of_a_on_bs_address_stops_as_services(node: Node) -> None:
+    """Issue 10: A's user binds B's address (as if before B's services): the node's next pass sees
+    it (`node.listeners`), stops A's services and says why as A's status; B goes on."""
+    b_address = f"127.0.{node.env.network}.{int(node.b.pid[len('slappart'):]) + 1}"
+    entry = pwd.getpwnam(node.a.user)
+    squatter = subprocess.Popen(
+        ["/usr/bin/python3.11", "-c", "import socket, sys, time\n"
+         "s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); print(s.getsockname()[1], flush=True)\n"
+         "time.sleep(300)\n", b_address],
+        user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], stdout=subprocess.PIPE, cwd="/")
+    try:
+        assert squatter.stdout is not None
+        port = int(squatter.stdout.readline())
+        node.env.instance(check=False)
+        reason = node.reason(node.a)
+        assert f"listens on tcp {b_address}:{port}" in reason and "another partition" in reason, reason
+        assert not [p for p in node.supervisor().processes(node.a.pid) if p.state in ("RUNNING", "STARTING")]
+        assert node.reason(node.b) == "started"
+    finally:
+        squatter.kill()
+        squatter.wait()
+        node.repair()
+    assert node.reason(node.a) == "started"
 
 
 def test_fifos_planted_where_root_reads_never_block_a_pass(node: Node, victim: Path) -> None:

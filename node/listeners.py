@@ -1,0 +1,94 @@
+"""Which partition listens where (issue 10): a partition's services may not take another's address.
+
+Every partition's addresses are on the node (``lo`` by default), and Linux lets any user bind any
+local address, so partition A's user could bind B's address before B's services do. The node has
+no firewall to stop the bind itself (no ``nft``/``iptables`` on these machines; an owner match
+would not stop a bind anyway), so it checks after the fact, in root mode, where each partition has
+its own user: after starting a partition's services and at every check, the sockets the kernel
+lists in ``/proc/net/{tcp,tcp6,udp,udp6}`` (listening TCP, bound UDP) owned by the partition's
+user are compared with the node's partition networks (``ipv4_local_network``,
+``ipv6_local_network``). A socket on an address of those networks that is not one of the
+partition's own is a *squat*: the node stops the partition's services and says so as its status
+(the next pass starts them again, and stops them again while they squat).
+
+Not covered: a wildcard bind (``0.0.0.0``, ``::``), which takes a port on every address (B then
+cannot bind that port); a socket opened between two checks and closed before the next; addresses
+outside the partition networks (the host's own). Single-user mode has one user for every
+partition: nothing to tell apart.
+
+Pure parsing and comparison (`parse_proc_net`, `squats`) with one reader (`read_listeners`).
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PROC_NET = (("tcp", "/proc/net/tcp"), ("tcp6", "/proc/net/tcp6"),
+            ("udp", "/proc/net/udp"), ("udp6", "/proc/net/udp6"))
+LISTEN = "0A"       # TCP_LISTEN
+UNCONNECTED = "07"  # TCP_CLOSE: a bound, unconnected UDP socket
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Listener:
+    protocol: str
+    address: str
+    port: int
+    uid: int
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.protocol} {host}:{self.port}"
+
+
+def _address(hex_address: str) -> str:
+    """A /proc/net address: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def parse_proc_net(text: str, protocol: str) -> list[Listener]:
+    """The listening (TCP) or bound (UDP) sockets of one ``/proc/net`` table."""
+    wanted = LISTEN if protocol.startswith("tcp") else UNCONNECTED
+    found = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8 or fields[3] != wanted:
+            continue
+        try:
+            host, port = fields[1].split(":")
+            found.append(Listener(protocol, _address(host), int(port, 16), int(fields[7])))
+        except ValueError:
+            continue
+    return found
+
+
+def read_listeners() -> list[Listener]:
+    found: list[Listener] = []
+    for protocol, path in PROC_NET:
+        try:
+            with open(path, encoding="ascii") as stream:
+                found += parse_proc_net(stream.read(), protocol)
+        except OSError:
+            continue
+    return found
+
+
+def squats(listeners: Iterable[Listener], uid: int, own: Iterable[str], networks: Iterable[Network]) -> list[Listener]:
+    """The sockets of `uid` on an address of `networks` that is not one of `own`."""
+    mine = {ipaddress.ip_address(address) for address in own}
+    nets = list(networks)
+    found = []
+    for listener in listeners:
+        if listener.uid != uid:
+            continue
+        address = ipaddress.ip_address(listener.address)
+        if address in mine or address.is_unspecified:
+            continue
+        if any(address.version == net.version and address in net for net in nets):
+            found.append(listener)
+    return found
