@@ -2,7 +2,8 @@
 
 Both `slapos proxy start` and `slapos master start` serve this app; they differ in their settings
 (proxy: one local computer, SQLite, every caller believed; master: workers, threads and, with
-certificates, authentication) and server. On an authenticated app every call but the public ones
+certificates, authentication) and server. Every call is first checked not to come from a web
+page (`master.api.origin`: Host, Origin). On an authenticated app every call but the public ones
 (the CA certificate, enrolment, the OpenAPI document) proves its identity before its route runs,
 and every refused call (401, 403) is recorded in the audit log.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from partita.master.api import authentication, ca, hateoas, json_rpc, slap_xml
+from partita.master.api import authentication, ca, hateoas, json_rpc, origin, slap_xml
 from partita.master.db.database import Database
 from partita.master.services import audit
 from partita.master.services.certificates import Authority
@@ -42,6 +43,7 @@ def create_app(db: Database, settings: AppSettings | None = None, authority: Aut
     app.extensions["partita.settings"] = settings
     if authority is not None:
         app.extensions[authentication.AUTHORITY] = authority
+    app.before_request(origin.check_request)
     if settings.authentication:
         app.before_request(_require_identity)
         app.after_request(_audit_refusal)

@@ -5,6 +5,12 @@ from dataclasses import dataclass
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_WAIT_SECONDS = 60.0
+MAX_INSTANCES_PER_OWNER = 10_000
+MAX_PARAMETER_BYTES_PER_OWNER = 256 * 1024 * 1024
+# Host names every app answers to besides IP addresses (`master.api.origin`); `slapos master
+# start` adds its host, its certificate's names and [slapmaster] allowed_hosts.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+ANY_HOST = "*"
 
 
 @dataclass(frozen=True)
@@ -13,7 +19,12 @@ class AppSettings:
 
     `authentication`: callers prove who they are (client certificate or API token) and the CA
     signs certificates; off for the proxy, which believes every caller. `tls_frontends`: the
-    addresses of TLS-terminating front ends allowed to pass a client certificate in a header."""
+    addresses of TLS-terminating front ends allowed to pass a client certificate in a header.
+
+    `max_instances_per_owner`, `max_parameter_bytes_per_owner`: the quotas of every owner
+    (`master.services.quotas`). `allowed_hosts`: the names and addresses (without port) a
+    request's ``Host`` header may carry, and an ``Origin`` may name; ``*`` allows any
+    (`master.api.origin`)."""
 
     mode: str = "proxy"
     computer_id: str | None = None
@@ -22,3 +33,6 @@ class AppSettings:
     max_wait_seconds: float = MAX_WAIT_SECONDS
     authentication: bool = False
     tls_frontends: tuple[str, ...] = ()
+    max_instances_per_owner: int = MAX_INSTANCES_PER_OWNER
+    max_parameter_bytes_per_owner: int = MAX_PARAMETER_BYTES_PER_OWNER
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS

@@ -8,7 +8,7 @@ One file can drive the proxy, the master, the node and the client: each reads it
   and ``api_token`` (``<id>.<secret>``, sent as ``Authorization: Bearer``, for scripts)
 - ``[slapconsole]``: ``key_file``, ``cert_file``, ``partita_ca_file`` when ``[slapos]`` has none (the
   real slapos.core client reads its certificate from either section)
-- ``[slapproxy]``: ``host``, ``port``, ``database_uri``
+- ``[slapproxy]``: ``host``, ``port``, ``database_uri``, and the quotas below
 - ``[slapformat]``: ``partition_amount``, ``interface_name``, ... (read by the node)
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
   ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file), ``tls_names`` and
@@ -17,7 +17,12 @@ One file can drive the proxy, the master, the node and the client: each reads it
   (``certificates``, the default: HTTPS, every caller proves who it is; ``none``: plain HTTP on
   loopback only, every caller believed, as the proxy), ``tls_frontends`` (addresses of
   TLS-terminating front ends allowed to pass a client certificate in a header) and
-  ``user_certificate_days``/``computer_certificate_days``/``partition_certificate_days``
+  ``user_certificate_days``/``computer_certificate_days``/``partition_certificate_days``,
+  ``allowed_hosts`` (more names a request's ``Host`` may carry besides loopback names, ``host``
+  and ``tls_names``: a load balancer's; ``*`` for any)
+- quotas of every owner, in ``[slapmaster]`` or ``[slapproxy]``: ``max_instances_per_owner``
+  (default 10000) and ``max_parameter_bytes_per_owner`` (default 268435456, 256 MiB); empty
+  means the master's default
 
 Which file: ``--cfg`` if given, else the environment variable (``SLAPOS_CONFIGURATION`` for the
 node, proxy and master, ``SLAPOS_CLIENT_CONFIGURATION`` for the client), else SlapOS's default
@@ -123,6 +128,19 @@ class ProxyConfig:
     host: str
     port: int
     database_uri: str
+    quotas: Quotas | None = None
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """The per-owner quotas a configuration sets (None: the master's default)."""
+
+    max_instances_per_owner: int | None = None
+    max_parameter_bytes_per_owner: int | None = None
+
+    def settings(self) -> dict[str, int]:
+        """As keyword arguments of the master's `AppSettings` (only those set)."""
+        return {key: value for key, value in vars(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,8 @@ class MasterConfig:
     user_certificate_days: int = 90
     computer_certificate_days: int = 30
     partition_certificate_days: int = 30
+    allowed_hosts: tuple[str, ...] = ()
+    quotas: Quotas | None = None
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -213,7 +233,19 @@ def proxy_config(parser: configparser.ConfigParser) -> ProxyConfig:
         host=get_option(parser, "slapproxy", "host", DEFAULT_PROXY_HOST) or DEFAULT_PROXY_HOST,
         port=get_int(parser, "slapproxy", "port", DEFAULT_PROXY_PORT),
         database_uri=database_uri_from(database, base_dir),
+        quotas=quotas_config(parser, "slapproxy"),
     )
+
+
+def quotas_config(parser: configparser.ConfigParser, section: str) -> Quotas:
+    """The quotas of `section` (``max_instances_per_owner``, ``max_parameter_bytes_per_owner``)."""
+    values: dict[str, int | None] = {}
+    for key in ("max_instances_per_owner", "max_parameter_bytes_per_owner"):
+        value = get_int(parser, section, key, -1)
+        if value != -1 and value < 0:
+            raise ConfigurationError(f"[{section}] {key} must be a positive integer, not {value}")
+        values[key] = None if value == -1 else value
+    return Quotas(**values)
 
 
 def master_config(parser: configparser.ConfigParser) -> MasterConfig:
@@ -237,6 +269,8 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         user_certificate_days=_days(parser, "user_certificate_days", 90),
         computer_certificate_days=_days(parser, "computer_certificate_days", 30),
         partition_certificate_days=_days(parser, "partition_certificate_days", 30),
+        allowed_hosts=split_list(get_option(parser, "slapmaster", "allowed_hosts")),
+        quotas=quotas_config(parser, "slapmaster"),
     )
 
 

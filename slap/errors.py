@@ -9,15 +9,23 @@ The tree::
     │   │   └── MalformedDocument    INVALID          400   a cross-process document (`slap.wire`)
     │   │                                                   does not follow its contract
     │   ├── BadAuthorization         BAD_AUTHORIZATION 400  the X-SlapPartition header is wrong
-    │   └── TooLarge                 TOO_LARGE        413   the body is over the size limit
+    │   ├── TooLarge                 TOO_LARGE        413   the body (or a value in it) is over its size limit
+    │   ├── BadContentType           BAD_CONTENT_TYPE 415   a JSON API body that is not application/json
+    │   └── MisdirectedRequest       MISDIRECTED_REQUEST 421  the Host header is not one of the server's
+    │                                                       names (DNS rebinding)
     ├── Unauthenticated              UNAUTHENTICATED  401   no identity (no client certificate or token)
     │   └── Revoked                  REVOKED          401   the certificate or token was revoked
     ├── Forbidden                    FORBIDDEN        403   the caller may not do this
-    │   └── BadToken                 BAD_TOKEN        403   an enrolment token that cannot be used
+    │   ├── BadToken                 BAD_TOKEN        403   an enrolment token that cannot be used
+    │   ├── CrossOrigin              CROSS_ORIGIN     403   the Origin header names another site
+    │   └── QuotaExceeded            QUOTA            403   the owner's quota (instances, parameter
+    │                                                       bytes) would be exceeded
     ├── NotFound                     NOT_FOUND        404   unknown computer, partition, instance
     ├── Conflict                     CONFLICT         409   the request contradicts the current state
     │   └── InvalidTransition        INVALID_TRANSITION 409
     ├── NotReady                     NOT_READY        408   accepted, waiting (e.g. for a partition)
+    ├── StorageFull                  STORAGE_FULL     507   the catalog's disk (or quota) is full:
+    │                                                       nothing was written, try again later
     ├── ConfigurationError           CONFIGURATION    -     a configuration file is wrong (CLI only)
     └── ClientError                  -                -     raised by the client library
         ├── MasterUnreachable        UNREACHABLE      -     no answer from the master in time
@@ -74,6 +82,16 @@ class TooLarge(BadRequest):
     status = 413
 
 
+class BadContentType(BadRequest):
+    code = "BAD_CONTENT_TYPE"
+    status = 415
+
+
+class MisdirectedRequest(BadRequest):
+    code = "MISDIRECTED_REQUEST"
+    status = 421
+
+
 class Unauthenticated(PartitaError):
     code = "UNAUTHENTICATED"
     status = 401
@@ -90,6 +108,14 @@ class Forbidden(PartitaError):
 
 class BadToken(Forbidden):
     code = "BAD_TOKEN"
+
+
+class CrossOrigin(Forbidden):
+    code = "CROSS_ORIGIN"
+
+
+class QuotaExceeded(Forbidden):
+    code = "QUOTA"
 
 
 class NotFound(PartitaError):
@@ -109,6 +135,13 @@ class InvalidTransition(Conflict):
 class NotReady(PartitaError):
     code = "NOT_READY"
     status = 408
+
+
+class StorageFull(PartitaError):
+    """The catalog could not be written for lack of space; the transaction was rolled back."""
+
+    code = "STORAGE_FULL"
+    status = 507
 
 
 class ConfigurationError(PartitaError):
@@ -142,8 +175,9 @@ class RemoteError(ClientError):
 
 
 _BY_CODE = {cls.code: cls for cls in (
-    BadRequest, DecodeError, ValidationError, BadAuthorization, TooLarge, Unauthenticated, Revoked,
-    Forbidden, BadToken, NotFound, Conflict, InvalidTransition, NotReady,
+    BadRequest, DecodeError, ValidationError, BadAuthorization, TooLarge, BadContentType, MisdirectedRequest,
+    Unauthenticated, Revoked, CrossOrigin,
+    Forbidden, BadToken, QuotaExceeded, NotFound, Conflict, InvalidTransition, NotReady, StorageFull,
 )}
 
 

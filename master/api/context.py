@@ -15,6 +15,7 @@ from flask import current_app, request
 from partita.master.api import authentication
 from partita.master.db.database import Database
 from partita.master.services.identity import Caller
+from partita.master.services.quotas import Quota
 from partita.master.settings import AppSettings
 from partita.slap.errors import BadAuthorization
 
@@ -29,6 +30,13 @@ def database() -> Database:
 
 def settings() -> AppSettings:
     return current_app.extensions["partita.settings"]
+
+
+def quota() -> Quota:
+    """The quota of every owner, from the settings."""
+    current = settings()
+    return Quota(max_instances=current.max_instances_per_owner,
+                 max_parameter_bytes=current.max_parameter_bytes_per_owner)
 
 
 def partition_from_header() -> tuple[str, str] | None:

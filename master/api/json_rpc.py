@@ -3,6 +3,7 @@
 Every method is ``POST /<method name>`` (e.g. ``/slapos.get.v0.software_instance``) with a JSON
 object as body; ``GET`` answers 405. A request goes::
 
+    Content-Type ──(a body that is not application/json)► 415 BAD_CONTENT_TYPE
     read the body ──(over max_body_bytes)──────────────► 413 TOO_LARGE
     parse JSON ──(malformed, or U+0000 in a string)───► 400 BAD_ENCODING
     validate against openapi.yaml ──(mismatch)─────────► 400 INVALID
@@ -27,7 +28,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from partita.master.api import context, json_rpc_auth, json_rpc_computers, json_rpc_instances, json_rpc_node, openapi
+from partita.master.api import context, json_rpc_auth, origin, json_rpc_computers, json_rpc_instances, json_rpc_node, openapi
 from partita.slap.errors import DecodeError, PartitaError, TooLarge
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -79,7 +80,8 @@ def _reject_constant(name: str) -> Any:
 
 def read_body() -> Any:
     """The request's JSON body (an empty body counts as {}, but blanks are not JSON); 413 or 400
-    when it cannot be read."""
+    when it cannot be read, 415 when it does not say it is JSON."""
+    origin.check_json_type()
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:

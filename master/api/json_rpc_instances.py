@@ -26,10 +26,10 @@ def post_software_instance(body: dict[str, Any]) -> dict[str, Any]:
         software_type=body["software_type"], parameters=body.get("parameters", {}),
         state=body.get("state"), shared=body.get("shared", False), sla=body.get("sla_parameters", {}),
     )
-    caller = context.caller()
+    caller, quota = context.caller(), context.quota()
 
     def work(session: Session) -> dict[str, Any]:
-        instance = instances.request_instance(session, caller, spec)
+        instance = instances.request_instance(session, caller, spec, quota)
         if instance is None:
             return documents.nothing_to_destroy(
                 spec.title, _root_title(session, caller, spec.title), spec.software_release,

@@ -11,12 +11,13 @@ import click
 
 from partita.master.app import create_app
 from partita.master.bootstrap import open_database
+from partita.master.cli.init import default_names
 from partita.master.db.database import Database
 from partita.master.pki import store
 from partita.master.server import ServeOptions, TlsFiles, bind_address, serve
 from partita.master.services.certificates import Authority, Lifetimes
-from partita.master.settings import AppSettings
-from partita.slap.config import MasterConfig, master_config, read_config
+from partita.master.settings import LOOPBACK_HOSTS, AppSettings
+from partita.slap.config import MasterConfig, Quotas, master_config, read_config
 from partita.slap.listen import check_loopback
 
 
@@ -54,10 +55,19 @@ def tls_files(config: MasterConfig) -> TlsFiles:
     return TlsFiles(str(pki.path(store.MASTER_CERT)), str(pki.path(store.MASTER_KEY)), str(pki.path(store.CA_CERT)))
 
 
+def allowed_hosts(config: MasterConfig) -> tuple[str, ...]:
+    """The names a request's Host may carry: loopback, the listen host, the certificate's names and
+    addresses, and ``[slapmaster] allowed_hosts`` (`master.api.origin`)."""
+    tls_names = config.tls_names or tuple(default_names())  # what `slapos master init` certified
+    names = (*LOOPBACK_HOSTS, config.host, *tls_names, *config.tls_addresses, *config.allowed_hosts)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 def build_app(config: MasterConfig):  # type: ignore[no-untyped-def]
     """One worker's app (runs after the fork: the CA key is read by each worker)."""
     secure = config.authentication == "certificates"
-    settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends)
+    settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends,
+                           allowed_hosts=allowed_hosts(config), **(config.quotas or Quotas()).settings())
     authority = None
     if secure:
         lifetimes = Lifetimes(user=config.user_certificate_days, computer=config.computer_certificate_days,

@@ -12,13 +12,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from partita.master.allocation import Demand, Waiting
 from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
-from partita.master.services import access, allocator, audit
+from partita.master.services import access, allocator, audit, quotas
 from partita.master.db.changes import bump, next_timestamp
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner_id, find_owner
@@ -147,23 +147,26 @@ def tree_addresses(session: Session, instance: SoftwareInstance) -> list[tuple[s
     return [(interface, address) for interface, address in rows]
 
 
-def request_instance(session: Session, caller: Caller, spec: RequestSpec) -> SoftwareInstance | None:
+def request_instance(session: Session, caller: Caller, spec: RequestSpec,
+                     quota: quotas.Quota | None = None) -> SoftwareInstance | None:
     """Create or update the instance `spec` names; None if it asks to destroy one that does not exist.
 
     A user requests in its own namespace, a partition in its instance's tree; a computer requests
-    nothing (its partitions do, with their own certificates). Requests by an authenticated caller
-    are recorded in the audit log."""
+    nothing (its partitions do, with their own certificates). A request that would take the owner
+    over `quota` (`master.services.quotas`) is refused before anything is stored. Requests by an
+    authenticated caller are recorded in the audit log."""
     if caller.role == "computer":
         raise Forbidden("a computer certificate may not request instances (a partition uses its own certificate)")
     request = clean_request(spec)
-    instance = _request(session, caller, request)
+    instance = _request(session, caller, request, quota or quotas.Quota())
     if caller.authenticated:
         action = "instance.destroy" if request.state == InstanceState.DESTROYED else "instance.request"
         audit.record(session, caller, action, request.title, detail=request.software_release)
     return instance
 
 
-def _request(session: Session, caller: Caller, request: CleanRequest) -> SoftwareInstance | None:
+def _request(session: Session, caller: Caller, request: CleanRequest,
+             quota: quotas.Quota) -> SoftwareInstance | None:
     requester = acting_instance(session, caller)
     if requester is not None:
         owner_id, scope_id = requester.owner_id, requester.root_id or requester.id
@@ -173,11 +176,36 @@ def _request(session: Session, caller: Caller, request: CleanRequest) -> Softwar
     if instance is None:
         if request.state == InstanceState.DESTROYED:
             return None
+        _check_quota(session, quota, caller.owner, owner_id, None, request)
         return _create(session, request, owner_id, scope_id, requester)
+    if request.state != InstanceState.DESTROYED:
+        _check_quota(session, quota, caller.owner, owner_id, instance, request)
     _update(session, instance, request, requester)
     if allocator.is_waiting(instance):
         allocator.allocate(session, instance)
     return instance
+
+
+_OWNER_USAGE = select(
+    func.count(SoftwareInstance.id),
+    func.coalesce(func.sum(func.length(cast(SoftwareInstance.parameters, Text))), 0),
+).where(SoftwareInstance.owner_id == bindparam("owner_id"))
+
+
+def owner_usage(session: Session, owner_id: int) -> quotas.Usage:
+    """How many instances owner `owner_id` has and the stored size of their parameters."""
+    count, size = session.execute(_OWNER_USAGE, {"owner_id": owner_id}).one()
+    return quotas.Usage(instances=int(count), parameter_bytes=int(size))
+
+
+def _check_quota(session: Session, quota: quotas.Quota, owner: str, owner_id: int,
+                 instance: SoftwareInstance | None, request: CleanRequest) -> None:
+    """Read the owner's usage only when the request could exceed a quota (growth)."""
+    old_bytes = 0 if instance is None else quotas.stored_size(instance.parameters)
+    new_bytes = quotas.stored_size(request.parameters)
+    growth = {"new_instance": instance is None, "old_bytes": old_bytes, "new_bytes": new_bytes}
+    if quotas.needs_usage(**growth):
+        quotas.check_request(quota, owner_usage(session, owner_id), owner, **growth)
 
 
 def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: int,

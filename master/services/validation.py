@@ -1,17 +1,38 @@
-"""Checks of user input, as pure functions: each returns the cleaned value or raises ValidationError."""
+"""Checks of user input, as pure functions: each returns the cleaned value or raises ValidationError.
+
+Sizes (every one a 400 INVALID, except an oversized parameter set, 413 TOO_LARGE):
+
+| what | limit |
+|---|---|
+| title, software type, shared-instance reference, SLA key | `MAX_TITLE` characters |
+| computer and partition reference | `MAX_REFERENCE` characters |
+| software release URL, SLA value | `MAX_URL` characters |
+| instance or connection parameters, as compact JSON in UTF-8 | `MAX_PARAMETERS_BYTES` |
+| SLA | `MAX_SLA_ENTRIES` entries |
+
+Look-alike names: titles are normalised to Unicode NFC; titles and references refuse control
+(Cc) and format (Cf: zero-width joiners and spaces, bidirectional overrides, the BOM) characters,
+so two names that look the same are the same name. Computer and partition references name
+directories and users on nodes: they are refused, not rewritten, when they are not in NFC.
+"""
 from __future__ import annotations
 
+import json
 import posixpath
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from partita.slap.errors import ValidationError
+from partita.slap.errors import TooLarge, ValidationError
 
 MAX_TITLE = 255
+MAX_REFERENCE = 255
 MAX_URL = 2048
 MAX_PARAMETERS_BYTES = 1024 * 1024
+MAX_SLA_ENTRIES = 64
+_INVISIBLE_CATEGORIES = ("Cc", "Cf")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 # What XML 1.0 cannot carry: everything Partita stores must travel over SLAP XML too.
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -19,22 +40,52 @@ MAX_DEPTH = 32
 URL_SCHEMES = ("http", "https", "file")
 
 
-def clean_title(title: str, what: str = "title") -> str:
-    if not isinstance(title, str) or not title.strip():
+def invisible_character(text: str) -> str | None:
+    """The first control (Cc) or format (Cf) character of `text`, lone surrogate or U+FFFE/U+FFFF."""
+    if text.isprintable() and text.isascii():
+        return None  # the common case, without a walk in Python
+    for char in text:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES or _CONTROL.match(char):
+            return char
+    return None
+
+
+def _check_name(text: str, what: str, limit: int) -> None:
+    if not isinstance(text, str) or not text.strip():
         raise ValidationError(f"{what} must not be empty")
-    if len(title) > MAX_TITLE:
-        raise ValidationError(f"{what} is longer than {MAX_TITLE} characters")
-    if _CONTROL.search(title):
-        raise ValidationError(f"{what} must not contain control characters")
-    return title
+    if len(text) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    char = invisible_character(text)
+    if char is not None:
+        raise ValidationError(
+            f"{what} must not contain control or format characters (U+{ord(char):04X} "
+            f"{unicodedata.name(char, 'unnamed')}): {text[:80]!r}")
+
+
+def clean_title(title: str, what: str = "title") -> str:
+    """A title (or a software type, a shared-instance reference): NFC, no Cc/Cf character."""
+    _check_name(title, what, MAX_TITLE)
+    return unicodedata.normalize("NFC", title)
 
 
 def clean_reference(reference: str, what: str) -> str:
-    """Computer and partition references also name files on nodes: no slashes, no dot-dot."""
-    clean_title(reference, what)
+    """Computer and partition references also name files on nodes: no slashes, no dot-dot, no
+    Cc/Cf character, already in NFC (a node would not find a rewritten one)."""
+    _check_name(reference, what, MAX_REFERENCE)
+    if not unicodedata.is_normalized("NFC", reference):
+        raise ValidationError(f"{what} must be in Unicode normal form NFC: {reference!r}")
     if "/" in reference or "\\" in reference or reference in (".", ".."):
         raise ValidationError(f"{what} must not contain path separators: {reference!r}")
     return reference
+
+
+def parameters_size(parameters: Mapping[str, Any]) -> int:
+    """The size of `parameters` as compact JSON in UTF-8 (how quotas count them)."""
+    try:
+        text = json.dumps(parameters, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        text = repr(parameters)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def clean_software_release(url: str) -> str:
@@ -78,6 +129,9 @@ def clean_parameters(parameters: Any, what: str = "parameters") -> dict[str, Any
         if not isinstance(key, str) or not key:
             raise ValidationError(f"{what} keys must be non-empty strings")
     _check_value(parameters, what, 0)
+    size = parameters_size(parameters)
+    if size > MAX_PARAMETERS_BYTES:
+        raise TooLarge(f"{what} take {size} bytes as JSON, over the limit of {MAX_PARAMETERS_BYTES} bytes")
     return dict(parameters)
 
 
@@ -116,6 +170,8 @@ def clean_sla(sla: Any) -> dict[str, str]:
         return {}
     if not isinstance(sla, Mapping):
         raise ValidationError("SLA must be a mapping")
+    if len(sla) > MAX_SLA_ENTRIES:
+        raise ValidationError(f"SLA has {len(sla)} entries, over the limit of {MAX_SLA_ENTRIES}")
     cleaned: dict[str, str] = {}
     for key, value in sla.items():
         if value is None or value == "None":

@@ -23,12 +23,14 @@ from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
 from partita.master.api.context import caller, database, partition_from_header, settings
+from partita.master.api.context import quota as context_quota
 from partita.master.api.slap_xml import encode, forms
 from partita.master.api.slap_xml.computer_cache import ComputerCache
 from partita.master.api.slap_xml.marshal import dumps
 from partita.master.api.authentication import AUTHORITY
 from partita.master.services import access, certificates, computer_views, computers, instances, lifecycle, supplies, views
 from partita.master.services.identity import Caller
+from partita.master.services.validation import clean_reference
 from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
 from partita.slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
 
@@ -97,8 +99,8 @@ def _check_header(session: Session) -> None:
 def _partition_fields(computer_field: str = "computer_id",
                       partition_field: str = "computer_partition_id") -> tuple[str, str]:
     fields = _fields()
-    computer = forms.required(fields, computer_field)
-    partition = forms.required(fields, partition_field)
+    computer = clean_reference(forms.required(fields, computer_field), computer_field)
+    partition = clean_reference(forms.required(fields, partition_field), partition_field)
     _claimed(computer, partition)
     return computer, partition
 
@@ -251,7 +253,7 @@ def request_computer_partition() -> Response:
 
     def transaction(session: Session) -> views.InstanceView | None:
         _check_header(session)
-        instance = instances.request_instance(session, who, form.spec)
+        instance = instances.request_instance(session, who, form.spec, context_quota())
         return None if instance is None else views.instance_view(session, instance)
 
     view = _write(transaction)
