@@ -6,6 +6,8 @@
 - ``Database.run_write()`` runs a write transaction again when it lost a race to a concurrent
   writer (two workers creating the same title, a deadlock, a busy SQLite file); which errors
   those are is decided by the driver's error code in `partita.master.db.retry`.
+- A write that finds the disk full is rolled back and raises `StorageFull` (507 on both
+  protocols), never the driver's error (a 500).
 - ``Database.read()`` is a read-only transaction (concurrent with writers on SQLite WAL).
 """
 from __future__ import annotations
@@ -21,11 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partita.master.db.changes import changed_computers
 from partita.master.db.notify import CHANNEL, ChangeBus, PostgresListener
-from partita.master.db.retry import is_retryable
+from partita.master.db.retry import is_retryable, is_storage_full
+from partita.slap.errors import StorageFull
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+STORAGE_FULL_MESSAGE = ("the master's catalog cannot be written: its disk is full (nothing was changed; "
+                        "the operator must free space, then try again)")
 
 
 def _setup_sqlite(engine: Engine) -> None:
@@ -78,16 +83,22 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction; computers it changed are announced once it commits."""
-        with self._write_lock, self._writer() as session:
-            with session.begin():
-                yield session
-                session.flush()
-                changed = changed_computers(session)
-                if changed and self._listener is not None:
-                    for reference in sorted(changed):
-                        session.execute(select(func.pg_notify(CHANNEL, reference)))
-            self.bus.publish(changed)
+        """A write transaction; computers it changed are announced once it commits. A full disk
+        rolls it back and raises `StorageFull`."""
+        try:
+            with self._write_lock, self._writer() as session:
+                with session.begin():
+                    yield session
+                    session.flush()
+                    changed = changed_computers(session)
+                    if changed and self._listener is not None:
+                        for reference in sorted(changed):
+                            session.execute(select(func.pg_notify(CHANNEL, reference)))
+                self.bus.publish(changed)
+        except DBAPIError as exc:
+            if is_storage_full(self.engine.dialect.name, exc):
+                raise StorageFull(STORAGE_FULL_MESSAGE) from exc
+            raise
 
     def wait_for_change(self, computer: str, seen: int, timeout: float) -> bool:
         """Block until this process learns that `computer` changed after counter `seen`."""

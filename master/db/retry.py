@@ -16,6 +16,15 @@ locales):
 Every other error (a NOT NULL or foreign-key violation, a syntax error, a lost connection) is a
 bug or an outage, and is raised at once. `is_retryable_code` is the rule, a pure function;
 `is_retryable` reads the code from an exception SQLAlchemy raised.
+
+One outage has its own answer: the catalog's disk is full (`is_storage_full_code`). The write was
+rolled back; ``Database.write()`` raises `StorageFull` (HTTP 507, code ``STORAGE_FULL``) instead of
+the driver's error, and a retry now would fail the same way:
+
+| backend | code | meaning |
+|---|---|---|
+| PostgreSQL | SQLSTATE ``53100`` | disk_full ("could not extend file", psycopg's ``DiskFull``) |
+| SQLite | ``SQLITE_FULL`` (13, and its extended codes) | "database or disk is full" (ENOSPC, EDQUOT) |
 """
 from __future__ import annotations
 
@@ -23,8 +32,11 @@ from sqlalchemy.exc import DBAPIError
 
 POSTGRESQL_RETRYABLE = frozenset({"23505", "40001", "40P01"})
 
+POSTGRESQL_DISK_FULL = "53100"
+
 SQLITE_BUSY = 5
 SQLITE_LOCKED = 6
+SQLITE_FULL = 13
 SQLITE_CONSTRAINT_PRIMARYKEY = 1555
 SQLITE_CONSTRAINT_UNIQUE = 2067
 SQLITE_RETRYABLE_PRIMARY = frozenset({SQLITE_BUSY, SQLITE_LOCKED})  # any extended code of these
@@ -58,3 +70,17 @@ def error_code(exc: BaseException) -> str | int | None:
 def is_retryable(dialect: str, exc: BaseException) -> bool:
     """Whether `exc`, raised by a transaction on backend `dialect`, is worth another attempt."""
     return is_retryable_code(dialect, error_code(exc))
+
+
+def is_storage_full_code(dialect: str, code: str | int | None) -> bool:
+    """Whether error `code` of backend `dialect` means the catalog's disk (or quota) is full."""
+    if dialect == "postgresql":
+        return code is not None and str(code) == POSTGRESQL_DISK_FULL
+    if dialect == "sqlite":
+        return isinstance(code, int) and code & 0xFF == SQLITE_FULL
+    return False
+
+
+def is_storage_full(dialect: str, exc: BaseException) -> bool:
+    """Whether `exc`, raised by a write on backend `dialect`, says the disk is full."""
+    return is_storage_full_code(dialect, error_code(exc))

@@ -105,3 +105,21 @@ def test_run_write_raises_what_is_not_a_race_at_once(db: Database) -> None:
     with pytest.raises(IntegrityError):
         db.run_write(work)
     assert len(attempts) == 1
+
+
+@pytest.mark.parametrize(("dialect", "code", "full"), [
+    ("postgresql", "53100", True),   # disk_full
+    ("postgresql", "53200", False),  # out_of_memory
+    ("postgresql", "40001", False),
+    ("sqlite", 13, True),            # SQLITE_FULL
+    ("sqlite", 13 | (1 << 8), True),  # an extended code of SQLITE_FULL
+    ("sqlite", 5, False),
+    ("sqlite", "13", False),
+    ("mysql", 13, False),
+    ("sqlite", None, False),
+])
+def test_storage_full_codes(dialect: str, code: str | int | None, full: bool) -> None:
+    """Issue 10: a full disk is told apart by the driver's code, and is never retried."""
+    from partita.master.db.retry import is_storage_full_code
+    assert is_storage_full_code(dialect, code) is full
+    assert not (full and is_retryable_code(dialect, code))
