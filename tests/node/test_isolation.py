@@ -301,6 +301,33 @@ def test_a_cannot_read_the_proxys_catalog(node: Node) -> None:
         assert denied(node.a.user, lambda path=path: path.read_bytes()) == errno.EACCES, path
 
 
+# -- 4. A on B's address ----------------------------------------------------------------------
+
+def test_a_socket_of_a_on_bs_address_stops_as_services(node: Node) -> None:
+    """Issue 10: A's user binds B's address (as if before B's services): the node's next pass sees
+    it (`node.listeners`), stops A's services and says why as A's status; B goes on."""
+    b_address = f"127.0.{node.env.network}.{int(node.b.pid[len('slappart'):]) + 1}"
+    entry = pwd.getpwnam(node.a.user)
+    squatter = subprocess.Popen(
+        ["/usr/bin/python3.11", "-c", "import socket, sys, time\n"
+         "s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); print(s.getsockname()[1], flush=True)\n"
+         "time.sleep(300)\n", b_address],
+        user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], stdout=subprocess.PIPE, cwd="/")
+    try:
+        assert squatter.stdout is not None
+        port = int(squatter.stdout.readline())
+        node.env.instance(check=False)
+        reason = node.reason(node.a)
+        assert f"listens on tcp {b_address}:{port}" in reason and "another partition" in reason, reason
+        assert not [p for p in node.supervisor().processes(node.a.pid) if p.state in ("RUNNING", "STARTING")]
+        assert node.reason(node.b) == "started"
+    finally:
+        squatter.kill()
+        squatter.wait()
+        node.repair()
+    assert node.reason(node.a) == "started"
+
+
 # -- 5. what A plants in its partition -----------------------------------------------------------
 
 def _plant(link: Path, target: Path) -> None:
@@ -426,31 +453,6 @@ def test_a_swapped_slapgrid_is_not_followed(node: Node, victim: Path) -> None:
     assert node.reason(a) == "started"
     info = slapgrid.lstat()
     assert stat.S_ISDIR(info.st_mode) and info.st_uid == 0  # the node's again
-
-
-def test_a_socket_of_a_on_bs_address_stops_as_services(node: Node) -> None:
-    """Issue 10: A's user binds B's address (as if before B's services): the node's next pass sees
-    it (`node.listeners`), stops A's services and says why as A's status; B goes on."""
-    b_address = f"127.0.{node.env.network}.{int(node.b.pid[len('slappart'):]) + 1}"
-    entry = pwd.getpwnam(node.a.user)
-    squatter = subprocess.Popen(
-        ["/usr/bin/python3.11", "-c", "import socket, sys, time\n"
-         "s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); print(s.getsockname()[1], flush=True)\n"
-         "time.sleep(300)\n", b_address],
-        user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], stdout=subprocess.PIPE, cwd="/")
-    try:
-        assert squatter.stdout is not None
-        port = int(squatter.stdout.readline())
-        node.env.instance(check=False)
-        reason = node.reason(node.a)
-        assert f"listens on tcp {b_address}:{port}" in reason and "another partition" in reason, reason
-        assert not [p for p in node.supervisor().processes(node.a.pid) if p.state in ("RUNNING", "STARTING")]
-        assert node.reason(node.b) == "started"
-    finally:
-        squatter.kill()
-        squatter.wait()
-        node.repair()
-    assert node.reason(node.a) == "started"
 
 
 def test_fifos_planted_where_root_reads_never_block_a_pass(node: Node, victim: Path) -> None:
