@@ -71,14 +71,15 @@ def check_instance(session: Session, caller: Caller, instance: SoftwareInstance)
 
 
 def check_computer(session: Session, caller: Caller, computer: Computer) -> None:
-    """Refuse (403) a caller that may not manage `computer`: the computer itself, its owner, an
-    admin (and, in proxy mode only, one of its partitions)."""
+    """Refuse (403) a caller that may not manage `computer`: the computer itself (also when it acts
+    for one of its partitions), its owner, an admin (and, in proxy mode only, one of its
+    partitions)."""
     if caller.role == "computer":
         if caller.computer != computer.reference:
             raise Forbidden(f"computer {caller.computer!r} may not act on computer {computer.reference!r}")
         return
     if caller.is_partition:
-        if caller.role == "local" and caller.computer == computer.reference:
+        if (caller.role == "local" or caller.by_computer) and caller.computer == computer.reference:
             return
         raise Forbidden(f"partition {caller.partition!r} may not manage computer {computer.reference!r}")
     if caller.is_admin:
@@ -92,14 +93,15 @@ def check_freeing(caller: Caller, computer: str, partition: str) -> None:
     and its partition wiped: that is for the computer hosting it, whose node wiped it. The proxy
     (``local``) has no identities and believes every caller.
 
-    Over SLAP XML a computer acts as its partition (`Caller.acting_as` makes it role
-    ``partition``), which the Caller cannot tell from the partition's own certificate: both are
-    accepted for that one partition, never a user (owner or admin) nor another computer."""
+    Over SLAP XML a computer acts as its partition (`Caller.acting_as` makes it role ``partition``
+    with ``by_computer``): accepted; the partition's own certificate, a user (owner or admin) and
+    another computer are not."""
     if caller.role == "local":
         return
     if caller.role == "computer" and caller.computer == computer:
         return
-    if caller.role == "partition" and (caller.computer, caller.partition) == (computer, partition):
+    if (caller.role == "partition" and caller.by_computer
+            and (caller.computer, caller.partition) == (computer, partition)):
         return
     raise Forbidden(f"only the node of computer {computer!r} may report partition {partition!r} destroyed "
                     "(it does once it has wiped it); to destroy an instance, request it in state destroyed")

@@ -31,6 +31,7 @@ class Caller:
     role: str = "local"
     admin: bool = False
     address: str = ""
+    by_computer: bool = False  # a partition role taken by its computer's certificate (acting_as)
 
     @property
     def is_partition(self) -> bool:
@@ -51,7 +52,7 @@ class Caller:
         """How the audit log names the caller: ``user:alice``, ``computer:COMP-1``, ``partition:C/P``."""
         if self.role == "user":
             return f"user:{self.owner}"
-        if self.role == "computer":
+        if self.role == "computer" or self.by_computer:
             return f"computer:{self.computer}"
         if self.partition is not None:
             return f"partition:{self.computer}/{self.partition}"
@@ -67,7 +68,7 @@ class Caller:
         if self.role == "local":
             return replace(self, computer=computer, partition=partition)
         if self.role == "computer" and computer == self.computer:
-            return replace(self, role="partition", partition=partition)
+            return replace(self, role="partition", partition=partition, by_computer=True)
         if self.role == "partition" and (computer, partition) == (self.computer, self.partition):
             return self
         raise Forbidden(f"{self.actor} may not act as partition {partition!r} of computer {computer!r}")

@@ -492,7 +492,18 @@ def test_only_the_hosting_computer_frees_a_partition(realm: Realm) -> None:
         "computer_id": computer.name, "computer_partition_id": hers["compute_partition_id"]},
         environ_base={"REMOTE_ADDR": "127.0.0.1", PEER_CERTIFICATE: alice.der})
     assert refused.status_code == 403
-    realm.ok(computer, "slapos.put.v0.software_instance_reported_state", report)
+    # nor the partition's own certificate (its instance's code holds it), on either protocol
+    own = realm.partition_identity(computer, hers["compute_partition_id"])
+    assert realm.call(own, "slapos.put.v0.software_instance_reported_state", report).status_code == 403
+    refused = realm.client.post("/destroyedComputerPartition", data={
+        "computer_id": computer.name, "computer_partition_id": hers["compute_partition_id"]},
+        environ_base={"REMOTE_ADDR": "127.0.0.1", PEER_CERTIFICATE: own.der})
+    assert refused.status_code == 403
+    # the computer, as SlapOS's node says it (SLAP XML, acting for its partition)
+    freed = realm.client.post("/destroyedComputerPartition", data={
+        "computer_id": computer.name, "computer_partition_id": hers["compute_partition_id"]},
+        environ_base={"REMOTE_ADDR": "127.0.0.1", PEER_CERTIFICATE: computer.der})
+    assert freed.status_code == 200, freed.data
     with realm.db.read() as session:
         partition = session.scalar(select(Partition).where(Partition.reference == hers["compute_partition_id"])
                                    .join(Computer).where(Computer.reference == computer.name))
