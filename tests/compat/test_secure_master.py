@@ -49,7 +49,7 @@ from tests.compat.test_real_node import (  # noqa: F401  (hello_recipes is a fix
     http_get,
 )
 from tests.support.peer import NODE_USER, Peer
-from tests.support.secure_master import Enrolled, enrol, start_secure_master
+from tests.support.secure_master import Enrolled, call, enrol, start_secure_master
 
 pytestmark = pytest.mark.peer
 
@@ -351,6 +351,20 @@ def test_real_node_deploys_over_https(secure_node: SecureNode, secure_pg: Secure
     refused = secure_peer.refused(other, computer_step(guid))
     assert refused["status"] == 403, refused
     assert secure_peer.one(other, computer_step(other.name))["partitions"] == []
+
+    # destroy: alice asks, the node stops the instance, then its report (the computer's
+    # certificate acting for the partition over SLAP XML) frees the partition; the freed
+    # partition's certificate, as its instance could have copied it away, is refused from then on
+    kept = secure_pg.directory / "kept"
+    kept.mkdir()
+    shutil.copy(written.key_file, kept / "partition.key")
+    shutil.copy(written.cert_file, kept / "partition.crt")
+    copied = Enrolled(kept / "partition.key", kept / "partition.crt", written.ca_file, written.name, written.kind)
+    secure_peer.ok(alice, request_step("hello", url=sr, parameters=parameters, state="destroyed"))
+    node.instance()
+    node.report()
+    assert is_free(partitions_by_id(secure_peer.one(computer, computer_step(guid)))[pid])
+    assert call(secure_pg.master, copied, "slapos.get.v0.whoami").status_code == 401
 
     for command, output in node.outputs:
         bad = [line for line in output.splitlines() if " ERROR " in line or "Traceback" in line]
