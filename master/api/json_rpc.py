@@ -7,6 +7,7 @@ object as body; ``GET`` answers 405. A request goes::
     read the body ──(over max_body_bytes)──────────────► 413 TOO_LARGE
     parse JSON ──(malformed, or U+0000 in a string)───► 400 BAD_ENCODING
     validate against openapi.yaml ──(mismatch)─────────► 400 INVALID
+    computer_guid, compute_partition_id ─(Cc/Cf, not NFC)► 400 INVALID
     the method: one service transaction, views -> dict ─(PartitaError)──► its status and code
     200 JSON document
 
@@ -29,6 +30,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from partita.master.api import context, json_rpc_auth, origin, json_rpc_computers, json_rpc_instances, json_rpc_node, openapi
+from partita.master.services import validation
 from partita.slap.errors import DecodeError, PartitaError, TooLarge
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -123,10 +125,22 @@ def _check_strings(body: Any) -> None:
             stack.extend(node)
 
 
+REFERENCE_FIELDS = ("computer_guid", "compute_partition_id")
+
+
+def _check_references(body: Any) -> None:
+    """The computer and partition a body names carry no control or format character (400)."""
+    if isinstance(body, dict):
+        for field in REFERENCE_FIELDS:
+            if isinstance(body.get(field), str):
+                validation.check_reference_characters(body[field], field)
+
+
 def _make_view(method: str, handler: Handler) -> Callable[[], Response]:
     def view() -> Response:
         body = read_body()
         openapi.validate_request(method, body)
+        _check_references(body)
         return json_response(handler(body))
 
     view.__name__ = view.__qualname__ = method.replace(".", "_")

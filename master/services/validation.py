@@ -79,6 +79,19 @@ def clean_reference(reference: str, what: str) -> str:
     return reference
 
 
+def check_reference_characters(reference: str, what: str) -> str:
+    """A reference used to look something up: no Cc/Cf character and in NFC (400 otherwise), so a
+    look-alike of a real name is refused rather than answered "unknown"."""
+    char = invisible_character(reference)
+    if char is not None:
+        raise ValidationError(
+            f"{what} must not contain control or format characters (U+{ord(char):04X} "
+            f"{unicodedata.name(char, 'unnamed')}): {reference[:80]!r}")
+    if not unicodedata.is_normalized("NFC", reference):
+        raise ValidationError(f"{what} must be in Unicode normal form NFC: {reference[:80]!r}")
+    return reference
+
+
 def parameters_size(parameters: Mapping[str, Any]) -> int:
     """The size of `parameters` as compact JSON in UTF-8 (how quotas count them)."""
     try:

@@ -121,3 +121,12 @@ def test_look_alike_partition_ids_are_refused_over_slap_xml(client: FlaskClient)
     computer = {"reference": "COMP\u202e1", "partition_list": []}
     answer = client.post("/loadComputerConfigurationFromXML", data={"xml": dumps(computer)})
     assert answer.status_code == 400 and "control or format" in answer.text, answer.text
+
+
+def test_look_alike_computer_and_partition_ids_are_refused_over_the_json_api(client: FlaskClient) -> None:
+    answer = client.post("/slapos.get.v0.compute_node_state", json={"computer_guid": "local\u200b_computer"})
+    assert answer.status_code == 400 and answer.get_json()["code"] == "INVALID", answer.text
+    listed = [{"partition_id": "slap\u2066part0", "ip_list": [{"ip-address": "10.0.0.1", "network-interface": "lo"}]}]
+    answer = client.post("/slapos.put.v0.compute_node_format",
+                         json={"computer_guid": COMPUTER, "compute_partition_list": listed})
+    assert answer.status_code == 400 and "control or format" in answer.get_json()["title"], answer.text

@@ -30,7 +30,7 @@ from partita.master.api.slap_xml.marshal import dumps
 from partita.master.api.authentication import AUTHORITY
 from partita.master.services import access, certificates, computer_views, computers, instances, lifecycle, supplies, views
 from partita.master.services.identity import Caller
-from partita.master.services.validation import clean_reference
+from partita.master.services.validation import check_reference_characters, clean_reference
 from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
 from partita.slap.states import BuildState, InstanceState, ReportedState, parse_supply_state
 
@@ -242,6 +242,9 @@ def software_release_list_from_product() -> Response:
 # --------------------------------------------------------------------------------------------
 
 def _requester(form: forms.RequestForm) -> Caller:
+    for name, value in (("computer_id", form.computer_id), ("computer_partition_id", form.partition_id)):
+        if value is not None:
+            check_reference_characters(value, name)
     _claimed(form.computer_id, form.partition_id)
     return caller(form.computer_id, form.partition_id)
 
