@@ -1,18 +1,24 @@
-"""Issue 10: a full disk under the catalog (master/db/database.py). The proxy's SQLite file lives on
-a tiny tmpfs mounted by the test; an attacker (or plain growth) fills it: every write answers 507
+"""Issue 10: a full disk under the catalog (master/db/database.py). The proxy's SQLite file (or a
+PostgreSQL database's tablespace) lives on a tiny tmpfs mounted by the test; an attacker (or plain growth) fills it: every write answers 507
 STORAGE_FULL on both protocols with a readable message, nothing is half-written, and once space is
 freed the same requests succeed."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from psycopg import sql
 from sqlalchemy import func, select
 
 from partita.master.api.slap_xml.marshal import dumps
@@ -21,6 +27,7 @@ from partita.master.db.database import Database
 from partita.master.db.models import SoftwareInstance
 from partita.master.settings import AppSettings
 from tests.master.conftest import open_catalog
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.root
 
@@ -29,17 +36,23 @@ COMPUTER = "local_computer"
 PARAMETERS = {"p": "x" * 400_000}  # more than the WAL already holds: new pages are needed
 
 
+@contextlib.contextmanager
+def mounted(directory: Path, size: str, owner: int = 0) -> Iterator[Path]:
+    directory.mkdir(exist_ok=True)
+    options = f"size={size},mode=0700,uid={owner}"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted(tmp_path / "disk", "4m") as disk:
+        yield disk
 
 
 def fill(directory: Path) -> Path:
@@ -99,3 +112,46 @@ def test_a_full_disk_is_a_507_and_changes_nothing(tiny_disk: Path) -> None:
             assert session.scalar(select(func.count(SoftwareInstance.id))) == 3
     finally:
         db.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_full_tablespace_is_a_507_and_changes_nothing(postgres_server: PostgresServer) -> None:
+    """The catalog's database lives in a tablespace on a tiny tmpfs: PostgreSQL's "could not extend
+    file" (SQLSTATE 53100) is a 507 too, and the transaction is rolled back."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    base = Path(tempfile.mkdtemp(prefix="partita-tablespace-"))
+    base.chmod(0o755)  # the server's user must reach the mount point
+    name = f"t_full_{uuid.uuid4().hex[:8]}"
+    uid = pwd.getpwnam(postgres_server.user).pw_uid
+    try:
+        with mounted(base / "disk", "48m", uid) as disk:
+            space = disk / "space"
+            space.mkdir()
+            os.chown(space, uid, -1)
+            postgres_server._execute(psycopg_sql(f'CREATE TABLESPACE "{name}" LOCATION \'{space}\''))
+            postgres_server._execute(psycopg_sql(f'CREATE DATABASE "{name}" TABLESPACE "{name}"'))
+            db = open_catalog(postgres_server.url(name))
+            try:
+                client = create_app(db, AppSettings(mode="proxy", computer_id=COMPUTER)).test_client()
+                assert json_request(client, "before").status_code == 200
+                before = instances(db)
+                filler = fill(disk)
+                answer = json_request(client, "json-title")
+                assert answer.status_code == 507, answer.text
+                assert answer.get_json()["code"] == "STORAGE_FULL"
+                answer = xml_request(client, "xml-title")
+                assert answer.status_code == 507 and "disk is full" in answer.text, answer.text
+                assert instances(db) == before
+                filler.unlink()
+                assert json_request(client, "json-title").status_code == 200
+            finally:
+                db.dispose()
+                postgres_server.drop_database(name)
+                postgres_server._execute(psycopg_sql(f'DROP TABLESPACE IF EXISTS "{name}"'))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # the mount point, once unmounted
+
+
+def psycopg_sql(text: str) -> sql.SQL:
+    return sql.SQL(text)  # type: ignore[arg-type]  # names made here, not by a caller
