@@ -17,6 +17,7 @@ from partita.master.db.database import Database
 from partita.master.db.models import SoftwareInstance
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
 from partita.slap.config import MasterConfig
+from tests.slap.live_master import LiveMaster, master  # noqa: F401
 
 SR = "/opt/software/demo/software.cfg"
 BODY = {"title": "t", "software_release_uri": SR, "software_type": "default"}
@@ -108,3 +109,33 @@ def test_configured_names_pass(db: Database) -> None:
     client = app.test_client()
     answer = client.post("/slapos.post.v0.software_instance", json=BODY, headers={"Host": "master.example:8443"})
     assert answer.status_code == 200, answer.text
+
+
+def test_a_real_server_on_loopback_refuses_a_browser_page(master: LiveMaster) -> None:  # noqa: F811
+    """Over real sockets: what a page (rebound name, cross-site form post) sends is refused, while
+    Partita's own client (requests' json=, the address as Host) keeps working."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    address = urlsplit(master.url)
+    body = json.dumps(BODY)
+
+    def send(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        try:
+            connection.request("POST", "/slapos.post.v0.software_instance", body=body, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, json.loads(answer.read())
+        finally:
+            connection.close()
+
+    rebound = {"Host": f"rebind.evil.example:{address.port}", "Content-Type": "application/json"}
+    assert send(rebound)[0] == 421
+    form = {"Host": address.netloc, "Content-Type": "text/plain", "Origin": "https://evil.example"}
+    status, error = send(form)
+    assert (status, error["code"]) == (403, "CROSS_ORIGIN")
+    form.pop("Origin")
+    assert send(form)[0] == 415
+    assert master.client.list_instance_trees() == []  # nothing was stored, and our client passes
+    assert master.client.request_instance("t", SR)["title"] == "t"
