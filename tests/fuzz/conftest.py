@@ -100,6 +100,8 @@ TRICKY_STRINGS = [
     "http://example.invalid/a b", "javascript:alert(1)", "http://", "slappart0/../slappart1",
     "a\nb", "tab\there", "\x7f", "é" * 300, "x" * 2100, "%2e%2e%2f", "\u202etxt.cfg", "🦊",
     "x\x0by", "\x1f", "\ufffe", "\x00",
+    # issue 10: look-alikes (zero-width, bidirectional isolates, BOM, a decomposed accent)
+    "ma\u200bin", "main\u200d", "\u2066main\u2069", "\ufeffmain", "cafe\u0301",
 ]
 
 
