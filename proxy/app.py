@@ -8,7 +8,7 @@ from partita.master.bootstrap import ensure_local_computer, open_database
 from partita.master.db.database import Database
 from partita.master.services.identity import LOCAL_OWNER
 from partita.master.settings import AppSettings
-from partita.slap.config import ProxyConfig
+from partita.slap.config import ProxyConfig, Quotas
 
 
 def prepare(config: ProxyConfig) -> None:
@@ -23,4 +23,6 @@ def prepare(config: ProxyConfig) -> None:
 def make_app(config: ProxyConfig) -> Flask:
     """The app of one server worker (the schema was prepared before it started)."""
     db = Database(config.database_uri)
-    return create_app(db, AppSettings(mode="proxy", computer_id=config.computer_id, default_owner=LOCAL_OWNER))
+    quotas = (config.quotas or Quotas()).settings()
+    return create_app(db, AppSettings(mode="proxy", computer_id=config.computer_id, default_owner=LOCAL_OWNER,
+                                      **quotas))
