@@ -1,5 +1,6 @@
-"""Serving the master app with gunicorn (threaded workers, so long-polling nodes pin threads, not
-processes).
+"""Serving the master app with gunicorn: one asyncio worker per process (`master.front`), so
+connections, slow clients and long-polling nodes cost no thread; the app runs in a pool of
+``threads`` threads, one complete request at a time.
 
 Each worker builds its own app and database engine after the fork (``load`` runs in the worker),
 so no connection is shared between processes. SQLite allows one worker only: it is one file with
@@ -8,26 +9,27 @@ one writer, and its change notifications are in-process.
 HTTPS (`TlsFiles`): TLS 1.2 or newer, the master's certificate, and client certificates asked for
 but optional at the handshake (a caller without one still reaches enrolment and gets a clear 401
 elsewhere); a client certificate that the CA did not sign, or that expired, fails the handshake.
-Gunicorn does not hand the verified client certificate to the application: `with_peer_certificate`
-reads it from the connection and puts its DER in the environ (``partita.peer_certificate``), a key
-no HTTP header can produce.
+Gunicorn does not hand the verified client certificate to the application: the front reads it from
+the connection and puts its DER in the environ (``partita.peer_certificate``), a key no HTTP header
+can produce.
 """
 from __future__ import annotations
 
 import functools
 import gc
-import signal
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from partita.master.api.authentication import PEER_CERTIFICATE
+from partita.master.front import Front
 from partita.slap.config import url_host
 from partita.slap.errors import ConfigurationError
+
+
+WORKER_CONNECTIONS = 4096  # open connections per worker (waiting nodes included); more are refused
 
 
 @dataclass(frozen=True)
@@ -52,19 +54,6 @@ class ServeOptions:
         return "https" if self.tls else "http"
 
 
-def with_peer_certificate(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """Wrap `wsgi_app` so that it sees the verified client certificate of the connection."""
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        environ.pop(PEER_CERTIFICATE, None)
-        getpeercert = getattr(environ.get("gunicorn.socket"), "getpeercert", None)
-        if getpeercert is not None:
-            der = getpeercert(binary_form=True)
-            if der:
-                environ[PEER_CERTIFICATE] = der
-        return wsgi_app(environ, start_response)
-    return app
-
-
 @functools.lru_cache(maxsize=4)
 def tls_context(tls: TlsFiles) -> ssl.SSLContext:
     """The server's TLS settings: TLS 1.2+, our certificate, client certificates optional.
@@ -83,21 +72,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, factory: Callable[[], Flask], options: dict[str, object]) -> None:
         self._factory = factory
         self._options = options
+        self._threads = int(options["threads"])  # type: ignore[call-overload]
+        self._workers = int(options["workers"])  # type: ignore[call-overload]
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Front:
         app = self._factory()
-        app.wsgi_app = with_peer_certificate(app.wsgi_app)  # type: ignore[method-assign]
-        self._bus = app.extensions["partita.db"].bus
+        front = Front(app.wsgi_app, app.extensions["partita.db"].bus, threads=self._threads,
+                      max_body=app.config.get("MAX_CONTENT_LENGTH"),
+                      max_wait_seconds=app.extensions["partita.settings"].max_wait_seconds,
+                      multiprocess=self._workers > 1)
         # What start-up allocated lives as long as the worker: keep it out of the collector's
         # full passes, which otherwise add tens of milliseconds to an unlucky request.
         gc.collect()
         gc.freeze()
-        return app
+        return front
 
 
 def bind_address(host: str, port: int) -> str:
@@ -113,8 +106,10 @@ def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) 
     settings: dict[str, object] = {
         "bind": bind_address(options.host, options.port),
         "workers": options.workers,
-        "worker_class": "gthread",
-        "threads": options.threads,
+        "worker_class": "partita.master.front.Worker",
+        "threads": options.threads,      # the app's pool in each worker (`Front`)
+        "worker_connections": WORKER_CONNECTIONS,
+        "asgi_lifespan": "off",
         "timeout": options.timeout,
         "graceful_timeout": 10,
         "keepalive": 5,
@@ -122,7 +117,6 @@ def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) 
         "errorlog": "-",
         "loglevel": "warning",
         "proc_name": "partita-master",
-        "post_worker_init": _answer_long_polls_on_exit,
     }
     if options.tls is not None:
         tls = options.tls
@@ -131,18 +125,3 @@ def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) 
                          "ssl_context": lambda _config, _default: tls_context(tls)})
     _Gunicorn(factory, settings).run()
 
-
-def _answer_long_polls_on_exit(worker: object) -> None:
-    """On SIGTERM, answer the nodes' long polls at once instead of holding the shutdown for up to
-    ``graceful_timeout`` (they ask again, to the next server)."""
-    application = worker.app  # type: ignore[attr-defined]
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: object) -> None:
-        bus = getattr(application, "_bus", None)
-        if bus is not None:
-            bus.close()
-        if callable(previous):
-            previous(signum, frame)
-
-    signal.signal(signal.SIGTERM, on_term)

@@ -4,14 +4,15 @@
 the counter and wakes the waiters. On PostgreSQL, every write transaction that changed a computer
 also sends ``NOTIFY partita_changes, '<computer>'``; each worker process runs one listener thread
 (started on first use, so it survives gunicorn's fork) that feeds those notifications into its own
-bus. Waiting costs a sleeping thread, never a poll of the database.
+bus. Waiting costs a sleeping thread (`wait`) or, in the server's event loop, a callback
+(`watch`), never a poll of the database.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 CHANNEL = "partita_changes"
 LISTENER_RECONNECT_DELAY = 2.0
@@ -24,6 +25,7 @@ class ChangeBus:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._counters: dict[str, int] = {}
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
         self.closing = False
 
     def close(self) -> None:
@@ -31,6 +33,34 @@ class ChangeBus:
         with self._condition:
             self.closing = True
             self._condition.notify_all()
+            woken = self._take_watchers(list(self._watchers))
+        _call(woken)
+
+    def _take_watchers(self, computers: Iterable[str]) -> list[Callable[[], None]]:
+        woken: list[Callable[[], None]] = []
+        for computer in computers:
+            woken.extend(self._watchers.pop(computer, ()))
+        return woken
+
+    def watch(self, computer: str, seen: int, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` once, from whichever thread publishes, when `computer`'s counter moves
+        past `seen` (at once if it already has, or if the bus is closing). Returns a function that
+        forgets the callback. `callback` must be quick and must not call the bus."""
+        with self._condition:
+            now = self._counters.get(computer, 0) != seen or self.closing
+            if not now:
+                self._watchers.setdefault(computer, set()).add(callback)
+        if now:
+            callback()
+
+        def unwatch() -> None:
+            with self._condition:
+                watchers = self._watchers.get(computer)
+                if watchers is not None:
+                    watchers.discard(callback)
+                    if not watchers:
+                        del self._watchers[computer]
+        return unwatch
 
     def counter(self, computer: str) -> int:
         with self._condition:
@@ -44,6 +74,8 @@ class ChangeBus:
             for computer in computers:
                 self._counters[computer] = self._counters.get(computer, 0) + 1
             self._condition.notify_all()
+            woken = self._take_watchers(computers)
+        _call(woken)
 
     def wake_all(self) -> None:
         """Wake every waiter (after notifications may have been missed): they re-check the database."""
@@ -51,6 +83,8 @@ class ChangeBus:
             for computer in self._counters:
                 self._counters[computer] += 1
             self._condition.notify_all()
+            woken = self._take_watchers(list(self._watchers))
+        _call(woken)
 
     def wait(self, computer: str, seen: int, timeout: float) -> bool:
         """Wait until `computer`'s counter moves past `seen`; False on timeout."""
@@ -62,6 +96,14 @@ class ChangeBus:
                     return False
                 self._condition.wait(remaining)
             return True
+
+
+def _call(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # a watcher's failure is not the publisher's
+            log.exception("a change watcher failed")
 
 
 class PostgresListener:

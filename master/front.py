@@ -1,0 +1,309 @@
+"""The event-driven front of the master: connections, slow clients and long polls cost no thread.
+
+Gunicorn's asyncio worker (``asgi``) owns the sockets, TLS and HTTP parsing in one event loop per
+worker process. `Front` is the ASGI application it calls; the Flask app stays a WSGI app:
+
+- **every request is read by the loop**, headers and body, before a thread sees it. A connection
+  has `REQUEST_DEADLINE` seconds from its opening (or from the end of its previous answer) to
+  deliver a whole request; past it the server closes the connection (`_Protocol`). A client that
+  trickles bytes holds a few kilobytes of buffer, never a thread;
+- **the app runs in a bounded pool** of ``threads`` threads, one complete request at a time, and
+  its answer (bodies are small: at most the computer's SLAP XML document) is sent by the loop;
+- **the long poll** (``slapos.wait.v0.compute_node_change``) is not a sleeping thread: the front
+  asks the app for the answer *now* (the same body with ``timeout: 0``: authentication, access and
+  validation are the app's), and while the generation is the node's it awaits the change bus
+  (`ChangeBus.watch`) in the loop, then asks again. The ordering of `json_rpc_node` holds: the bus
+  counter is taken before the app reads the generation, so a change committed after that read
+  wakes the wait at once. A thousand waiting nodes are a thousand futures;
+- the verified client certificate of a TLS connection reaches the app as
+  ``partita.peer_certificate`` (DER), read from the connection by `_Protocol`, never from a header.
+
+A worker holds at most ``worker_connections`` connections (`server.WORKER_CONNECTIONS`; more
+are refused at once) and raises its descriptor limit to fit them. A TLS handshake that fails (a
+client certificate the CA did not sign) sends its alert before the connection closes, as the
+threaded worker did (asyncio alone drops it: `_send_handshake_alert_first`).
+
+Behaviour on stop: SIGTERM closes the bus, so every wait answers at once and the nodes ask again.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import resource
+import sys
+from asyncio import sslproto
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.workers import gasgi
+
+from partita.master.api.authentication import PEER_CERTIFICATE
+from partita.master.db.notify import ChangeBus
+
+REQUEST_DEADLINE = 10.0   # seconds to deliver a whole request (headers and body)
+WAIT_PATH = "/slapos.wait.v0.compute_node_change"
+DEFAULT_WAIT_SECONDS = 30.0
+_PEER_KEY = "partita.peer_certificate_der"
+_READ_DONE_KEY = "partita.request_read"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _Answer:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+
+def _call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> _Answer:
+    """Run the WSGI app on one request (in a pool thread) and collect its whole answer."""
+    started: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started["status"], started["headers"] = status, headers
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        for chunk in result:
+            chunks.append(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return _Answer(int(started["status"].split(" ", 1)[0]), list(started["headers"]), b"".join(chunks))
+
+
+def _environ(scope: dict[str, Any], body: bytes, multiprocess: bool) -> dict[str, Any]:
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]), "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": str(client[0]), "REMOTE_PORT": str(client[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0), "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True, "wsgi.multiprocess": multiprocess, "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").upper().replace("-", "_"), raw_value.decode("latin-1")
+        if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[name] = value
+            continue
+        key = f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    if "CONTENT_LENGTH" in environ or body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    der = scope.get(_PEER_KEY)
+    if der:
+        environ[PEER_CERTIFICATE] = der
+    return environ
+
+
+class Front:
+    """The ASGI application: read in the loop, answer from the pool, wait on the bus."""
+
+    def __init__(self, app: WsgiApp, bus: ChangeBus, *, threads: int, max_body: int | None,
+                 max_wait_seconds: float, multiprocess: bool = False) -> None:
+        self.app, self.bus = app, bus
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="partita-app")
+        self.max_body = max_body
+        self.max_wait_seconds = max_wait_seconds
+        self.multiprocess = multiprocess
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        body = await self._read_body(scope, receive)
+        if body is None:
+            return  # the client went away
+        read_done = scope.get(_READ_DONE_KEY)
+        if read_done is not None:
+            read_done()
+        environ = _environ(scope, body, self.multiprocess)
+        if scope["method"] == "POST" and scope["path"] == WAIT_PATH:
+            answer = await self._long_poll(environ, body)
+        else:
+            answer = await self._run(environ)
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _read_body(self, scope: dict[str, Any], receive: Callable[..., Any]) -> bytes | None:
+        """The whole body, or None if the client left. A declared length over the app's limit is not
+        read: the app answers it (413) from the headers alone."""
+        declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        if declared is not None and self.max_body is not None and declared.isdigit() and int(declared) > self.max_body:
+            return b""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if self.max_body is not None and size > self.max_body:
+                return b""  # an unannounced (chunked) body over the limit: the app answers 413 on CONTENT_LENGTH
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _run(self, environ: dict[str, Any]) -> _Answer:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, _call_wsgi, self.app, environ)
+
+    async def _long_poll(self, environ: dict[str, Any], body: bytes) -> _Answer:
+        """Ask the app for the answer now; while unchanged, await the bus and ask again."""
+        try:
+            request = json.loads(body)
+            reference = request["computer_guid"]
+            timeout = min(float(request.get("timeout", DEFAULT_WAIT_SECONDS)), self.max_wait_seconds)
+            if not isinstance(reference, str) or timeout != timeout:
+                raise ValueError(reference)
+            now_body = json.dumps({**request, "timeout": 0}).encode()
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            return await self._run(environ)  # the app refuses it as it should
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        while True:
+            seen = self.bus.counter(reference)
+            answer = await self._run({**environ, "wsgi.input": io.BytesIO(now_body),
+                                      "CONTENT_LENGTH": str(len(now_body))})
+            remaining = deadline - loop.time()
+            if answer.status != 200 or remaining <= 0 or self.bus.closing or _changed(answer):
+                return answer
+            await self._wait(reference, seen, remaining)
+
+    async def _wait(self, reference: str, seen: int, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        unwatch = self.bus.watch(reference, seen, lambda: loop.call_soon_threadsafe(wake))
+        try:
+            await asyncio.wait_for(woken, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            unwatch()
+
+
+def _changed(answer: _Answer) -> bool:
+    try:
+        return bool(json.loads(answer.body).get("changed", True))
+    except (ValueError, AttributeError):
+        return True
+
+
+class _Protocol(ASGIProtocol):  # type: ignore[misc]
+    """Gunicorn's HTTP protocol with a deadline to deliver a whole request and the client
+    certificate of the connection in the scope."""
+
+    _request_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.worker.nr_conns > self.worker.worker_connections:
+            transport.abort()  # over the worker's connections: refuse, keep serving the others
+            return
+        self._arm_request_deadline()
+
+    def _arm_request_deadline(self) -> None:
+        self._cancel_request_deadline()
+        self._request_deadline = self.worker.loop.call_later(REQUEST_DEADLINE, self._request_too_slow)
+
+    def _cancel_request_deadline(self) -> None:
+        if self._request_deadline is not None:
+            self._request_deadline.cancel()
+            self._request_deadline = None
+
+    def _request_too_slow(self) -> None:
+        self._request_deadline = None
+        self._close_transport()
+        self._request_ready.set()
+
+    def _arm_keepalive_timer(self) -> None:  # after each answer: the next request's deadline starts
+        super()._arm_keepalive_timer()
+        self._arm_request_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_request_deadline()
+        super().connection_lost(exc)
+
+    def _build_http_scope(self, request: Any, sockname: Any, peername: Any) -> dict[str, Any]:
+        scope: dict[str, Any] = super()._build_http_scope(request, sockname, peername)
+        scope[_READ_DONE_KEY] = self._cancel_request_deadline
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        if ssl_object is not None:
+            scope[_PEER_KEY] = ssl_object.getpeercert(binary_form=True)
+        return scope
+
+
+ALERT_LINGER = 0.5  # seconds a refused TLS connection stays open after its alert
+
+
+def _send_handshake_alert_first(original: Callable[..., Any]) -> Callable[..., Any]:
+    """asyncio drops the TLS alert of a failed handshake (the connection is aborted before the
+    alert OpenSSL wrote is sent), and aborting a connection whose client already sent its request
+    resets it: a client whose certificate is refused would see a reset or an EOF instead of
+    "unknown CA". Send the alert, read away what the client sends for `ALERT_LINGER` seconds, then
+    let asyncio close the connection (a close with nothing unread is a FIN, not a reset)."""
+    def on_handshake_complete(self: Any, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is None:
+            original(self, handshake_exc)
+            return
+        if getattr(self, "_partita_refused", False):
+            return  # more bytes from the refused client: already answered
+        self._partita_refused = True
+        try:
+            self._process_outgoing()
+        except Exception:  # the connection may be gone already
+            pass
+        self._loop.call_later(ALERT_LINGER, original, self, handshake_exc)
+    return on_handshake_complete
+
+
+def _raise_file_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class Worker(gasgi.ASGIWorker):  # type: ignore[misc]
+    """Gunicorn's asyncio worker serving `Front` over `_Protocol`."""
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        pass  # our ``threads`` are the app's pool (`Front`), not gunicorn's
+
+    def init_process(self) -> None:
+        # one descriptor per connection: room for ``worker_connections`` of them
+        _raise_file_limit(self.cfg.worker_connections + 256)
+        if not getattr(sslproto.SSLProtocol._on_handshake_complete, "partita", False):
+            patched = _send_handshake_alert_first(sslproto.SSLProtocol._on_handshake_complete)
+            patched.partita = True  # type: ignore[attr-defined]
+            sslproto.SSLProtocol._on_handshake_complete = patched  # type: ignore[method-assign]
+        super().init_process()
+
+    async def _serve(self) -> None:
+        gasgi.ASGIProtocol = _Protocol  # this process serves only the master
+        await super()._serve()
+
+    def handle_exit_signal(self) -> None:
+        front = getattr(self, "asgi", None)
+        if isinstance(front, Front):
+            front.bus.close()  # the long polls answer now; the nodes ask the next server
+        super().handle_exit_signal()
