@@ -14,7 +14,8 @@ worker process. `Front` is the ASGI application it calls; the Flask app stays a 
   validation are the app's), and while the generation is the node's it awaits the change bus
   (`ChangeBus.watch`) in the loop, then asks again. The ordering of `json_rpc_node` holds: the bus
   counter is taken before the app reads the generation, so a change committed after that read
-  wakes the wait at once. A thousand waiting nodes are a thousand futures;
+  wakes the wait at once. A thousand waiting nodes are a thousand futures; a node that closes its
+  connection ends its wait;
 - the verified client certificate of a TLS connection reaches the app as
   ``partita.peer_certificate`` (DER), read from the connection by `_Protocol`, never from a header.
 
@@ -131,7 +132,9 @@ class Front:
             read_done()
         environ = _environ(scope, body, self.multiprocess)
         if scope["method"] == "POST" and scope["path"] == WAIT_PATH:
-            answer = await self._long_poll(environ, body)
+            answer = await self._long_poll(environ, body, receive)
+            if answer is None:
+                return  # the node left while it waited
         else:
             answer = await self._run(environ)
         await send({"type": "http.response.start", "status": answer.status,
@@ -161,8 +164,10 @@ class Front:
     async def _run(self, environ: dict[str, Any]) -> _Answer:
         return await asyncio.get_running_loop().run_in_executor(self.pool, _call_wsgi, self.app, environ)
 
-    async def _long_poll(self, environ: dict[str, Any], body: bytes) -> _Answer:
-        """Ask the app for the answer now; while unchanged, await the bus and ask again."""
+    async def _long_poll(self, environ: dict[str, Any], body: bytes,
+                         receive: Callable[..., Any]) -> _Answer | None:
+        """Ask the app for the answer now; while unchanged, await the bus and ask again. None if
+        the client closed its connection meanwhile (its wait ends with it)."""
         try:
             request = json.loads(body)
             reference = request["computer_guid"]
@@ -174,16 +179,22 @@ class Front:
             return await self._run(environ)  # the app refuses it as it should
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
-        while True:
-            seen = self.bus.counter(reference)
-            answer = await self._run({**environ, "wsgi.input": io.BytesIO(now_body),
-                                      "CONTENT_LENGTH": str(len(now_body))})
-            remaining = deadline - loop.time()
-            if answer.status != 200 or remaining <= 0 or self.bus.closing or _changed(answer):
-                return answer
-            await self._wait(reference, seen, remaining)
+        left = asyncio.ensure_future(receive())  # the body is read: this ends when the client leaves
+        try:
+            while True:
+                seen = self.bus.counter(reference)
+                answer = await self._run({**environ, "wsgi.input": io.BytesIO(now_body),
+                                          "CONTENT_LENGTH": str(len(now_body))})
+                remaining = deadline - loop.time()
+                if answer.status != 200 or remaining <= 0 or self.bus.closing or _changed(answer):
+                    return answer
+                if not await self._wait(reference, seen, remaining, left):
+                    return None
+        finally:
+            left.cancel()
 
-    async def _wait(self, reference: str, seen: int, timeout: float) -> None:
+    async def _wait(self, reference: str, seen: int, timeout: float, left: asyncio.Future[Any]) -> bool:
+        """Until the bus moves past `seen` or `timeout` passes: True; False if the client left."""
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
 
@@ -193,11 +204,11 @@ class Front:
 
         unwatch = self.bus.watch(reference, seen, lambda: loop.call_soon_threadsafe(wake))
         try:
-            await asyncio.wait_for(woken, timeout)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait({woken, left}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            return not left.done()
         finally:
             unwatch()
+            woken.cancel()
 
 
 def _changed(answer: _Answer) -> bool:
