@@ -23,6 +23,8 @@ directory under the system's temporary directory, never into the repository.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import tempfile
@@ -316,19 +318,29 @@ def make_world(backend: str, url: str) -> World:
     return world
 
 
+@contextlib.contextmanager
+def throwaway_catalog_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                          prefix: str) -> Iterator[str]:
+    """The URL of an empty catalog for the fixture's backend (``request.param``: a SQLite file,
+    or a database of the throwaway PostgreSQL server, dropped at the end)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp(prefix) / 'catalog.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{prefix.replace('-', '_')}_{uuid.uuid4().hex[:12]}"
+    url = server.create_database(name)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A seeded catalog on SQLite, then on PostgreSQL, shared by a module's tests (restore it first)."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'catalog.db'}", None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = f"t_fuzz_{uuid.uuid4().hex[:12]}"
-        url, drop = server.create_database(name), (server, name)
-    world = make_world(request.param, url)
-    try:
-        yield world
-    finally:
-        world.db.dispose()
-        if drop is not None:
-            drop[0].drop_database(drop[1])
+    with throwaway_catalog_url(request, tmp_path_factory, "fuzz") as url:
+        world = make_world(request.param, url)
+        try:
+            yield world
+        finally:
+            world.db.dispose()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +58,9 @@ from partita.master.services import users
 from partita.master.services.certificates import Authority
 from partita.master.settings import AppSettings
 from partita.slap import tokens
-from tests.fuzz.conftest import MAX_BODY_BYTES, SCALE, TRICKY_STRINGS, Rows, fuzz_settings, strict_json
+from tests.fuzz.conftest import (
+    MAX_BODY_BYTES, SCALE, TRICKY_STRINGS, Rows, fuzz_settings, strict_json, throwaway_catalog_url,
+)
 
 FRONTEND = "192.0.2.7"  # the one TLS front end the app believes (TEST-NET-1: never routed)
 LOOPBACK = "127.0.0.1"
@@ -261,19 +262,12 @@ def make_world(backend: str, url: str) -> AuthWorld:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthWorld]:
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path_factory.mktemp('fuzz-auth') / 'catalog.db'}", None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = f"t_fuzz_auth_{uuid.uuid4().hex[:12]}"
-        url, drop = server.create_database(name), (server, name)
-    world = make_world(request.param, url)
-    try:
-        yield world
-    finally:
-        world.db.dispose()
-        if drop is not None:
-            drop[0].drop_database(drop[1])
+    with throwaway_catalog_url(request, tmp_path_factory, "fuzz-auth") as url:
+        world = make_world(request.param, url)
+        try:
+            yield world
+        finally:
+            world.db.dispose()
 
 
 # ---------------------------------------------------------------------------------------- values
