@@ -9,6 +9,7 @@ methods answer 404 ``NOT_FOUND`` "this server has no authentication", except
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,6 @@ def _issued(issued: certificates.Issued) -> dict[str, Any]:
 
 def post_enrolment(body: dict[str, Any]) -> dict[str, Any]:
     """Trade an enrolment token and a CSR for a certificate (a computer's or a user's)."""
-    _require_authentication()
     authority, address = authentication.authority(), authentication.address()
     done = context.database().run_write(
         lambda session: enrolment.enrol(session, authority, body["token"], body["csr"], address))
@@ -79,7 +79,6 @@ def post_compute_node_certificate(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_compute_partition_certificate(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, authority = context.caller(), authentication.authority()
     issued = context.database().run_write(lambda session: enrolment.certify_partition(
         session, authority, caller, body["computer_guid"], body["compute_partition_id"], body["csr"]))
@@ -87,7 +86,6 @@ def post_compute_partition_certificate(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_compute_node_token(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, fingerprint = context.caller(), authentication.authority().fingerprint
     ttl = credentials.check_ttl(body.get("ttl"), maximum=credentials.MAX_ENROLMENT_TTL) \
         or credentials.DEFAULT_ENROLMENT_TTL
@@ -110,7 +108,6 @@ def post_compute_node_token(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_compute_node_revocation(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, reference = context.caller(), body["computer_guid"]
 
     def work(session: Session) -> int:
@@ -135,7 +132,6 @@ def _computer_document(entry: ComputerEntry) -> dict[str, Any]:
 
 
 def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller = context.caller()
     with context.database().read() as session:
         entries = computer_registry.list_computers(session, caller)
@@ -143,7 +139,6 @@ def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_compute_node(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller = context.caller()
     with context.database().read() as session:
         entry = computer_registry.computer_info(session, caller, body["computer_guid"])
@@ -158,7 +153,6 @@ def _user_answer(owner: Any, row: Any, text: str) -> dict[str, Any]:
 
 
 def post_user(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, fingerprint = context.caller(), authentication.authority().fingerprint
     return context.database().run_write(lambda session: _user_answer(*users.create_user(
         session, caller, body["name"], admin=body.get("admin", False), ttl=body.get("ttl"),
@@ -166,14 +160,12 @@ def post_user(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_user_token(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, fingerprint = context.caller(), authentication.authority().fingerprint
     return context.database().run_write(lambda session: _user_answer(*users.user_token(
         session, caller, body["name"], ttl=body.get("ttl"), ca_fingerprint=fingerprint)))
 
 
 def post_user_revocation(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, name = context.caller(), body["name"]
     certificates_count, tokens_count = context.database().run_write(
         lambda session: users.revoke_user(session, caller, name))
@@ -182,7 +174,6 @@ def post_user_revocation(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_api_token(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller = context.caller()
     ttl = credentials.check_ttl(body.get("ttl"), maximum=MAX_API_TTL)
 
@@ -197,7 +188,6 @@ def post_api_token(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def api_token_list(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller = context.caller()
     now = time.time()
     with context.database().read() as session:
@@ -210,14 +200,12 @@ def api_token_list(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def remove_api_token(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller, token_id = context.caller(), body["token_id"]
     context.database().run_write(lambda session: credentials.revoke(session, caller, token_id))
     return documents.success(f"Revoked token {token_id}")
 
 
 def audit_event_list(body: dict[str, Any]) -> dict[str, Any]:
-    _require_authentication()
     caller = context.caller()
     with context.database().read() as session:
         since = body.get("since")  # clamped: JSON's integers are unbounded, the database's are not
@@ -228,10 +216,24 @@ def audit_event_list(body: dict[str, Any]) -> dict[str, Any]:
              "target": e.target, "outcome": e.outcome, "detail": e.detail} for e in events]}
 
 
-METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "slapos.post.v0.enrolment": post_enrolment,
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _authenticated(handler: Handler) -> Handler:
+    """`handler`, answered 404 by a server without authentication (the proxy)."""
+    @functools.wraps(handler)
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
+        _require_authentication()
+        return handler(body)
+    return checked
+
+
+# whoami answers everywhere; compute_node_certificate keeps slapproxy's empty answer without a CSR.
+METHODS: dict[str, Handler] = {
     "slapos.get.v0.whoami": whoami,
     "slapos.post.v0.compute_node_certificate": post_compute_node_certificate,
+} | {name: _authenticated(handler) for name, handler in {
+    "slapos.post.v0.enrolment": post_enrolment,
     "slapos.post.v0.compute_partition_certificate": post_compute_partition_certificate,
     "slapos.post.v0.compute_node_token": post_compute_node_token,
     "slapos.post.v0.compute_node_revocation": post_compute_node_revocation,
@@ -244,4 +246,4 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.allDocs.v0.api_token_list": api_token_list,
     "slapos.remove.v0.api_token": remove_api_token,
     "slapos.allDocs.v0.audit_event_list": audit_event_list,
-}
+}.items()}

@@ -35,6 +35,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from partita.master.pki.errors import CertificateRequestError
+# The key, its PEM and the CA fingerprint are the same for the master and for a node or user
+# that enrols (`slap.enrolment`, which may not import the master): defined there once.
+from partita.slap.enrolment import fingerprint, key_pem, new_key  # noqa: F401  (re-exported)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -59,10 +62,6 @@ class CertifiedKey:
 
     key: PrivateKey
     certificate: x509.Certificate
-
-
-def new_key() -> PrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
 
 
 def new_ca(*, common_name: str = CA_COMMON_NAME, days: int = CA_DAYS,
@@ -152,13 +151,6 @@ def derived_key(secret: bytes, label: str) -> PrivateKey:
     return ec.derive_private_key(scalar, ec.SECP256R1())
 
 
-def fingerprint(certificate: x509.Certificate) -> str:
-    """``sha256:`` + hex SHA-256 of the certificate's SubjectPublicKeyInfo (kubeadm's discovery hash)."""
-    spki = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
-
-
 def subject_alternative_names(certificate: x509.Certificate) -> tuple[frozenset[str], frozenset[IPAddress]]:
     """The DNS names (lower case) and IP addresses a certificate is valid for."""
     try:
@@ -189,12 +181,6 @@ def is_ca(certificate: x509.Certificate) -> bool:
         return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
-
-
-def key_pem(key: PrivateKey) -> bytes:
-    """The private key as unencrypted PKCS#8 PEM (the file holding it is owner-only)."""
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
 
 
 def certificate_pem(certificate: x509.Certificate) -> bytes:

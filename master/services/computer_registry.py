@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
@@ -74,7 +74,3 @@ def computer_info(session: Session, caller: Caller, reference: str) -> ComputerE
     access.check_computer(session, caller, computer)
     owner = session.scalar(select(Owner.name).where(Owner.id == computer.owner_id)) or ""
     return _summary(session, computer, owner, time.time(), detailed=True)
-
-
-def count_computers(session: Session) -> int:
-    return int(session.scalar(select(func.count(Computer.id))) or 0)
