@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from partita.master.allocation import Demand, Waiting
-from partita.master.db.models import ROOT_SCOPE, Computer, Partition, PartitionAddress, SoftwareInstance
+from partita.master.db.models import ROOT_SCOPE, Computer, Owner, Partition, PartitionAddress, SoftwareInstance
 from partita.master.services import access, allocator, audit, quotas
 from partita.master.db.changes import bump, next_timestamp
 from partita.master.services.identity import Caller
@@ -186,6 +186,7 @@ def _request(session: Session, caller: Caller, request: CleanRequest,
     return instance
 
 
+_LOCK_OWNER = select(Owner.__table__.c.id).where(Owner.__table__.c.id == bindparam("owner_id")).with_for_update()
 _OWNER_USAGE = select(
     func.count(SoftwareInstance.id),
     func.coalesce(func.sum(func.length(cast(SoftwareInstance.parameters, Text))), 0),
@@ -193,7 +194,10 @@ _OWNER_USAGE = select(
 
 
 def owner_usage(session: Session, owner_id: int) -> quotas.Usage:
-    """How many instances owner `owner_id` has and the stored size of their parameters."""
+    """How many instances owner `owner_id` has and the stored size of their parameters, counted
+    under a lock of the owner's row (PostgreSQL: a concurrent request of the same owner waits until
+    this transaction ends, then counts what it stored; SQLite has one writer at a time)."""
+    session.connection().execute(_LOCK_OWNER, {"owner_id": owner_id})
     count, size = session.execute(_OWNER_USAGE, {"owner_id": owner_id}).one()
     return quotas.Usage(instances=int(count), parameter_bytes=int(size))
 

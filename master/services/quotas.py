@@ -10,8 +10,9 @@ Pure rules over plain numbers; `instances` reads the owner's usage and asks befo
 A change that does not grow the owner's usage (an idempotent re-request, smaller parameters, a
 destruction) is always allowed, so an owner over a lowered quota can still shrink. Sizes are
 those of the parameters as the catalog stores them (their JSON text). The shared instances an
-owner's partitions request count as the owner's. Two concurrent requests of one owner on
-PostgreSQL may overshoot by one request: the quota bounds growth, it is not an allocation.
+owner's partitions request count as the owner's. The usage is read under a lock of the owner's row
+(`master.services.instances.owner_usage`), so concurrent requests of one owner are counted one after
+the other and never take it over its quota.
 """
 from __future__ import annotations
 
