@@ -1,5 +1,9 @@
-"""Opening a catalog: connect, create or migrate the schema, and (proxy mode) the local computer."""
+"""Opening a catalog: check its file is owner-only, connect, create or migrate the schema, and
+(proxy mode) the local computer."""
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -7,11 +11,20 @@ from partita.master.db import migrate
 from partita.master.db.database import Database
 from partita.master.services.computers import ensure_computer
 from partita.master.services.identity import Caller
+from partita.slap.catalog_file import secure_catalog
 from partita.slap.errors import ConfigurationError
 
 
-def open_database(url: str) -> Database:
-    """A Database at `url` with its schema up to date; unreachable or bad URLs are one-line errors."""
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_database(url: str, say: Callable[[str], None] = _to_stderr) -> Database:
+    """A Database at `url` with its schema up to date; unreachable or bad URLs are one-line errors.
+
+    A SQLite file is made owner-only first, or refused (`slap.catalog_file`); `say` gets one line per
+    file whose mode was fixed. Every command that opens a catalog comes through here."""
+    secure_catalog(url, say)
     try:
         db = Database(url)
         migrate.upgrade(db.engine)

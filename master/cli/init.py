@@ -1,6 +1,10 @@
 """`slapos master init`: create or migrate the catalog's database, the certificate authority and
 the first admin.
 
+A SQLite catalog, its directory and its ``-wal``/``-shm`` are owner-only (`slap.catalog_file`: a
+file others could read is made ``0600`` and said; a link or a directory others may write is refused),
+and everything the command creates is its user's only (umask ``077``).
+
 The first admin (``--admin``, default ``admin``) is made on the first run; while it has never
 enrolled (or with ``--new-admin-token``), the command prints a single-use enrolment token for it,
 valid 24 hours, which carries the CA's fingerprint (older unused ones are revoked). Running the
@@ -27,6 +31,7 @@ from partita.master.db import migrate
 from partita.master.pki import certificates, store
 from partita.master.pki.errors import CertificateRequestError
 from partita.master.services import users
+from partita.slap.catalog_file import private_umask
 from partita.slap.config import (
     MasterConfig, check_addresses, database_uri_from, master_config, read_config, url_host,
 )
@@ -48,12 +53,13 @@ def command(cfg: str | None, database_uri: str | None, tls_names: tuple[str, ...
             tls_addresses: tuple[str, ...], admin_name: str, new_admin_token: bool) -> None:
     """Create the database schema (or bring it to the newest version), the CA, the master's
     certificate and the first admin."""
+    private_umask()
     config = master_config(read_config(cfg)) if cfg or not database_uri else None
     names, addresses = certificate_subjects(config, tls_names, tls_addresses)
     pki_directory = config.pki_directory if config else str(Path.cwd() / "pki")
     store.Pki(pki_directory).prepare()
     url = database_uri_from(database_uri, Path.cwd()) if database_uri else config.database_uri  # type: ignore[union-attr]
-    db = open_database(url)
+    db = open_database(url, say=lambda line: click.echo(line, err=True))
     try:
         click.echo(f"database ready at revision {migrate.current_revision(db.engine)}")
         report = store.ensure(pki_directory, names, addresses)
