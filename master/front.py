@@ -19,6 +19,11 @@ worker process. `Front` is the ASGI application it calls; the Flask app stays a 
 - the verified client certificate of a TLS connection reaches the app as
   ``partita.peer_certificate`` (DER), read from the connection by `_Protocol`, never from a header.
 
+A TLS handshake has the same `REQUEST_DEADLINE` (asyncio's default is a minute): a client that
+opens a connection and sends nothing, or half a handshake, is cut like a half-sent request.
+
+Answers name the server ``Partita`` (gunicorn would announce itself and its worker class).
+
 A worker holds at most ``worker_connections`` connections (`server.WORKER_CONNECTIONS`; more
 are refused at once) and raises its descriptor limit to fit them. A TLS handshake that fails (a
 client certificate the CA did not sign) sends its alert before the connection closes, as the
@@ -49,6 +54,7 @@ WAIT_PATH = "/slapos.wait.v0.compute_node_change"
 DEFAULT_WAIT_SECONDS = 30.0
 _PEER_KEY = "partita.peer_certificate_der"
 _READ_DONE_KEY = "partita.request_read"
+SERVER_NAME = b"Partita"  # the Server header of every answer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -137,8 +143,10 @@ class Front:
                 return  # the node left while it waited
         else:
             answer = await self._run(environ)
-        await send({"type": "http.response.start", "status": answer.status,
-                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]})
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        if not any(name == b"server" for name, _ in headers):
+            headers.append((b"server", SERVER_NAME))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def _read_body(self, scope: dict[str, Any], receive: Callable[..., Any]) -> bytes | None:
@@ -286,6 +294,16 @@ def _send_handshake_alert_first(original: Callable[..., Any]) -> Callable[..., A
     return on_handshake_complete
 
 
+def _with_handshake_deadline(create_server: Callable[..., Any]) -> Callable[..., Any]:
+    """`create_server` of this worker's loop, giving TLS listeners `REQUEST_DEADLINE` to complete a
+    handshake (gunicorn does not pass ``ssl_handshake_timeout``; asyncio's default is 60 s)."""
+    async def create(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", REQUEST_DEADLINE)
+        return await create_server(*args, **kwargs)
+    return create
+
+
 def _raise_file_limit(wanted: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
@@ -311,6 +329,7 @@ class Worker(gasgi.ASGIWorker):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         gasgi.ASGIProtocol = _Protocol  # this process serves only the master
+        self.loop.create_server = _with_handshake_deadline(self.loop.create_server)
         await super()._serve()
 
     def handle_exit_signal(self) -> None:
