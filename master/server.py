@@ -12,24 +12,54 @@ elsewhere); a client certificate that the CA did not sign, or that expired, fail
 Gunicorn does not hand the verified client certificate to the application: the front reads it from
 the connection and puts its DER in the environ (``partita.peer_certificate``), a key no HTTP header
 can produce.
+
+Starting (`serve`): the listening socket is bound here, before gunicorn runs, and handed to it
+(``fd://``): a port in use is one `PortInUse` line at once, not gunicorn's five retries, and the
+banner is printed only once the socket is bound. With ``ready_file``, a worker that has loaded the
+app writes that file atomically, ``{"pid": <the server's pid>, "url": ...}``: whoever started the
+server knows that *this* process answers there, not another server that held the port already
+(`scripts/demo`). The file is removed at start (a stale one never stands for this server) and
+when the server stops.
+
+Stopping: SIGTERM (or Ctrl-C) closes the listening socket; a worker then waits for its open
+connections: a request being answered, a long poll (answered at once, `master.front`), an idle
+keep-alive connection (closed after ``keepalive`` seconds) or a connection that has not delivered
+its request (closed after `master.front.REQUEST_DEADLINE`). Gunicorn's master kills a worker still
+there after ``graceful_timeout``, so that is longer than any of these (`GRACEFUL_TIMEOUT`): a clean
+stop never ends in SIGKILL.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import gc
+import json
+import os
+import socket
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from partita.master.front import Front
+from partita.master.front import REQUEST_DEADLINE, Front
 from partita.slap.config import url_host
 from partita.slap.errors import ConfigurationError
+from partita.slap.fileio import atomic_write
 
 
 WORKER_CONNECTIONS = 4096  # open connections per worker (waiting nodes included); more are refused
+KEEPALIVE = 5              # seconds an idle keep-alive connection stays open
+GRACEFUL_TIMEOUT = int(max(REQUEST_DEADLINE, KEEPALIVE)) + 5  # longer than a stopping worker waits
+BACKLOG = 2048             # gunicorn's default
+
+
+class PortInUse(ConfigurationError):
+    """Another process listens on the address and port the server was to listen on."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,7 @@ class ServeOptions:
     timeout: int = 120
     access_log: str | None = None
     tls: TlsFiles | None = None
+    ready_file: str | None = None   # written once the server answers (see the module docstring)
 
     @property
     def scheme(self) -> str:
@@ -97,26 +128,97 @@ def bind_address(host: str, port: int) -> str:
     return f"{url_host(host)}:{port}"
 
 
-def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool) -> None:
-    """Run the app in the foreground until SIGTERM/SIGINT."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on `host`:`port`; `PortInUse` (or another ConfigurationError, one line)
+    if it cannot be."""
+    where = bind_address(host, port)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise ConfigurationError(f"cannot listen on {where}: {getattr(error, 'strerror', None) or error}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is in use: another server listens there "
+                            "(stop it, or choose another port)") from None
+        raise ConfigurationError(f"cannot listen on {where}: {error.strerror or error}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _ready_hooks(options: ServeOptions, url: str, banner: str) -> dict[str, object]:
+    """Gunicorn's hooks: the banner once the socket is bound, the ready file once a worker has
+    loaded the app, its removal when the server stops."""
+    ready_file = options.ready_file
+
+    def when_ready(_arbiter: Any) -> None:
+        if banner:
+            print(banner, file=sys.stderr, flush=True)
+
+    def post_worker_init(worker: Any) -> None:
+        if ready_file:
+            atomic_write(ready_file, json.dumps({"pid": worker.ppid, "url": url}) + "\n", mode=0o644)
+
+    def on_exit(_arbiter: Any) -> None:
+        if ready_file:
+            remove_ready_file(ready_file, os.getpid())
+
+    return {"when_ready": when_ready, "post_worker_init": post_worker_init, "on_exit": on_exit}
+
+
+def remove_ready_file(path: str, pid: int | None = None) -> None:
+    """Remove the ready file `path` (only if it names `pid`, when given)."""
+    target = Path(path)
+    try:
+        if pid is not None and json.loads(target.read_text(encoding="utf-8")).get("pid") != pid:
+            return
+        target.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def check_ready_file(path: str | None) -> None:
+    """A ConfigurationError unless the ready file can be written (its directory exists); a stale
+    one is removed now."""
+    if path is None:
+        return
+    if not Path(path).absolute().parent.is_dir():
+        raise ConfigurationError(f"--ready-file {path}: its directory does not exist")
+    remove_ready_file(path)
+
+
+def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool, banner: str = "",
+          listener: socket.socket | None = None) -> None:
+    """Listen (on `listener` if the caller bound it already, `listen`), print `banner` (stderr),
+    run the app in the foreground until SIGTERM/SIGINT."""
     if sqlite and options.workers != 1:
         raise ConfigurationError("a SQLite catalog is served by one worker; use PostgreSQL for more")
     if options.workers < 1 or options.threads < 1:
         raise ConfigurationError("workers and threads must be at least 1")
+    check_ready_file(options.ready_file)
+    listener = listener or listen(options.host, options.port)
+    url = f"{options.scheme}://{bind_address(options.host, listener.getsockname()[1])}/"
     settings: dict[str, object] = {
-        "bind": bind_address(options.host, options.port),
+        "bind": f"fd://{listener.detach()}",   # gunicorn takes the bound socket over
         "workers": options.workers,
         "worker_class": "partita.master.front.Worker",
         "threads": options.threads,      # the app's pool in each worker (`Front`)
         "worker_connections": WORKER_CONNECTIONS,
         "asgi_lifespan": "off",
         "timeout": options.timeout,
-        "graceful_timeout": 10,
-        "keepalive": 5,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "keepalive": KEEPALIVE,
         "accesslog": options.access_log,
         "errorlog": "-",
         "loglevel": "warning",
         "proc_name": "partita-master",
+        **_ready_hooks(options, url, banner),
     }
     if options.tls is not None:
         tls = options.tls

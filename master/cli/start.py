@@ -1,4 +1,4 @@
-"""`slapos master start`: serve the master for several nodes (gunicorn, threaded workers).
+"""`slapos master start`: serve the master for several nodes (gunicorn, asyncio workers: `master.server`).
 
 With ``[slapmaster] authentication = certificates`` (the default) it serves HTTPS with the
 certificate `slapos master init` made, and every caller proves who it is. With ``none`` it serves
@@ -14,7 +14,7 @@ from partita.master.bootstrap import open_database
 from partita.master.cli.init import default_names
 from partita.master.db.database import Database
 from partita.master.pki import store
-from partita.master.server import ServeOptions, TlsFiles, bind_address, serve
+from partita.master.server import ServeOptions, TlsFiles, bind_address, check_ready_file, listen, serve
 from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
 from partita.slap.config import MasterConfig, Quotas, master_config, read_config
@@ -27,9 +27,15 @@ from partita.slap.listen import check_loopback
 @click.option("--host", help="Address to listen on.")
 @click.option("--port", type=int, help="Port to listen on.")
 @click.option("--workers", type=int, help="Worker processes (PostgreSQL only for more than one).")
-@click.option("--threads", type=int, help="Threads per worker (each waiting node holds one).")
-def command(cfg: str | None, host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
-    """Start the master in the foreground."""
+@click.option("--threads", type=int, help="Threads per worker (requests being answered at once).")
+@click.option("--ready-file", metavar="FILE", help="Write FILE (JSON: pid, url) once the master answers; "
+                                                   "removed when it stops.")
+def command(cfg: str | None, host: str | None, port: int | None, workers: int | None, threads: int | None,
+            ready_file: str | None) -> None:
+    """Start the master in the foreground.
+
+    A port already in use is one error line (exit 1); nothing is announced until the port is
+    bound."""
     config = master_config(read_config(cfg))
     secure = config.authentication == "certificates"
     host = host or config.host
@@ -38,12 +44,15 @@ def command(cfg: str | None, host: str | None, port: int | None, workers: int | 
                        server="a master with [slapmaster] authentication = none",
                        advice="remove that option to serve HTTPS with certificates")
     tls = tls_files(config) if secure else None
-    options = ServeOptions(host, port or config.port, workers or config.workers, threads or config.threads, tls=tls)
+    options = ServeOptions(host, port or config.port, workers or config.workers, threads or config.threads, tls=tls,
+                           ready_file=ready_file)
+    check_ready_file(ready_file)
+    listener = listen(options.host, options.port)  # a port in use stops it here, before the migration
     open_database(config.database_uri).dispose()  # migrate once, before the workers start
-    click.echo(f"Partita master on {options.scheme}://{bind_address(options.host, options.port)}/ "
-               f"({options.workers} workers x {options.threads} threads"
-               f"{'' if secure else ', no authentication'})", err=True)
-    serve(lambda: build_app(config), options, sqlite=config.database_uri.startswith("sqlite"))
+    banner = (f"Partita master on {options.scheme}://{bind_address(options.host, options.port)}/ "
+              f"({options.workers} workers x {options.threads} threads{'' if secure else ', no authentication'})")
+    serve(lambda: build_app(config), options, sqlite=config.database_uri.startswith("sqlite"), banner=banner,
+          listener=listener)
 
 
 def tls_files(config: MasterConfig) -> TlsFiles:

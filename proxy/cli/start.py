@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from partita.master.server import ServeOptions, bind_address, serve
+from partita.master.server import ServeOptions, bind_address, check_ready_file, listen, serve
 from partita.proxy.app import make_app, prepare
 from partita.proxy.catalog import private_umask, secure_catalog
 from partita.slap.listen import check_loopback
@@ -19,8 +19,14 @@ from partita.slap.config import database_uri_from, proxy_config, read_config
 @click.option("--port", type=int, help="Port to listen on (default: [slapproxy] port, else 8080).")
 @click.option("-u", "--database-uri", help="SQLite file (or database URL) instead of [slapproxy] database_uri.")
 @click.option("--threads", type=int, default=32, show_default=True, help="Threads serving requests.")
-def command(cfg: str | None, host: str | None, port: int | None, database_uri: str | None, threads: int) -> None:
-    """Start the proxy: a master with one local computer, on a SQLite file."""
+@click.option("--ready-file", metavar="FILE", help="Write FILE (JSON: pid, url) once the proxy answers; "
+                                                   "removed when it stops.")
+def command(cfg: str | None, host: str | None, port: int | None, database_uri: str | None, threads: int,
+            ready_file: str | None) -> None:
+    """Start the proxy: a master with one local computer, on a SQLite file.
+
+    A port already in use is one error line (exit 1); nothing is announced until the port is
+    bound."""
     parser = read_config(cfg)
     if database_uri:
         if not parser.has_section("slapproxy"):
@@ -29,10 +35,11 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     config = proxy_config(parser)
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
     check_loopback(config.host, "--host" if host else "[slapproxy] host")
+    check_ready_file(ready_file)
+    listener = listen(config.host, config.port)  # a port in use stops it here, before the catalog is touched
     private_umask()
     secure_catalog(config.database_uri, say=lambda line: click.echo(line, err=True))
     prepare(config)
-    click.echo(f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/",
-               err=True)
-    serve(lambda: make_app(config), ServeOptions(config.host, config.port, workers=1, threads=threads),
-          sqlite=config.database_uri.startswith("sqlite"))
+    options = ServeOptions(config.host, config.port, workers=1, threads=threads, ready_file=ready_file)
+    serve(lambda: make_app(config), options, sqlite=config.database_uri.startswith("sqlite"), listener=listener,
+          banner=f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/")
