@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import click
 
-from partita.slap.cli.common import cfg_option, format_option, open_client, read_instance, show_instance
+from partita.slap.cli.common import cfg_option, format_option, open_client, read_instance
+from partita.slap.cli.instance_view import show_instance
 
 
 @click.command("info")

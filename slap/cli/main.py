@@ -5,6 +5,7 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
 
 - the client commands of this package (`BUILTIN_COMMANDS`): ``request``, ``supply``, ``remove``,
   ``info``, ``list``, and SlapOS's names ``service list`` and ``service info`` for the last two;
+  ``start``, ``stop`` and ``destroy`` (the state alone);
   the identity commands ``computer token create``, ``computer revoke|list|info``,
   ``user create|token``, ``token create|list|revoke`` and ``audit list``;
 - the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
@@ -36,6 +37,9 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "request": "partita.slap.cli.request:command",
     "supply": "partita.slap.cli.supply:command",
     "remove": "partita.slap.cli.remove:command",
+    "start": "partita.slap.cli.start:command",
+    "stop": "partita.slap.cli.stop:command",
+    "destroy": "partita.slap.cli.destroy:command",
     "info": "partita.slap.cli.info:command",
     "list": "partita.slap.cli.list:command",
     "service.list": "partita.slap.cli.list:command",

@@ -8,13 +8,19 @@ has no ``=`` (so ``slapos request --parameters a=1 TITLE URL`` still finds TITLE
 Parameters files are JSON (``.json``) or YAML (``.yaml``, ``.yml``) and hold one mapping.
 
 Serialisation (SlapOS's JSON-in-XML convention, `reference/slap-protocol.md` §2.3): the SLAP
-protocol carries parameters as a flat mapping of strings. A file whose mapping holds anything
-else than strings (numbers, booleans, lists, nested mappings) is sent whole as one parameter
-``_`` holding its JSON (``{"_": json.dumps(params, indent=2)}``); software releases that declare
-``"serialisation": "json-in-xml"`` read it from there. ``--force-serialisation json-in-xml``
-always does that; ``--force-serialisation xml`` never does (numbers and booleans become
-``str()`` strings, as SlapOS's ``dict2xml`` does; nested values are refused).
-``k=v`` parameters are always strings, sent as they are.
+protocol carries parameters as a flat mapping of strings. The parameters of a file follow, first
+``--force-serialisation``, else the serialisation the release declares in its descriptor
+(``software.cfg.json``, `slap.software_descriptor`), as SlapOS's client does:
+
+- ``xml``: each value is sent as a string (numbers and booleans become their ``str()``, as
+  SlapOS's ``dict2xml`` does: ``8081``, ``True``); a nested value (list, mapping) is refused,
+  since the instance could not read it;
+- ``json-in-xml``: the whole mapping is sent as one parameter ``_`` holding its JSON
+  (``{"_": json.dumps(params, indent=2)}``), unless the file already holds only ``_``.
+
+A release that declares nothing (no descriptor) keeps Partita's default: a mapping of strings
+is sent flat, anything else as json-in-xml.
+``k=v`` parameters are always strings, sent as they are (as SlapOS's client).
 """
 from __future__ import annotations
 
@@ -96,14 +102,24 @@ def needs_json_in_xml(parameters: dict[str, Any]) -> bool:
     return any(not isinstance(value, str) for value in parameters.values())
 
 
-def serialise(parameters: dict[str, Any], force: str | None = None) -> dict[str, Any]:
-    """Parameters as sent on the wire: flat strings, or one ``_`` holding JSON (see the module doc)."""
-    if force == JSON_IN_XML or (force is None and needs_json_in_xml(parameters)):
+def serialise(parameters: dict[str, Any], force: str | None = None,
+              declared: str | None = None) -> dict[str, Any]:
+    """Parameters as sent on the wire: flat strings, or one ``_`` holding JSON (see the module doc).
+
+    `force` is ``--force-serialisation``, `declared` what the release's descriptor declares."""
+    chosen = force or declared
+    if chosen is None:
+        chosen = JSON_IN_XML if needs_json_in_xml(parameters) else XML
+    if chosen == JSON_IN_XML:
+        if list(parameters) == ["_"] and isinstance(parameters["_"], str):
+            return dict(parameters)
         return {"_": json.dumps(parameters, indent=2, sort_keys=True)}
     flat: dict[str, Any] = {}
     for key, value in parameters.items():
         if isinstance(value, (dict, list)):
-            raise ValidationError(f"parameter {key!r} is nested: it needs --force-serialisation json-in-xml")
+            why = "--force-serialisation xml" if force else "the software release declares xml serialisation"
+            raise ValidationError(f"parameter {key!r} is a {'mapping' if isinstance(value, dict) else 'list'}: "
+                                  f"{why}, which sends only strings, numbers and booleans")
         flat[key] = _scalar_text(value)
     return flat
 

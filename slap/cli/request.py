@@ -5,53 +5,34 @@ It prints the instance's state, its partition and its connection parameters. Exi
 free partition, a host instance ...), with the reason printed, as SlapOS's "Instance requested.
 Master is provisioning it" (exit 2); 1 on errors.
 
-``--wait`` polls the master every `POLL_INTERVAL` seconds until `is_ready`, or exits 2 with the
-last status after ``--timeout`` seconds.
+A request replaces the instance's parameters with the ones it sends (SlapOS's semantics): a
+request without parameters for an instance that has some warns on stderr (`dropped_warning`);
+``slapos start|stop|destroy TITLE`` change the state alone.
+
+Parameters of ``--parameters-file`` follow the serialisation the release declares
+(`slap.cli.parameters`, `slap.software_descriptor`).
+
+``--wait`` (`slap.cli.waiting`) polls the master until the instance is ready (exit 0), the node
+reports a failure that needs the user (its reason once, exit 1), or ``--timeout`` seconds pass
+(exit 2 with the last status), showing the status reason meanwhile.
 """
 from __future__ import annotations
 
-import dataclasses
-import time
 from typing import Any
 
 import click
 
-from partita.slap.cli.common import (
-    EXIT_NOT_READY, cfg_option, format_option, is_allocated, open_client, read_instance, show_instance,
-)
+from partita.slap import software_descriptor
+from partita.slap.cli.common import cfg_option, format_option, open_client, read_instance
 from partita.slap.cli.output import echo_err
 from partita.slap.cli.parameters import (
     SERIALISATIONS, expand_greedy, parse_pairs, read_parameters_file, serialise,
 )
+from partita.slap.cli.waiting import DEFAULT_WAIT_TIMEOUT, conclude, is_ready  # noqa: F401  (is_ready: re-exported)
 from partita.slap.client import MasterClient
 from partita.slap.errors import RemoteError, ValidationError
-from partita.slap.wire.instance import InstanceDocument
 
-POLL_INTERVAL = 1.0
-DEFAULT_WAIT_TIMEOUT = 600.0
 GREEDY_FLAGS = ("--parameters", "--node")
-
-
-def is_ready(doc: InstanceDocument) -> bool:
-    """Whether an instance is where its owner asked it to be (a pure rule, the one `--wait` uses).
-
-    - destroyed: the node reported it destroyed, or it has no partition any more;
-    - otherwise it needs a partition (a host, for a shared instance), and then:
-      - shared: its host published its connection parameters;
-      - not shared: the node reported the requested state with no further message, i.e. the
-        master's status reason is that state itself (`master.services.status.describe` gives
-        "started" only once the software is built and the node reported started without a
-        failing promise or error message).
-    """
-    state = doc.state
-    allocated = doc.compute_partition_id is not None
-    if state == "destroyed":
-        return doc.reported_state == "destroyed" or not allocated
-    if not allocated:
-        return False
-    if doc.shared:
-        return bool(doc.connection_parameters)
-    return doc.reported_state == state and doc.status_reason == state
 
 
 class RequestCommand(click.Command):
@@ -75,7 +56,7 @@ class RequestCommand(click.Command):
 @click.option("--node", "node_pairs", multiple=True, metavar="K=V [K=V ...]",
               help="Where to deploy it (SLA), e.g. computer_guid=COMP-1.")
 @click.option("--slave", "--shared", "shared", is_flag=True, help="A shared instance, served by a host instance.")
-@click.option("--wait", is_flag=True, help="Wait until the instance is ready.")
+@click.option("--wait", is_flag=True, help="Wait until the instance is ready, or the node reports a failure that needs you.")
 @click.option("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, show_default=True,
               help="Seconds --wait waits.")
 @cfg_option
@@ -84,54 +65,45 @@ def command(title: str, software_url: str, software_type: str, state: str | None
             parameters_file: str | None, force_serialisation: str | None, node_pairs: tuple[str, ...],
             shared: bool, wait: bool, timeout: float, cfg: str | None, output_format: str) -> None:
     """Request an instance TITLE of the software release URL (or update it)."""
-    parameters = build_parameters(pairs, parameters_file, force_serialisation)
+    parameters = build_parameters(pairs, parameters_file, force_serialisation, software_url)
     sla = parse_pairs(node_pairs, "--node")
     with open_client(cfg) as client:
+        if not parameters and state != "destroyed":
+            warning = dropped_warning(title, existing_parameters(client, title))
+            if warning:
+                echo_err(warning)
         doc = read_instance(client.request_instance(title, software_url, software_type, parameters=parameters,
                                                     shared=shared, state=state, sla_parameters=sla))
-        if wait:
-            doc, ready = wait_until_ready(client, doc, timeout)
-        else:
-            ready = is_allocated(doc) or doc.state == "destroyed"
-    show_instance(doc, output_format)
-    if not ready:
-        reason = doc.status_reason or "not ready"
-        if wait:
-            echo_err(f"not ready after {timeout:g}s: {reason}")
-        else:
-            echo_err(f"Instance requested; the master is provisioning it: {reason}")
-        raise click.exceptions.Exit(EXIT_NOT_READY)
+        conclude(client, doc, wait=wait, timeout=timeout, output_format=output_format)
 
 
 def build_parameters(pairs: tuple[str, ...], parameters_file: str | None,
-                     force: str | None) -> dict[str, Any]:
-    """The parameters to send, from ``--parameters`` or ``--parameters-file`` (not both)."""
+                     force: str | None, software_url: str) -> dict[str, Any]:
+    """The parameters to send, from ``--parameters`` or ``--parameters-file`` (not both); a
+    file's follow `force`, else the serialisation the release declares."""
     if pairs and parameters_file:
         raise ValidationError("give --parameters or --parameters-file, not both")
     if parameters_file:
-        return serialise(read_parameters_file(parameters_file), force)
+        parameters = read_parameters_file(parameters_file)
+        declared = None if force else software_descriptor.serialisation_of(software_url)
+        return serialise(parameters, force, declared)
     return parse_pairs(pairs, "--parameters")
 
 
-def wait_until_ready(client: MasterClient, doc: InstanceDocument,
-                     timeout: float) -> tuple[InstanceDocument, bool]:
-    """Poll the instance until `is_ready` or `timeout`; the last document and whether it is ready."""
-    deadline = time.monotonic() + timeout
-    guid = doc.instance_guid
-    last_reason = None
-    while True:
-        if is_ready(doc):
-            return doc, True
-        reason = doc.status_reason
-        if reason != last_reason:
-            echo_err(f"waiting: {reason}")
-            last_reason = reason
-        if time.monotonic() + POLL_INTERVAL > deadline or not guid:
-            return doc, False
-        time.sleep(POLL_INTERVAL)
-        try:
-            doc = read_instance(client.get_instance(guid))
-        except RemoteError as error:
-            if error.code == "NOT_FOUND" and doc.state == "destroyed":
-                return dataclasses.replace(doc, compute_partition_id=None, reported_state="destroyed"), True
-            raise
+def existing_parameters(client: MasterClient, title: str) -> dict[str, Any]:
+    """The parameters of the instance tree `title` (none when there is no such instance)."""
+    try:
+        return read_instance(client.get_instance_tree(title)).parameters
+    except RemoteError as error:
+        if error.code == "NOT_FOUND":
+            return {}
+        raise
+
+
+def dropped_warning(title: str, existing: dict[str, Any]) -> str | None:
+    """The warning for a request without parameters of an instance that has `existing` ones."""
+    if not existing:
+        return None
+    names = ", ".join(sorted(existing)[:5]) + (", …" if len(existing) > 5 else "")
+    return (f"warning: {title!r} has parameters ({names}) and this request sends none: they are dropped; "
+            f"to change only its state, use slapos start|stop|destroy {title}")

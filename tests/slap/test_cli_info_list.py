@@ -80,3 +80,41 @@ def test_list_when_empty(master: LiveMaster) -> None:
     result = run(master, "list")
     assert result.exit_code == 0, result.output
     assert "No instances." in result.stdout
+
+
+LONG_SR = ("https://git.example.org/partita/software-releases/raw/branch/main/software/"
+           "a-web-application-with-a-long-name/software.cfg")
+TRACEBACK = ("buildout failed: Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+             "ValueError: a long explanation of what went wrong in the instance profile, over many words")
+
+
+def test_list_is_readable_at_80_columns(master: LiveMaster) -> None:
+    """Issue 11: long URLs shortened in the middle, status reasons on one bounded line."""
+    guid = master.client.request_instance("an-instance-with-a-rather-long-title", LONG_SR)["instance_guid"]
+    master.client.supply("local_computer", LONG_SR)
+    master.client.report_software_installation_state("local_computer", LONG_SR, "available")
+    master.client.report_instance_state(guid, "error", TRACEBACK)
+    master.client.request_instance("web", SR)
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, ["list", "--cfg", str(master.cfg)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.stdout
+    assert len(lines) == 4  # header, rule, one line per instance: nothing wrapped
+    row = lines[2]
+    assert "https://gi…/software.cfg" in row
+    assert "buildout fai…" in row and "Traceback" not in result.stdout
+    assert lines[3].split()[:2] == ["web", "started"]
+    # the JSON keeps every value whole
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, ["list", "--cfg", str(master.cfg), "--format", "json"])
+    rows = {row["title"]: row for row in json.loads(result.stdout)}
+    assert rows["an-instance-with-a-rather-long-title"]["software_release"] == LONG_SR
+
+
+def test_info_shows_the_status_reason_on_one_line(master: LiveMaster) -> None:
+    guid = master.client.request_instance("web", SR)["instance_guid"]
+    master.act_as_node(guid)
+    master.client.report_instance_state(guid, "error", TRACEBACK)
+    result = run(master, "info", "web")
+    assert result.exit_code == 0, result.output
+    status = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.strip().startswith("status")]
+    assert status == [" | ".join(line.strip() for line in TRACEBACK.splitlines())]

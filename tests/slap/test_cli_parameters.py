@@ -42,8 +42,21 @@ def test_serialise() -> None:
     assert list(wrapped) == ["_"] and json.loads(wrapped["_"]) == {"a": 1, "b": {"c": [1]}}
     assert json.loads(serialise({"a": "1"}, "json-in-xml")["_"]) == {"a": "1"}
     assert serialise({"a": 1, "b": True}, "xml") == {"a": "1", "b": "True"}
-    with pytest.raises(ValidationError, match="nested"):
+    with pytest.raises(ValidationError, match="'a' is a mapping: --force-serialisation xml"):
         serialise({"a": {"b": 1}}, "xml")
+
+
+def test_serialise_follows_the_declared_serialisation() -> None:
+    """Issue 11: a release declaring xml gets typed values as strings, not json-in-xml."""
+    assert serialise({"port": 8081, "tls": False, "name": None}, declared="xml") == {
+        "port": "8081", "tls": "False", "name": ""}
+    with pytest.raises(ValidationError, match="'ports' is a list: the software release declares xml"):
+        serialise({"ports": [1, 2]}, declared="xml")
+    wrapped = serialise({"greeting": "Hi"}, declared="json-in-xml")
+    assert list(wrapped) == ["_"] and json.loads(wrapped["_"]) == {"greeting": "Hi"}
+    assert serialise({"_": '{"a": 1}'}, declared="json-in-xml") == {"_": '{"a": 1}'}
+    assert serialise({"port": 8081}, force="json-in-xml", declared="xml") == {"_": '{\n  "port": 8081\n}'}
+    assert serialise({"port": 8081}, force="xml", declared="json-in-xml") == {"port": "8081"}
 
 
 def test_read_parameters_file(tmp_path: Path) -> None:
