@@ -2,9 +2,11 @@
 runs what.
 
 Who runs what follows the files, as in SlapOS: a partition's work runs as the owner of its
-directory, a build as the owner of ``software_root``. The node refuses to run either as root: in
-root mode `slapos node format` gives them to ``slapuserN`` and ``slapsoft``; in single-user mode
-everything belongs to the node's own user anyway.
+directory. A build runs as ``[slapformat] software_user`` in root mode (``software_root`` itself
+is root's, so that the build user cannot rename the toolchain or the node's locks in it:
+`node.software_root`), as the owner of ``software_root`` otherwise. The node refuses to run
+either as root: in root mode `slapos node format` gives the partitions to ``slapuserN`` and makes
+``slapsoft``; in single-user mode everything belongs to the node's own user anyway.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from partita.node import software_root
 from partita.node.certificates import settle_pending
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
@@ -98,7 +101,22 @@ class NodeContext:
         return PartitionWork(partition, self.partition_path(partition.compute_partition_id), partition.instance)
 
     def software_user(self) -> RunAs:
-        return owner_of(self.config.software_root)
+        """Who builds: ``software_user`` when ``software_root`` is root's (root mode), else its owner."""
+        root = self.config.software_root
+        try:
+            uid = root.stat().st_uid
+        except FileNotFoundError:
+            raise SetupError(f"{root} does not exist: run slapos node format") from None
+        if uid != 0 or os.geteuid() != 0:
+            return owner_of(root)
+        try:
+            entry = pwd.getpwnam(self.config.software_user)
+        except KeyError:
+            raise SetupError(f"the software user {self.config.software_user} does not exist: "
+                             "run slapos node format") from None
+        if entry.pw_uid == 0:
+            raise SetupError("the software user is root: the node never runs builds as root")
+        return _identity(entry.pw_uid)
 
 
 def master_client(config: NodeConfig, *, timeout: float | None = None) -> MasterClient:
@@ -112,7 +130,9 @@ def master_client(config: NodeConfig, *, timeout: float | None = None) -> Master
 
 
 def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeContext:
-    """Everything a pass needs, ready: the toolchain built, supervisord running (or adopted)."""
+    """Everything a pass needs, ready: the software root checked (`node.software_root`), the
+    toolchain built, supervisord running (or adopted)."""
+    software_root.secure(config)
     toolchain = ensure_toolchain(config.toolchain_root, config.toolchain_python)
     ctx = NodeContext(config, master_client(config), toolchain)
     if with_supervisor:

@@ -4,8 +4,9 @@ A partition ``slappartN`` is the directory ``instance_root/slappartN`` (mode 075
 two addresses (`node.network`). Who owns it depends on the mode:
 
 - **root** (``alter_user``, the default as root): the user ``<user_base_name>N`` in its own group
-  and in the group of ``software_user``, which owns ``software_root``; users and groups are
-  created when missing (`node.users`);
+  and in the group of ``software_user``, the build user, who owns the software directories in
+  ``software_root`` (root owns ``software_root`` itself: `node.software_root`); users and groups
+  are created when missing (`node.users`);
 - **root with existing users** (``alter_user = false``): the same users, which must exist;
 - **single-user** (not root): the node's own user owns everything; nothing is created on the
   network, IPv6 is declared only where the address is already on the interface.
@@ -33,16 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.node import desired, network, users
+from partita.node import desired, network, software_root, users
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
 from partita.node.files import read_text
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
 from partita.slap.client import MasterClient
+from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 from partita.slap.fileio import atomic_write
 from partita.slap.wire.node_state import ComputePartition
-from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     present = network.interface_addresses(config.interface_name)
     owners = _prepare_users(config, mode, plan.keep)
     _make_root(config.instance_root)
-    _make_root(config.software_root, owners.get(-1))
+    _make_root(config.software_root)
+    software_root.secure(config)  # root's, in root mode: the build user owns only what it builds
     with file_lock(_lock_file(config.instance_root), LOCK_TIMEOUT, "slapos node format"):
         use_ipv6 = _ipv6_policy(config, report)
         for index in plan.keep:

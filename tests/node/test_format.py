@@ -304,7 +304,9 @@ def test_root_format_creates_users_and_addresses(open_dir: Path, proxy: ServerPr
         assert_partition_dir(path, name)
         assert f"127.0.93.{i + 1}/32" in _lo_addresses()
         assert (f"fd70:6172:7469:93::{i + 1}/128" in _lo_addresses()) is ipv6
-    assert pwd.getpwuid((open_dir / "opt").stat().st_uid).pw_name == software_user
+    software_root = (open_dir / "opt").stat()  # root's: the build user owns only what it builds (issue 10)
+    assert (software_root.st_uid, stat.S_IMODE(software_root.st_mode)) == (0, 0o755)
+    assert pwd.getpwnam(software_user).pw_dir == str(open_dir / "opt")
     expected = {f"slappart{i}": [["lo", f"127.0.93.{i + 1}"]]
                 + ([["lo", f"fd70:6172:7469:93::{i + 1}"]] if ipv6 else []) for i in range(2)}
     assert master_partitions(proxy.url) == expected
@@ -321,6 +323,7 @@ def test_root_format_creates_users_and_addresses(open_dir: Path, proxy: ServerPr
 def test_root_shrink_removes_a_free_partition_and_its_addresses(open_dir: Path, proxy: ServerProcess,
                                                                 root_names: tuple[str, str]) -> None:
     user_base, software_user = root_names
+    open_dir.chmod(0o755)  # only root writes where software_root is (issue 10)
     options = {"user_base_name": user_base, "software_user": software_user,
                "ipv4_local_network": ROOT_IPV4, "ipv6_local_network": ROOT_IPV6}
     config = write_config(open_dir, proxy.url, partition_amount=2, **options)
