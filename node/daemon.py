@@ -18,20 +18,31 @@ exits is started again locally (issue 10): its restart would otherwise go throug
 whose instance was last seen started and deployed (`Daemon.restart_locally`); what happened is
 reported at the next pass once the master is back. ``etc/run`` programs are restarted by
 supervisord itself (`node.supervisor.config`).
+
+The daemon never dies of what a later pass can heal (issues 10 and 11): a master answering
+5xx (507 STORAGE_FULL, 503) or unreachable, a report it could not take (sent again at a later
+pass: `node.instance`, `node.software`), a toolchain that cannot be built yet (`open_with_retry`
+retries with back-off), an unexpected error in one iteration (logged with its traceback, then
+retried with back-off). It stops on `stop` (SIGTERM, SIGINT: `node.cli.run`), and when the
+master refuses the node itself (a 4xx other than 408 and 429, e.g. a revoked certificate).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from partita.node import certificates, promises
+from partita.node import certificates, progress, promises
 from partita.node import instance as instance_work
-from partita.node.context import NodeContext, forget_identities, master_client
+from partita.node.config import NodeConfig
+from partita.node.context import NodeContext, forget_identities, master_client, open_context
 from partita.node.desired import stamp
+from partita.node.errors import Interrupted
 from partita.node.passes import fetch, instance_pass, report_pass, software_pass
 from partita.node.plan import backoff
+from partita.node.reason import clip
 from partita.slap.errors import ClientError, MasterUnreachable, PartitaError, RemoteError
 from partita.slap.wire.node_state import ComputeNodeState
 
@@ -41,6 +52,9 @@ LONG_POLL = 30.0
 RETRY_FIRST = 2.0
 RETRY_MAX = 120.0
 MASTER_BACKOFF_MAX = 30.0
+RETRIED_4XX = (408, 429)          # "not now": retried like a 5xx
+START_RETRY_FIRST = 5.0           # a toolchain that cannot be built yet: 5 s, 10 s, … at most 10 min
+START_RETRY_MAX = 600.0
 
 
 @dataclass
@@ -57,29 +71,44 @@ class Daemon:
     failures: dict[str, Failure] = field(default_factory=dict)
     waiting: bool = False
     last: ComputeNodeState | None = None   # the master's state as last read (for an outage)
+    worked: bool = False                    # the last iteration built, deployed, failed or destroyed
 
     def run(self) -> None:
-        """Loop until `stop` is set."""
-        unreachable = 0
+        """Loop until `stop` is set (or the node is interrupted: `node.runner.interrupt`)."""
+        unreachable = failed = 0
         while not self.stop.is_set():
             try:
                 generation, wait = self.iterate()
-                unreachable = 0
+                unreachable = failed = 0
+            except Interrupted:
+                return
             except (MasterUnreachable, RemoteError) as error:
-                if isinstance(error, RemoteError) and error.status < 500:
+                if isinstance(error, RemoteError) and error.status < 500 and error.status not in RETRIED_4XX:
                     raise
                 unreachable += 1
                 delay = backoff(unreachable, 1.0, MASTER_BACKOFF_MAX)
-                log.warning("master unavailable (%s); services keep running; retrying in %gs", error, delay)
+                log.warning("master unavailable (%s); services keep running; retrying in %gs", clip(str(error)), delay)
                 self.restart_locally()
-                self.waiting = True
-                try:
-                    self.stop.wait(delay)
-                finally:
-                    self.waiting = False
+                self._pause(delay)
                 continue
+            except Exception as error:  # a bug or a local fault: the next iteration may not meet it
+                failed += 1
+                delay = backoff(failed, RETRY_FIRST, RETRY_MAX)
+                log.error("the iteration failed (%s); retrying in %gs", clip(str(error) or type(error).__name__),
+                          delay, exc_info=log.isEnabledFor(logging.INFO))  # the traceback with -v
+                self._pause(delay)
+                continue
+            if self.worked:
+                progress.step("done")
             if wait > 0 and not self.stop.is_set():
                 self._wait(generation, wait)
+
+    def _pause(self, seconds: float) -> None:
+        self.waiting = True
+        try:
+            self.stop.wait(seconds)
+        finally:
+            self.waiting = False
 
     def iterate(self) -> tuple[int, float]:
         """One convergence; the generation to wait from and how long to wait for a change.
@@ -93,14 +122,17 @@ class Daemon:
         ctx = self.ctx
         want = self.last = fetch(ctx)
         start_generation = want.generation
-        if software_pass(ctx, want).changed:
+        software = software_pass(ctx, want)
+        if software.changed:
             want = fetch(ctx)
         held = self._held(want)
         summary, want = instance_pass(ctx, want, skip=held)
         self._record(want, summary.failed, held)
         self.renew_partition_certificates(want)
-        if report_pass(ctx, want).changed:
+        report = report_pass(ctx, want)
+        if report.changed:
             want = fetch(ctx)
+        self.worked = bool(software.processed or summary.processed or summary.failed or report.processed)
         self.last = want
         return start_generation, self._wait_seconds(want)
 
@@ -208,3 +240,24 @@ class Daemon:
         soonest = min(moments, default=now + LONG_POLL)
         return max(0.0, min(LONG_POLL, soonest - now))
 
+
+
+def open_with_retry(config: NodeConfig, stop: threading.Event,
+                    opener: Callable[[NodeConfig], NodeContext] = open_context, *,
+                    first: float = START_RETRY_FIRST, most: float = START_RETRY_MAX) -> NodeContext | None:
+    """`opener(config)` (the toolchain built, supervisord running), retried with back-off while it
+    fails (a toolchain build that failed, a check of the software root, a lock held by another
+    node), each failure said in one line; None when `stop` is set first."""
+    attempts = 0
+    while not stop.is_set():
+        try:
+            return opener(config)
+        except Interrupted:
+            return None
+        except (PartitaError, OSError) as error:
+            attempts += 1
+            delay = backoff(attempts, first, most)
+            message = clip(str(error) or type(error).__name__)
+            log.error("cannot start the node: %s; retrying in %gs", message, delay)
+            stop.wait(delay)
+    return None

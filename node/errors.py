@@ -10,6 +10,8 @@ The tree::
         ├── CommandFailed              a subprocess failed or ran past its deadline; carries the
         │                              log tail that the status reason shows
         ├── LockTimeout                another process holds a lock past the deadline
+        ├── Interrupted                the node was told to stop (SIGINT, SIGTERM): the
+        │                              subprocess it ran was killed; not a failure to report
         └── SupervisorError            the node's supervisord did not answer or refused
 """
 from __future__ import annotations
@@ -37,6 +39,10 @@ class CommandFailed(NodeError):
 
 class LockTimeout(NodeError):
     code = "LOCK_TIMEOUT"
+
+
+class Interrupted(NodeError):
+    code = "INTERRUPTED"
 
 
 class SupervisorError(NodeError):

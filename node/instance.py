@@ -34,14 +34,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from partita.node import promises
+from partita.node import progress, promises
 from partita.node.certificates import PartitionFiles, ensure_partition_certificate
 from partita.node.context import NodeContext, PartitionWork
 from partita.node.desired import release_digest, stamp
-from partita.node.errors import CommandFailed, NodeError
+from partita.node.errors import CommandFailed, Interrupted, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
 from partita.node.listeners import read_listeners, squats
+from partita.node.reason import clip, status_reason
 from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
 from partita.node.software import is_completed
 from partita.node.supervisor import programs_in
@@ -104,6 +105,7 @@ def process(ctx: NodeContext, partition: ComputePartition) -> Result:
     """Deploy the partition's instance as requested; never raises for the instance's own faults."""
     work = ctx.work_on(partition)
     pid, path = work.pid, work.path
+    progress.step("deploying %s (%s)", pid, work.instance.title)
     try:
         user = work.user()
         _clear_stamp(path)
@@ -116,8 +118,12 @@ def process(ctx: NodeContext, partition: ComputePartition) -> Result:
             _install_programs(ctx, pid, path, user)
             ctx.services().stop(pid)
             message = None
+    except Interrupted:
+        raise
     except CommandFailed as error:
-        return _finish(ctx, work, False, f"buildout failed: {error.tail or error}")
+        log_path = path / NODE_DIR / "log" / "buildout.log"
+        log.warning("%s: %s; the end of its output:\n%s", pid, error, error.tail)
+        return _finish(ctx, work, False, status_reason(f"buildout failed: {error}", error.tail, log_path))
     except NodeError as error:
         return _finish(ctx, work, False, f"node error: {error}")
     if message is not None:
@@ -236,9 +242,9 @@ def _exited_services(ctx: NodeContext, pid: str, path: Path, processes: list | N
         processes = ctx.services().processes(pid)
     for process in processes:
         if process.watched and process.state in EXITED_STATES:
-            tail = _log_tail(path / f".{pid}_{process.name}.log")
-            reason = f"service {process.name} exited with status {process.exitstatus}"
-            return f"{reason}: {tail}" if tail else reason
+            log_path = path / f".{pid}_{process.name}.log"
+            return status_reason(f"service {process.name} exited with status {process.exitstatus}",
+                                 _log_tail(log_path, lines=1), log_path)
     return None
 
 
@@ -279,18 +285,25 @@ def _end_request_transaction(ctx: NodeContext, work: PartitionWork) -> None:
 
 
 def _finish(ctx: NodeContext, work: PartitionWork, ok: bool, message: str) -> Result:
+    """Report the outcome; the verdict and (on success) the timestamp are kept only once the
+    master has it: a report the master could not take (507, 503, unreachable) is sent again at
+    a later pass, since the partition is processed or checked again."""
+    message = clip(message)
     if ok:
         log.info("%s: %s", work.pid, message)
     else:
         log.warning("%s: %s", work.pid, message)
+    progress.step("%s (%s): %s", work.pid, work.instance.title, message)
     reported = _report(ctx, work.instance, ok, message)
-    _save_verdict(work.path, ok, message)
+    if reported:
+        _save_verdict(work.path, ok, message)
     if ok and reported:
         write_file(work.path, TIMESTAMP, stamp(work.instance), mode=0o644)
     return Result(work.pid, ok and reported, message)
 
 
 def _report(ctx: NodeContext, instance: NodeInstanceDocument, ok: bool, message: str) -> bool:
+    """Tell the master; False (logged) when it could not take it."""
     state = instance.state if ok else "error"
     try:
         ctx.client.report_instance_state(instance.instance_guid, state, message)
@@ -315,11 +328,13 @@ def check(ctx: NodeContext, partition: ComputePartition, processes: list | None 
         user = work.user()
         problem = (_exited_services(ctx, pid, path, processes) or _squatting(ctx, work, user)
                    or _failing_promise(ctx, path, user, only_due=True))
+    except Interrupted:
+        raise
     except NodeError as error:
         problem = f"node error: {error}"
     previous = _previous_verdict(path)
     ok = problem is None
-    message = problem or work.instance.state
+    message = clip(problem or work.instance.state)
     if previous.get("ok") == ok and previous.get("message") == message:
         return Result(pid, ok, message)
     if not ok:

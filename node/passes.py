@@ -19,6 +19,7 @@ from partita.node import software as software_work
 from partita.node.accept import Acceptance, Refusal, screen
 from partita.node.context import NodeContext
 from partita.node.desired import parse, release_digest, stamp
+from partita.node.errors import Interrupted
 from partita.node.plan import LocalPartition, PartitionAction, SoftwareAction, partition_action, software_action
 from partita.slap.errors import ClientError
 from partita.slap.wire.node_state import ComputeNodeState, ComputePartition
@@ -162,6 +163,8 @@ def _run_concurrently(ctx: NodeContext, todo: list) -> list:
         partition, action = item
         try:
             return _work(ctx, partition, action, processes)
+        except Interrupted:
+            raise  # the node is stopping: the pass ends here (see `node.runner.interrupt`)
         except Exception:  # a bug on one partition must not stop the others: log it fully
             log.exception("%s: unexpected error", partition.compute_partition_id)
             return instance_work.Result(partition.compute_partition_id, False, "node error (see the node's log)")

@@ -18,6 +18,7 @@ import signal
 import time
 from pathlib import Path
 
+from partita.node import progress
 from partita.node.certificates import remove_partition_certificate
 from partita.node.context import NodeContext
 from partita.node.errors import NodeError
@@ -51,6 +52,7 @@ def destroy(ctx: NodeContext, partition: ComputePartition) -> bool:
         log.warning("%s: destroyed, but cannot tell the master: %s", work.pid, error)
         return False
     log.info("%s: destroyed %s and freed the partition", work.pid, work.instance.title)
+    progress.step("%s (%s): destroyed, partition freed", work.pid, work.instance.title)
     return True
 
 

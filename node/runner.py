@@ -5,6 +5,10 @@ environment (an explicit PATH, HOME set by the caller, nothing inherited but the
 inherited descriptors, its own session, an optional other user (root mode), and its output both
 appended to a log file and kept as a tail for status reasons.
 
+Stopping (`interrupt`, from the node's SIGINT/SIGTERM handler): the process groups of every
+subprocess running now get SIGTERM, then SIGKILL after `INTERRUPT_GRACE`; `run` raises
+`Interrupted` (no failure to report) for those, and for any it would start afterwards.
+
 The log and pid files often live in a partition's ``.slapgrid``, which its user may swap for a
 link: they are opened through `partita.slap.fileio` (no planted link followed, no FIFO or hard
 link written into), and a log that cannot be opened so is a `NodeError`, not a write elsewhere.
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from partita.node.errors import CommandFailed, NodeError
+from partita.node.errors import CommandFailed, Interrupted, NodeError
 from partita.slap.fileio import open_regular, walk_directory, write_at
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TAIL_LINES = 30
 KILL_GRACE = 5.0
+INTERRUPT_GRACE = 1.0
+
+_running: dict[int, subprocess.Popen] = {}   # pid -> the subprocesses `run` waits for now
+_interrupted = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
     With `pid_file`, the process group is recorded there while it runs, and a group left there by
     a node that died mid-run is killed first: a restarted node never runs two builds of one thing.
     """
+    if _interrupted.is_set():
+        raise Interrupted(f"not running {command[0]}: the node is stopping")
     if pid_file is not None:
         kill_leftover(pid_file, run_as.uid if run_as is not None and run_as.switches else None)
     switch = run_as is not None and run_as.switches
@@ -154,6 +164,9 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
         if logfile:
             logfile.close()
         return Outcome(127, f"cannot run {command[0]}: {error.strerror or error}")
+    _running[process.pid] = process
+    if _interrupted.is_set():  # the stop came while it started
+        _signal_group(process.pid, signal.SIGKILL)
     if pid_file is not None:
         _write_pid(pid_file, process.pid)
     reader = threading.Thread(target=_pump, args=(process, lines, logfile, on_line), daemon=True)
@@ -164,13 +177,17 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: floa
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(process)
-    reader.join(timeout=KILL_GRACE)
+    finally:
+        _running.pop(process.pid, None)
+    reader.join(timeout=2 * INTERRUPT_GRACE if _interrupted.is_set() else KILL_GRACE)
     if logfile:
         logfile.close()
     if pid_file is not None:
         _unlink(pid_file)
     elapsed = time.monotonic() - started
     log.debug("%s exited %s after %.2fs", command[0], process.returncode, elapsed)
+    if _interrupted.is_set():
+        raise Interrupted(f"{command[0]} was stopped: the node is stopping")
     tail = "\n".join(lines)
     if timed_out:
         tail = (tail + "\n" if tail else "") + f"(stopped after the {timeout:g}s deadline)"
@@ -198,6 +215,33 @@ def _pump(process: subprocess.Popen, lines: deque[str], logfile: object,
             if on_line is not None:
                 on_line(line)
     process.stdout.close()
+
+
+def interrupt() -> list[int]:
+    """Stop every subprocess `run` is waiting for now (SIGTERM to its process group, SIGKILL
+    `INTERRUPT_GRACE` later) and refuse to start any other; the process groups signalled. Safe
+    to call from a signal handler: it only sends signals and starts a timer thread."""
+    _interrupted.set()
+    groups = list(_running)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    if groups:
+        timer = threading.Timer(INTERRUPT_GRACE, lambda: [_signal_group(g, signal.SIGKILL) for g in groups])
+        timer.daemon = True
+        timer.start()
+    return groups
+
+
+def interrupted() -> bool:
+    """Whether `interrupt` was called in this process."""
+    return _interrupted.is_set()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -6,6 +6,10 @@ build of the node shares one egg, download and extends cache (``cache_directory`
 URL at a time (a lock per URL); the completion marker ``.completed`` is written last, atomically,
 and removed before a rebuild, so a build that failed or was killed never looks complete.
 
+In root mode ``software_root`` is root's and the build user owns only ``software_root/<digest>``
+and the cache, so it can neither rename nor replace the toolchain or the node's ``.locks``
+(`node.software_root`, checked at every start).
+
 Before each build the toolchain that runs it is added to the release's record
 (``software_root/.locks/<digest>.toolchains``): the software's scripts name its Python. After a
 build or a removal, toolchains no release records any more are removed (`node.toolchain`).
@@ -18,12 +22,14 @@ import shutil
 import time
 from pathlib import Path
 
+from partita.node import progress
 from partita.node.context import NodeContext
 from partita.node.desired import release_digest
 from partita.node.errors import CommandFailed, NodeError
 from partita.node.files import node_directory, owned_directory, remove_file, write_file
 from partita.node.locks import try_lock
 from partita.node.plan import backoff
+from partita.node.reason import clip, status_reason
 from partita.node.runner import check, clean_environment, run
 from partita.node.toolchain import RECORD_SUFFIX, record_use, recorded_toolchains, remove_unused
 from partita.slap.errors import ClientError
@@ -79,7 +85,7 @@ def _prepare_cache(ctx: NodeContext) -> Path:
 def _locks(ctx: NodeContext) -> Path:
     """Where the per-release locks, pid files and failure counts live."""
     locks = ctx.config.software_root / ".locks"
-    node_directory(locks, group=None, mode=0o700)  # the node's own, in a directory the build user owns
+    node_directory(locks, group=None, mode=0o700)  # the node's own (root's software_root: `node.software_root`)
     return locks
 
 
@@ -96,20 +102,24 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
             return True
         failures = _Failures(locks / f"{digest}.failed")
         if failures.waiting():
+            failures.report_again(ctx, url)
             return False
+        progress.step("building %s", url)
         _report(ctx, url, "building")
         _record_toolchain(ctx, digest)
         try:
             _run_buildout(ctx, url, path)
         except CommandFailed as error:
-            log.error("software %s: %s", url, error)
-            failures.record()
-            _report(ctx, url, "error", f"{error}\n{error.tail}")
+            log.error("software %s: %s; the end of its output:\n%s", url, error, error.tail)
+            reason = status_reason(str(error), error.tail, path / BUILD_LOG)
+            progress.step("building %s failed: %s", url, reason)
+            failures.record(reason, reported=_report(ctx, url, "error", reason))
             return False
         failures.clear()
         _mark_completed(path)
         log.info("software %s: built in %s", url, path)
-        _report(ctx, url, "available")
+        progress.step("built %s", url)
+        _report(ctx, url, "available")  # if the master cannot take it, the next pass says it again
     forget_unused_toolchains(ctx)
     return True
 
@@ -146,20 +156,32 @@ class _Failures:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _read(self) -> tuple[int, float]:
+    def _read(self) -> dict:
         try:
             data = json.loads(self.path.read_text())
-            return int(data["attempts"]), float(data["at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0, 0.0
+            return {"attempts": int(data["attempts"]), "at": float(data["at"]),
+                    "reason": str(data.get("reason", "")), "reported": bool(data.get("reported", True))}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {"attempts": 0, "at": 0.0, "reason": "", "reported": True}
 
     def waiting(self) -> bool:
-        attempts, at = self._read()
-        return attempts > 0 and time.time() < at + backoff(attempts, RETRY_FIRST, RETRY_MAX)
+        data = self._read()
+        attempts = data["attempts"]
+        return attempts > 0 and time.time() < data["at"] + backoff(attempts, RETRY_FIRST, RETRY_MAX)
 
-    def record(self) -> None:
-        attempts, _ = self._read()
-        self.path.write_text(json.dumps({"attempts": attempts + 1, "at": time.time()}))
+    def record(self, reason: str, *, reported: bool) -> None:
+        data = self._read()
+        self._write({"attempts": data["attempts"] + 1, "at": time.time(), "reason": reason, "reported": reported})
+
+    def report_again(self, ctx: NodeContext, url: str) -> None:
+        """While waiting to retry: send the error the master could not take last time (507, 503,
+        unreachable), so that it is not lost until the next build."""
+        data = self._read()
+        if not data["reported"] and data["reason"] and _report(ctx, url, "error", data["reason"]):
+            self._write({**data, "reported": True})
+
+    def _write(self, data: dict) -> None:
+        atomic_write(self.path, json.dumps(data), mode=0o600)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -181,6 +203,7 @@ def remove(ctx: NodeContext, want: SoftwareInstallation) -> None:
         if not path.exists():
             (_locks(ctx) / f"{digest}{RECORD_SUFFIX}").unlink(missing_ok=True)
     log.info("software %s: removed", url)
+    progress.step("removed %s", url)
     _report(ctx, url, "destroyed")
     forget_unused_toolchains(ctx)
 
@@ -212,8 +235,12 @@ def report_destroyed(ctx: NodeContext, want: SoftwareInstallation) -> None:
     _report(ctx, want.software_release_uri, "destroyed")
 
 
-def _report(ctx: NodeContext, url: str, state: str, error_log: str | None = None) -> None:
+def _report(ctx: NodeContext, url: str, state: str, error_log: str | None = None) -> bool:
+    """Tell the master (the reason on one short line); False (logged) when it could not take it."""
     try:
-        ctx.client.report_software_installation_state(ctx.config.computer_id, url, state, error_log)
+        ctx.client.report_software_installation_state(ctx.config.computer_id, url, state,
+                                                      clip(error_log) if error_log else error_log)
     except ClientError as error:
         log.warning("software %s: cannot report %s to the master: %s", url, state, error)
+        return False
+    return True

@@ -5,13 +5,12 @@ Configuration: ``--cfg FILE``, else ``$SLAPOS_CONFIGURATION``, else ``/etc/opt/s
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
-
+from partita.node import progress
 from partita.node.config import NodeConfig, node_config
 from partita.node.errors import SetupError
 from partita.node.locks import try_lock
@@ -35,13 +34,13 @@ def load_config(cfg: str | None) -> NodeConfig:
 
 EXIT_FAILED = 1
 EXIT_BUSY = 10
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as a shell reports a command it interrupted
 
 
 def show_progress() -> None:
-    """Node commands tell what they do (INFO) unless the user asked for -q."""
-    root = click.get_current_context().find_root()
-    if not root.params.get("quiet") and not root.params.get("verbose"):
-        logging.getLogger("node").setLevel(logging.INFO)
+    """Node commands say what they do, one line per step (`node.progress`), unless the user
+    asked for -v (the detailed log) or -q (errors only)."""
+    click.get_current_context().call_on_close(progress.show())
 
 
 @contextmanager

@@ -1,0 +1,54 @@
+"""What the node commands say they do, one line per step (issue 11).
+
+``slapos node run`` (and ``software``, ``instance``, ``report``) print by default a quiet line
+per step on stderr — ``building URL``, ``deploying slappart0 (title)``, ``slappart0 (title):
+promise p failing: …``, ``done`` — and nothing else but warnings. ``slapos -v node run`` shows the
+detailed log instead (these lines included, with their logger name); ``-q``, errors only.
+
+The steps are records of the logger ``partita.node.progress`` at INFO: `show` gives that logger a
+plain handler when the root logger (set by ``slapos``'s ``-v``/``-q``) would not show them.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+log = logging.getLogger("partita.node.progress")
+
+
+def step(message: str, *args: object) -> None:
+    """Say one step (``%``-style arguments, as for logging)."""
+    log.info(message, *args)
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner may replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def show() -> Callable[[], None]:
+    """Print the steps on stderr, one plain line each, unless the root logger already shows INFO
+    (``-v``) or shows only errors (``-q``). Returns what undoes it."""
+    root_level = logging.getLogger().getEffectiveLevel()
+    if root_level <= logging.INFO or root_level >= logging.ERROR:
+        return lambda: None
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO)
+    previous = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+    def undo() -> None:
+        log.removeHandler(handler)
+        log.setLevel(previous)
+
+    return undo
