@@ -56,6 +56,18 @@ def get_partition(session: Session, computer_reference: str, partition_reference
     return partition
 
 
+def known_computer(session: Session, caller: Caller, reference: str, named_by: str = "") -> Computer:
+    """The existing computer `reference` that a supply or a request's SLA names: never created here
+    (a typo must not make a phantom computer); unknown, it is a 404 naming it (and `named_by`, what
+    named it) and saying how computers join."""
+    clean_reference(reference, "computer reference")
+    computer = find_computer(session, reference)
+    if computer is None:
+        joins = "by `slapos node register`" if caller.authenticated else "when their node runs `slapos node format`"
+        raise NotFound(f"unknown computer {reference!r}{named_by}: computers join {joins}")
+    return computer
+
+
 def ensure_computer(session: Session, caller: Caller, reference: str) -> Computer:
     """The computer named `reference`. In proxy mode (a ``local`` caller) it is created for the
     caller's owner if it does not exist; on an authenticated master computers join only by

@@ -20,6 +20,7 @@ from partita.master.allocation import Demand, Waiting
 from partita.master.db.models import ROOT_SCOPE, Computer, Owner, Partition, PartitionAddress, SoftwareInstance
 from partita.master.services import access, allocator, audit, quotas
 from partita.master.db.changes import bump, next_timestamp
+from partita.master.services.computers import known_computer
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner_id, find_owner
 from partita.master.services.validation import (
@@ -167,6 +168,10 @@ def request_instance(session: Session, caller: Caller, spec: RequestSpec,
 
 def _request(session: Session, caller: Caller, request: CleanRequest,
              quota: quotas.Quota) -> SoftwareInstance | None:
+    pinned = request.sla.get("computer_guid")
+    if pinned and request.state != InstanceState.DESTROYED:
+        # refused, not stored as waiting forever for a computer that will never format
+        known_computer(session, caller, pinned, " (the SLA's computer_guid)")
     requester = acting_instance(session, caller)
     if requester is not None:
         owner_id, scope_id = requester.owner_id, requester.root_id or requester.id

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from partita.master.db.models import Partition, SoftwareInstance, Supply
 from partita.master.services import access, audit
 from partita.master.db.changes import bump, mark_computer_changed
-from partita.master.services.computers import ensure_computer, get_computer
+from partita.master.services.computers import get_computer, known_computer
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner
 from partita.master.services.status import tail
@@ -21,9 +21,10 @@ MAX_ERROR_LOG = 64 * 1024
 
 def supply(session: Session, caller: Caller, computer_reference: str, url: str,
            state: SupplyState) -> Supply:
-    """Ask `computer_reference` to install (available) or remove (destroyed) software `url`."""
+    """Ask `computer_reference` to install (available) or remove (destroyed) software `url`. The
+    computer must exist (formatted, registered, or the proxy's own): an unknown one is a 404."""
     url = clean_software_release(url)
-    computer = ensure_computer(session, caller, computer_reference)
+    computer = known_computer(session, caller, computer_reference)
     access.check_supply(session, caller, computer, removal=state == SupplyState.DESTROYED)
     row = session.scalar(select(Supply).where(Supply.computer_id == computer.id, Supply.url == url))
     if row is None:

@@ -54,6 +54,7 @@ def test_waiting_request_gets_a_partition_when_formatted(db: Database) -> None:
     waiting = request(db, "a")
     assert waiting is not None and waiting.partition is None
     assert waiting.status == "waiting for a free partition (any computer)"
+    format_partitions(db, 0, computer="COMP-2")  # known, no partition yet (issue 11: unknown is refused)
     pinned = request(db, "b", sla={"computer_guid": "COMP-2"})
     assert pinned is not None and "computer_guid=COMP-2" in pinned.status
     format_partitions(db, 2)
@@ -80,6 +81,7 @@ def arrive_by(path: str, db: Database, title: str, **fields: object) -> views.In
     request (placed before its INSERT), or as a waiting one (stored first with an SLA nothing
     matches, then requested again with `fields`: placed by `allocator.allocate`)."""
     if path == "waiting":
+        format_partitions(db, 0, computer=PARKED["computer_guid"])  # a known computer with no partition
         parked = request(db, title, **{**fields, "sla": PARKED})
         assert parked is not None and parked.partition is None and parked.host_guid is None
         assert "computer_guid=COMP-NOWHERE" in parked.status
@@ -114,6 +116,7 @@ def test_place_filters_by_computer_guid(db: Database, arrive: Callable[..., view
     format_partitions(db, 1, computer="COMP-B")
     pinned = arrive("a", sla={"computer_guid": "COMP-B"})
     assert (pinned.computer, pinned.partition) == ("COMP-B", "slappart0")
+    format_partitions(db, 0, computer="COMP-C")
     nowhere = arrive("b", sla={"computer_guid": "COMP-C"})
     assert nowhere.partition is None
     assert nowhere.status == "waiting for a free partition (computer_guid=COMP-C)"
