@@ -31,6 +31,7 @@ from partita.slap.cli.parameters import (
 from partita.slap.cli.waiting import DEFAULT_WAIT_TIMEOUT, conclude, is_ready  # noqa: F401  (is_ready: re-exported)
 from partita.slap.client import MasterClient
 from partita.slap.errors import RemoteError, ValidationError
+from partita.slap.wire.instance import InstanceDocument
 
 GREEDY_FLAGS = ("--parameters", "--node")
 
@@ -68,13 +69,14 @@ def command(title: str, software_url: str, software_type: str, state: str | None
     parameters = build_parameters(pairs, parameters_file, force_serialisation, software_url)
     sla = parse_pairs(node_pairs, "--node")
     with open_client(cfg) as client:
-        if not parameters and state != "destroyed":
-            warning = dropped_warning(title, existing_parameters(client, title))
-            if warning:
-                echo_err(warning)
+        drops = not parameters and state != "destroyed"
+        previous = existing_instance(client, title) if drops or wait else None
+        warning = dropped_warning(title, previous.parameters if previous and drops else {})
+        if warning:
+            echo_err(warning)
         doc = read_instance(client.request_instance(title, software_url, software_type, parameters=parameters,
                                                     shared=shared, state=state, sla_parameters=sla))
-        conclude(client, doc, wait=wait, timeout=timeout, output_format=output_format)
+        conclude(client, doc, wait=wait, timeout=timeout, output_format=output_format, previous=previous)
 
 
 def build_parameters(pairs: tuple[str, ...], parameters_file: str | None,
@@ -90,13 +92,13 @@ def build_parameters(pairs: tuple[str, ...], parameters_file: str | None,
     return parse_pairs(pairs, "--parameters")
 
 
-def existing_parameters(client: MasterClient, title: str) -> dict[str, Any]:
-    """The parameters of the instance tree `title` (none when there is no such instance)."""
+def existing_instance(client: MasterClient, title: str) -> InstanceDocument | None:
+    """The root instance titled `title` as it is before the request (None when there is none)."""
     try:
-        return read_instance(client.get_instance_tree(title)).parameters
+        return read_instance(client.get_instance_tree(title))
     except RemoteError as error:
         if error.code == "NOT_FOUND":
-            return {}
+            return None
         raise
 
 

@@ -61,4 +61,4 @@ def change_state(title: str, state: str, *, wait: bool, timeout: float, cfg: str
         doc = read_instance(client.request_instance(
             want.title, want.software_release_uri, want.software_type, parameters=want.parameters,
             shared=want.shared, state=want.state, sla_parameters=want.sla_parameters))
-        conclude(client, doc, wait=wait, timeout=timeout, output_format=output_format)
+        conclude(client, doc, wait=wait, timeout=timeout, output_format=output_format, previous=current)

@@ -24,8 +24,12 @@ except those that heal without the user, where waiting is right:
 - an instance buildout waiting for an instance it requested to publish ("waiting for db:
   connection parameter 'url' not published yet", `partita:request`): the tree converges.
 
-A request that changes the instance clears what the node reported before (the master forgets
-it), so a failure seen while waiting is about the request being waited for.
+A request that changes the instance's release, type, parameters or SLA clears what the node
+reported before (the master forgets it), so a failure seen then is about the request waited for.
+A change of the state alone keeps the last report until the node processes the instance again:
+the failure shown when the wait begins is then about the previous state, and is waited past
+(`stale_failure`) until the node reports again (a new report identical to it cannot be told
+from it: that wait runs to its timeout).
 
 Progress goes to stderr (`Progress`): on a terminal, one line rewritten in place (``\\r`` and
 "clear line") with the current reason, cut to the terminal's width; elsewhere (a pipe, a log)
@@ -100,6 +104,14 @@ def needs_user(doc: InstanceDocument) -> str | None:
     return reason or "the node reported an error"
 
 
+def stale_failure(previous: InstanceDocument | None, doc: InstanceDocument) -> str | None:
+    """The failure `doc` shows that the node reported before this request: the request changed the
+    requested state (from `previous`'s), and the report still shown is about the old one."""
+    if previous is None or previous.state == doc.state:
+        return None
+    return needs_user(doc)
+
+
 class Progress:
     """The current status reason on `stream` (stderr): in place on a terminal, else one line per change."""
 
@@ -131,9 +143,9 @@ class Progress:
 
 
 def wait_for(client: MasterClient, doc: InstanceDocument, timeout: float,
-             progress: Progress | None = None) -> tuple[InstanceDocument, Outcome]:
+             progress: Progress | None = None, stale: str | None = None) -> tuple[InstanceDocument, Outcome]:
     """Poll the instance until `is_ready`, `needs_user` or `timeout` seconds; the last document
-    and the outcome."""
+    and the outcome. The failure `stale` (`stale_failure`) is waited past while it is shown."""
     progress = progress if progress is not None else Progress()
     deadline = time.monotonic() + timeout
     guid = doc.instance_guid
@@ -141,8 +153,11 @@ def wait_for(client: MasterClient, doc: InstanceDocument, timeout: float,
         while True:
             if is_ready(doc):
                 return doc, Outcome.READY
-            if needs_user(doc) is not None:
+            failure = needs_user(doc)
+            if failure is not None and failure != stale:
                 return doc, Outcome.FAILED
+            if failure is None:
+                stale = None  # the node reported again: a failure from now on is about this request
             progress.show(doc.status_reason)
             if time.monotonic() + POLL_INTERVAL > deadline or not guid:
                 return doc, Outcome.TIMEOUT
@@ -159,14 +174,15 @@ def wait_for(client: MasterClient, doc: InstanceDocument, timeout: float,
 
 
 def conclude(client: MasterClient, doc: InstanceDocument, *, wait: bool, timeout: float,
-             output_format: str) -> None:
+             output_format: str, previous: InstanceDocument | None = None) -> None:
     """After a request: wait if asked, show the instance, and end with the outcome's exit status.
 
     Without `wait`, an instance with a partition (or being destroyed) is done (0); one that waits
     for a partition exits 2 with the reason. A failure that needs the user is one error line and
-    exit 1 (with ``--format json`` the document is printed first, for scripts)."""
+    exit 1 (with ``--format json`` the document is printed first, for scripts). `previous` is the
+    instance before the request, when known (`stale_failure`)."""
     if wait:
-        doc, outcome = wait_for(client, doc, timeout)
+        doc, outcome = wait_for(client, doc, timeout, stale=stale_failure(previous, doc))
     else:
         outcome = Outcome.READY if is_allocated(doc) or doc.state == "destroyed" else Outcome.TIMEOUT
     if outcome is Outcome.FAILED:

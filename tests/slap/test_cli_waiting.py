@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from partita.slap.cli import waiting
 from partita.slap.cli.main import cli
-from partita.slap.cli.waiting import CLEAR_LINE, Progress, needs_user
+from partita.slap.cli.waiting import CLEAR_LINE, Progress, needs_user, stale_failure
 from partita.slap.wire.instance import InstanceDocument
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
 
@@ -102,6 +102,20 @@ def test_progress_lines_change_with_the_reason_and_are_not_repeated(master: Live
     assert progress == ["waiting: software building", "waiting: waiting for the node to deploy it"]
 
 
+def test_stopping_a_failed_instance_waits_past_the_old_failure(master: LiveMaster) -> None:
+    guid = master.client.request_instance("web", SR)["instance_guid"]
+    master.act_as_node(guid)
+    master.client.report_instance_state(guid, "error", CRASH)
+    node = threading.Timer(0.5, master.client.report_instance_state, args=(guid, "stopped"))
+    node.start()
+    try:
+        result = CliRunner().invoke(cli, ["stop", "--cfg", str(master.cfg), "web", "--wait", "--timeout", "30"])
+    finally:
+        node.join()
+    assert result.exit_code == 0, result.output
+    assert master.client.get_instance_tree("web")["reported_state"] == "stopped"
+
+
 # -- the pure rule -------------------------------------------------------------------------------
 
 BASE = InstanceDocument(
@@ -134,6 +148,14 @@ def test_needs_user_rule() -> None:
     assert needs_user(doc(compute_partition_id=None, reported_state=None,
                           status_reason="waiting for a free partition")) is None
     assert needs_user(doc(state="destroyed", reported_state="error", status_reason=CRASH)) is None
+
+
+def test_stale_failure_rule() -> None:
+    failed = doc(reported_state="error", status_reason=CRASH)
+    assert stale_failure(None, failed) is None                                  # a new instance
+    assert stale_failure(BASE, failed) is None                                  # same state requested
+    assert stale_failure(BASE, dataclasses.replace(failed, state="stopped")) == CRASH  # state changed
+    assert stale_failure(BASE, doc(state="stopped")) is None                    # nothing failed
 
 
 # -- progress on a terminal and elsewhere --------------------------------------------------------
