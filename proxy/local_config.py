@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from partita.slap.config import url_host
 from partita.slap.errors import ValidationError
-from partita.slap.format_settings import FormatSettings, check_absolute, format_section, roots_lines
+from partita.slap.format_settings import (
+    DEFAULT_INSTANCE_ROOT, DEFAULT_SOFTWARE_ROOT, FormatSettings, check_absolute, format_section, roots_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,14 @@ class LocalSettings:
         return FormatSettings(partitions=self.partitions, interface=self.interface,
                               ipv4_network=self.ipv4_network, instance_root=self.instance_root,
                               software_root=self.software_root, as_root=self.as_root)
+
+
+def default_roots(directory: str, as_root: bool) -> tuple[str, str]:
+    """The instance and software roots when none is given: the system's as root, else inside the
+    configuration directory (``~/.slapos`` by default), where the user can write."""
+    if as_root:
+        return DEFAULT_INSTANCE_ROOT, DEFAULT_SOFTWARE_ROOT
+    return f"{directory}/srv/slapgrid", f"{directory}/opt/slapgrid"
 
 
 def check(settings: LocalSettings) -> None:

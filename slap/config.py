@@ -24,9 +24,16 @@ One file can drive the proxy, the master, the node and the client: each reads it
   (default 10000) and ``max_parameter_bytes_per_owner`` (default 268435456, 256 MiB); empty
   means the master's default
 
-Which file: ``--cfg`` if given, else the environment variable (``SLAPOS_CONFIGURATION`` for the
-node, proxy and master, ``SLAPOS_CLIENT_CONFIGURATION`` for the client), else SlapOS's default
-path (``/etc/opt/slapos/slapos.cfg``, ``~/.slapos/slapos-client.cfg``).
+Which file (`find_config_file`, one order for every command; `config_candidates` is the rule):
+
+1. ``--cfg FILE``;
+2. else the environment: ``$SLAPOS_CLIENT_CONFIGURATION`` for the client commands (``request``,
+   ``info``, ...), ``$SLAPOS_CONFIGURATION`` for the node, proxy and master commands (SlapOS's
+   variables). A file named by 1 or 2 must exist;
+3. else the first of these that exists: ``~/.slapos/slapos-client.cfg`` (client commands only:
+   what ``slapos configure client`` writes), ``~/.slapos/slapos.cfg`` (what ``slapos configure
+   local`` writes for a user other than root), ``/etc/opt/slapos/slapos.cfg`` (what it and
+   ``slapos node register`` write as root).
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ import configparser
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +51,13 @@ from partita.slap.tokens import TokenFormatError, parse_token
 NODE_ENV = "SLAPOS_CONFIGURATION"
 CLIENT_ENV = "SLAPOS_CLIENT_CONFIGURATION"
 NODE_DEFAULT = "/etc/opt/slapos/slapos.cfg"
+USER_DEFAULT = "~/.slapos/slapos.cfg"
 CLIENT_DEFAULT = "~/.slapos/slapos-client.cfg"
+
+# the help of every ``--cfg`` option that reads a configuration
+CFG_HELP = f"Configuration file (default: ${NODE_ENV}, else {USER_DEFAULT}, else {NODE_DEFAULT})."
+CLIENT_CFG_HELP = (f"Client configuration file (default: ${CLIENT_ENV}, else {CLIENT_DEFAULT}, "
+                   f"else {USER_DEFAULT}, else {NODE_DEFAULT}).")
 
 DEFAULT_COMPUTER_ID = "local_computer"
 DEFAULT_PROXY_HOST = "127.0.0.1"
@@ -55,20 +69,35 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def find_config_file(cfg: str | None, *, client: bool) -> Path:
-    """The configuration file to read, by SlapOS's precedence rules."""
+def config_candidates(cfg: str | None, *, client: bool, environ: Mapping[str, str],
+                      home: Path) -> tuple[list[Path], str]:
+    """The files to look at, in order, and where they come from: ``--cfg``, the environment
+    variable (either names the one file), or the default paths (the first that exists)."""
     if cfg:
-        return Path(cfg).expanduser()
-    env = os.environ.get(CLIENT_ENV if client else NODE_ENV)
-    if env:
-        return Path(env).expanduser()
-    if client:
-        client_path = Path(CLIENT_DEFAULT).expanduser()
-        # SlapOS clients fall back to the node's file when no client file exists.
-        if not client_path.exists() and Path(NODE_DEFAULT).exists():
-            return Path(NODE_DEFAULT)
-        return client_path
-    return Path(NODE_DEFAULT)
+        return [_expand(cfg, home)], "--cfg"
+    variable = CLIENT_ENV if client else NODE_ENV
+    if environ.get(variable):
+        return [_expand(environ[variable], home)], f"${variable}"
+    defaults = ([CLIENT_DEFAULT] if client else []) + [USER_DEFAULT, NODE_DEFAULT]
+    return [_expand(path, home) for path in defaults], "default"
+
+
+def _expand(path: str, home: Path) -> Path:
+    return home / path[2:] if path == "~" or path.startswith("~/") else Path(path).expanduser()
+
+
+def find_config_file(cfg: str | None, *, client: bool) -> Path:
+    """The configuration file to read (module docstring); a ConfigurationError when none of the
+    defaults exists."""
+    candidates, origin = config_candidates(cfg, client=client, environ=os.environ, home=Path.home())
+    if origin != "default":
+        return candidates[0]
+    for path in candidates:
+        if path.exists():
+            return path
+    looked = ", ".join(str(path) for path in candidates)
+    raise ConfigurationError(f"no configuration file found (looked for {looked}); give one with --cfg, "
+                             "or write one with slapos configure local")
 
 
 def read_config(cfg: str | None, *, client: bool = False) -> configparser.ConfigParser:
@@ -79,7 +108,8 @@ def read_config(cfg: str | None, *, client: bool = False) -> configparser.Config
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except FileNotFoundError:
-        raise ConfigurationError(f"configuration file not found: {path} (give one with --cfg)") from None
+        where = "give one with --cfg" if cfg else f"named by ${CLIENT_ENV if client else NODE_ENV}"
+        raise ConfigurationError(f"configuration file not found: {path} ({where})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read configuration file {path}: {exc}") from None
     except configparser.Error as exc:

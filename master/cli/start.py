@@ -17,13 +17,12 @@ from partita.master.pki import store
 from partita.master.server import ServeOptions, TlsFiles, bind_address, check_ready_file, listen, serve
 from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
-from partita.slap.config import MasterConfig, Quotas, master_config, read_config
+from partita.slap.config import CFG_HELP, MasterConfig, Quotas, master_config, read_config
 from partita.slap.listen import check_loopback
 
 
 @click.command("start")
-@click.option("--cfg", help="Configuration file with a [slapmaster] section "
-                            "(database_uri, host, port, workers, threads, authentication).")
+@click.option("--cfg", metavar="FILE", help=CFG_HELP)
 @click.option("--host", help="Address to listen on.")
 @click.option("--port", type=int, help="Port to listen on.")
 @click.option("--workers", type=int, help="Worker processes (PostgreSQL only for more than one).")

@@ -7,11 +7,11 @@ from partita.master.bootstrap import open_database
 from partita.proxy.catalog import private_umask, secure_catalog
 from partita.proxy.snapshot import SECTIONS, catalog_rows
 from partita.slap.cli.output import print_json, print_table
-from partita.slap.config import proxy_config, read_config
+from partita.slap.config import CFG_HELP, proxy_config, read_config
 
 
 @click.command("show")
-@click.option("--cfg", help="SlapOS configuration file of the proxy.")
+@click.option("--cfg", metavar="FILE", help=CFG_HELP)
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--computers", "only", flag_value="computers", help="Only the computers.")

@@ -10,11 +10,11 @@ from partita.master.server import ServeOptions, bind_address, check_ready_file, 
 from partita.proxy.app import make_app, prepare
 from partita.proxy.catalog import private_umask, secure_catalog
 from partita.slap.listen import check_loopback
-from partita.slap.config import database_uri_from, proxy_config, read_config
+from partita.slap.config import CFG_HELP, database_uri_from, proxy_config, read_config
 
 
 @click.command("start")
-@click.option("--cfg", help="SlapOS configuration file ([slapos] computer_id, [slapproxy] host, port, database_uri).")
+@click.option("--cfg", metavar="FILE", help=CFG_HELP)
 @click.option("--host", help="Loopback address to listen on (default: [slapproxy] host, else 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: [slapproxy] port, else 8080).")
 @click.option("-u", "--database-uri", help="SQLite file (or database URL) instead of [slapproxy] database_uri.")

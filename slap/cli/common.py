@@ -1,7 +1,8 @@
 """What the client commands share: ``--cfg`` and ``--format``, the client, instance summaries.
 
-Configuration: ``--cfg FILE``, else ``$SLAPOS_CLIENT_CONFIGURATION``, else
-``~/.slapos/slapos-client.cfg`` (`slap.config`); the commands read ``[slapos] master_url`` and,
+Configuration: ``--cfg FILE``, else ``$SLAPOS_CLIENT_CONFIGURATION``, else the first of
+``~/.slapos/slapos-client.cfg``, ``~/.slapos/slapos.cfg``, ``/etc/opt/slapos/slapos.cfg``
+(`slap.config.find_config_file`); the commands read ``[slapos] master_url`` and,
 for https, ``partita_ca_file`` (the master CA to verify it against) and ``key_file``/``cert_file``
 or ``api_token`` (who we are).
 
@@ -22,7 +23,7 @@ import click
 from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
 from partita.slap.cli.output import print_json, print_mapping
 from partita.slap.client import MasterClient, connect
-from partita.slap.config import ClientConfig, client_config, read_config
+from partita.slap.config import CLIENT_CFG_HELP, ClientConfig, client_config, read_config
 from partita.slap.wire.instance import InstanceDocument, TreeEntry, parse_instance, parse_tree_entry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,11 +38,7 @@ SUMMARY_KEYS = (
 
 def cfg_option(func: F) -> F:
     """``--cfg FILE``: the client configuration file."""
-    return click.option(
-        "--cfg", metavar="FILE",
-        help="Client configuration file (default: $SLAPOS_CLIENT_CONFIGURATION, "
-             "else ~/.slapos/slapos-client.cfg).",
-    )(func)
+    return click.option("--cfg", metavar="FILE", help=CLIENT_CFG_HELP)(func)
 
 
 def format_option(func: F) -> F:
