@@ -14,7 +14,9 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
 Errors: a `PartitaError` (a bad configuration, an unreachable master, an error answered by the
 master) ends the command with one line on stderr, ``slapos: error: <message>``, and exit status 1,
 or 2 when the thing is not ready yet (as SlapOS's "Master is provisioning it"). ``--debug`` shows
-the traceback instead.
+the traceback instead. A usage error (an unknown command or option, a missing argument, a value
+click refuses) prints click's usage message and exits 64 (``EX_USAGE``), never 2: a script that
+waits on exit status 2 ("not ready yet") must not loop on a typo.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from partita.slap.errors import ConfigurationError, PartitaError
 ENTRY_POINT_GROUP = "partita.cli"
 EXIT_ERROR = 1
 EXIT_NOT_READY = 2
+EXIT_USAGE = 64  # sysexits.h's EX_USAGE (click's own is 2, which here means "not ready yet")
 
 BUILTIN_COMMANDS: dict[str, str] = {
     "request": "partita.slap.cli.request:command",
@@ -165,9 +168,20 @@ class RootGroup(LazyGroup):
         self.discover()
         return super().get_command(ctx, cmd_name)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:  # the global options
+            error.exit_code = EXIT_USAGE
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:  # the command, its sub-commands, options and arguments
+            error.exit_code = EXIT_USAGE
+            raise
         except PartitaError as error:
             if ctx.params.get("debug"):
                 raise

@@ -216,8 +216,8 @@ def test_audit_list_since_and_limit(fake: FakeMaster, cfg: str) -> None:
 def test_audit_list_bad_input(fake: FakeMaster, cfg: str) -> None:
     result = run(cfg, "audit", "list", "--since", "last week")
     assert result.exit_code == 1 and result.stderr.startswith("slapos: error: --since: 'last week' is neither")
-    assert run(cfg, "audit", "list", "--limit", "0").exit_code == 2
-    assert run(cfg, "audit", "list", "--format", "xml").exit_code == 2
+    assert run(cfg, "audit", "list", "--limit", "0").exit_code == 64  # usage errors: EX_USAGE (issue 11)
+    assert run(cfg, "audit", "list", "--format", "xml").exit_code == 64
     assert fake.calls == []
 
 

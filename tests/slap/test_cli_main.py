@@ -88,3 +88,24 @@ def test_main_returns_the_exit_status(tmp_path: Path, capsys) -> None:  # type: 
     assert main(["--help"]) == 0
     assert main(["list", "--cfg", str(tmp_path / "nope.cfg")]) == 1
     assert "slapos: error: configuration file not found" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_64_with_clicks_message() -> None:
+    """Issue 11: exit status 2 means "not ready yet"; a usage error is EX_USAGE (64)."""
+    cases = {
+        ("bogus",): ("Usage: slapos [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'bogus'."),
+        ("--bogus", "list"): ("Usage: slapos [OPTIONS] COMMAND [ARGS]...", "Error: No such option '--bogus'"),
+        ("request",): ("Usage: slapos request [OPTIONS] TITLE URL", "Error: Missing argument 'TITLE'."),
+        ("list", "--format", "xml"): ("Usage: slapos list [OPTIONS]", "Error: Invalid value for '--format'"),
+        ("proxy", "start", "--port", "x"): ("Usage: slapos proxy start [OPTIONS]",
+                                           "Error: Invalid value for '--port': 'x' is not a valid integer."),
+        ("node", "bogus"): ("Usage: slapos node [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'bogus'."),
+    }
+    for args, (usage, error) in cases.items():
+        done = run_script(*args)
+        assert done.returncode == 64, (args, done.returncode, done.stderr)
+        lines = done.stderr.splitlines()
+        assert lines[0] == usage and lines[-1].startswith(error), (args, done.stderr)
+        assert "Traceback" not in done.stderr and done.stdout == ""
+    assert main(["list", "--format", "xml"]) == 64
+    assert CliRunner().invoke(cli, ["info"]).exit_code == 64
