@@ -271,10 +271,13 @@ def quotas_config(parser: configparser.ConfigParser, section: str) -> Quotas:
     """The quotas of `section` (``max_instances_per_owner``, ``max_parameter_bytes_per_owner``)."""
     values: dict[str, int | None] = {}
     for key in ("max_instances_per_owner", "max_parameter_bytes_per_owner"):
-        value = get_int(parser, section, key, -1)
-        if value != -1 and value < 0:
+        if get_option(parser, section, key) is None:
+            values[key] = None  # missing or empty: the master's default
+            continue
+        value = get_int(parser, section, key, 0)
+        if value < 0:
             raise ConfigurationError(f"[{section}] {key} must be a positive integer, not {value}")
-        values[key] = None if value == -1 else value
+        values[key] = value
     return Quotas(**values)
 
 

@@ -30,7 +30,7 @@ def test_defaults_are_the_masters(tmp_path: Path) -> None:
     assert config.quotas is not None and config.quotas.settings() == {}
 
 
-@pytest.mark.parametrize("value", ["-3", "many"])
+@pytest.mark.parametrize("value", ["-3", "-1", "many"])  # -1 once meant "unset"
 def test_bad_quotas_are_configuration_errors(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigurationError, match="max_instances_per_owner"):
         master_config(parser(tmp_path, f"[slapmaster]\ndatabase_uri = c.db\nmax_instances_per_owner = {value}\n"))
