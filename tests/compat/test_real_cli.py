@@ -51,9 +51,14 @@ def computer(client: PeerClient) -> dict[str, Any]:
 
 
 def test_cli_request_supply_service_computer(client: PeerClient) -> None:
-    # supply (no computer yet: a supply is only a wish)
+    # supply to a computer without partitions yet (a supply is only a wish); a computer must be
+    # known, though: the node declared itself (the proxy's own is known from its start), and a
+    # typo is refused, as slapos.core expects of a master (issue 11)
+    client.ok(format_step(0))
     supplied = succeeded(client.cli("supply", SR, COMPUTER_ID))
     assert "Done" in supplied.output
+    typo = client.cli("supply", SR, "local_computr")
+    assert typo.returncode == 1 and "Computer local_computr has not been found" in typo.output, str(typo)
 
     # request before any partition exists: kept waiting, the CLI exits 2
     early = client.cli("request", "inst1", SR, "--parameters", *INST1_PARAMETERS)
