@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from partita.slap.errors import ValidationError
+
 log = logging.getLogger(__name__)
 
 XML = "xml"
@@ -34,8 +36,8 @@ FETCH_TIMEOUT = 5.0
 MAX_BYTES = 1024 * 1024
 
 
-class DescriptorProblem(Exception):
-    """The descriptor exists but cannot be used (internal: logged as a warning, never raised out)."""
+class DescriptorProblem(ValidationError):
+    """The descriptor exists but cannot be used (`serialisation_of` logs it as a warning)."""
 
 
 def descriptor_location(software_url: str) -> str:
