@@ -51,13 +51,17 @@ class RequestCommand(click.Command):
               help="Requested state (default: started for a new instance, unchanged otherwise).")
 @click.option("--parameters", "pairs", multiple=True, metavar="K=V [K=V ...]", help="Instance parameters.")
 @click.option("--parameters-file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Instance parameters from a .json or .yaml file holding a mapping.")
+              help="Instance parameters from a .json or .yaml file holding a mapping, sent as the release's "
+                   "software.cfg.json declares (xml: each value as a string; json-in-xml: one JSON '_').")
 @click.option("--force-serialisation", type=click.Choice(SERIALISATIONS),
-              help="Send the file's parameters as flat strings (xml) or as one JSON '_' (json-in-xml).")
+              help="Send the file's parameters as flat strings (xml) or as one JSON '_' (json-in-xml), "
+                   "whatever the release declares.")
 @click.option("--node", "node_pairs", multiple=True, metavar="K=V [K=V ...]",
               help="Where to deploy it (SLA), e.g. computer_guid=COMP-1.")
 @click.option("--slave", "--shared", "shared", is_flag=True, help="A shared instance, served by a host instance.")
-@click.option("--wait", is_flag=True, help="Wait until the instance is ready, or the node reports a failure that needs you.")
+@click.option("--wait", is_flag=True,
+              help="Wait until the instance is ready (exit 0), the node reports a failure that needs you (exit 1) "
+                   "or --timeout passes (exit 2).")
 @click.option("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, show_default=True,
               help="Seconds --wait waits.")
 @cfg_option

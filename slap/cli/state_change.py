@@ -44,7 +44,8 @@ def wait_options(func: Any) -> Any:
     func = click.option("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, show_default=True,
                         help="Seconds --wait waits.")(func)
     return click.option("--wait", is_flag=True,
-                        help="Wait until the node did it, or reports a failure that needs you.")(func)
+                        help="Wait until the node did it (exit 0), reports a failure that needs you (exit 1) "
+                             "or --timeout passes (exit 2).")(func)
 
 
 def change_state(title: str, state: str, *, wait: bool, timeout: float, cfg: str | None,
