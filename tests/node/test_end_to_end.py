@@ -110,8 +110,14 @@ def test_broken_software_release_is_the_status_reason(env: NodeEnv):
     result = env.software(check=False)
     assert result.returncode == 1 and "failed" in result.stderr
     doc = env.info("broken")
-    assert doc["status_reason"].startswith("software failed: the software buildout failed")
-    assert "no-such-instance.cfg.in" in doc["status_reason"]
+    reason = doc["status_reason"]
+    assert reason.startswith("software failed: the software buildout failed")
+    assert "no-such-instance.cfg.in" in reason
+    # issue 11: one short line naming the build's log; the whole output is in the node's log
+    build_log = next((env.root / "soft").glob("*/.build.log"))
+    assert "\n" not in reason and len(reason) <= len("software failed: ") + 300, reason
+    assert reason.endswith(f"(log: {build_log})"), reason
+    assert "While:" in result.stderr and "While:" not in reason
     software = env.client.list_software_installations(COMPUTER)[0]
     assert software["reported_state"] == "error"
     # a failed build never looks complete, and the instance pass leaves the partition alone
@@ -125,6 +131,7 @@ def test_dying_service_is_the_status_reason(env: NodeEnv):
     assert env.instance(check=False).returncode == 1
     reason = env.info("dying")["status_reason"]
     assert reason.startswith("service hello-web exited with status "), reason
+    assert "\n" not in reason and len(reason) <= 300 and reason.endswith("_hello-web.log)"), reason
 
 
 def test_child_request_converges_in_one_pass(env: NodeEnv):
