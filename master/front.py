@@ -56,6 +56,13 @@ _PEER_KEY = "partita.peer_certificate_der"
 _READ_DONE_KEY = "partita.request_read"
 SERVER_NAME = b"Partita"  # the Server header of every answer
 
+
+class _TooLarge:
+    """What `Front._read_body` gives for a body over the app's limit."""
+
+
+_TOO_LARGE = _TooLarge()
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -136,6 +143,9 @@ class Front:
         read_done = scope.get(_READ_DONE_KEY)
         if read_done is not None:
             read_done()
+        if isinstance(body, _TooLarge):
+            await self._answer(await self._run(self._too_large_environ(scope)), send, close=True)
+            return
         environ = _environ(scope, body, self.multiprocess)
         if scope["method"] == "POST" and scope["path"] == WAIT_PATH:
             answer = await self._long_poll(environ, body, receive)
@@ -143,18 +153,31 @@ class Front:
                 return  # the node left while it waited
         else:
             answer = await self._run(environ)
+        await self._answer(answer, send)
+
+    @staticmethod
+    async def _answer(answer: _Answer, send: Callable[..., Any], *, close: bool = False) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         if not any(name == b"server" for name, _ in headers):
             headers.append((b"server", SERVER_NAME))
+        if close:  # the rest of the body was not read: this connection carries no other request
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
-    async def _read_body(self, scope: dict[str, Any], receive: Callable[..., Any]) -> bytes | None:
-        """The whole body, or None if the client left. A declared length over the app's limit is not
-        read: the app answers it (413) from the headers alone."""
+    def _too_large_environ(self, scope: dict[str, Any]) -> dict[str, Any]:
+        """The request as the app sees it when its body is over the limit: no body, and a length
+        one over the limit, so that the app answers its own 413 (JSON or SLAP XML)."""
+        environ = _environ(scope, b"", self.multiprocess)
+        environ["CONTENT_LENGTH"] = str((self.max_body or 0) + 1)
+        return environ
+
+    async def _read_body(self, scope: dict[str, Any], receive: Callable[..., Any]) -> bytes | _TooLarge | None:
+        """The whole body; None if the client left; `_TOO_LARGE` (not read further) when the
+        declared length, or what arrived of an unannounced one, is over the app's limit."""
         declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if declared is not None and self.max_body is not None and declared.isdigit() and int(declared) > self.max_body:
-            return b""
+            return _TOO_LARGE
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -164,7 +187,7 @@ class Front:
             chunk = message.get("body", b"")
             size += len(chunk)
             if self.max_body is not None and size > self.max_body:
-                return b""  # an unannounced (chunked) body over the limit: the app answers 413 on CONTENT_LENGTH
+                return _TOO_LARGE
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)

@@ -122,3 +122,26 @@ def test_the_peer_certificate_comes_from_the_connection_never_from_a_header() ->
     assert json.loads(sent[1]["body"]) == {"peer": ""}
     sent = run(front, scope("/slapos.get.v0.whoami", **{"partita.peer_certificate_der": b"\x30\x01"}), b"{}")
     assert json.loads(sent[1]["body"]) == {"peer": "3001"}
+
+
+def length_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Answers what the app was told of the body: its declared length and what it could read."""
+    data = json.dumps({"length": environ.get("CONTENT_LENGTH"), "read": len(environ["wsgi.input"].read())}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [data]
+
+
+def test_a_body_over_the_limit_reaches_the_app_as_over_the_limit_and_closes_the_connection() -> None:
+    """Regression (issue 10): it reached the app as an empty body, answered 400 instead of 413."""
+    front = Front(length_app, ChangeBus(), threads=1, max_body=100, max_wait_seconds=60)
+    declared = scope("/slapos.post.v0.software_instance")
+    declared["headers"] = [*declared["headers"], (b"content-length", b"5000")]
+    sent = run(front, declared, b"x" * 100)
+    assert json.loads(sent[1]["body"]) == {"length": "101", "read": 0}
+    assert (b"connection", b"close") in sent[0]["headers"]
+    unannounced = run(front, scope("/slapos.post.v0.software_instance"), b"x" * 101)
+    assert json.loads(unannounced[1]["body"]) == {"length": "101", "read": 0}
+    within = run(front, scope("/slapos.post.v0.software_instance"), b"x" * 100)
+    assert json.loads(within[1]["body"]) == {"length": "100", "read": 100}
+    assert (b"connection", b"close") not in within[0]["headers"]
+    assert (b"server", b"Partita") in within[0]["headers"]
