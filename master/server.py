@@ -133,9 +133,10 @@ def listen(host: str, port: int) -> socket.socket:
     if it cannot be."""
     where = bind_address(host, port)
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    except (socket.gaierror, UnicodeError) as error:
+        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        # a name (localhost) on its IPv4 address first, as gunicorn bound it
+        family, kind, proto, _, address = sorted(found, key=lambda info: info[0] != socket.AF_INET)[0]
+    except (socket.gaierror, UnicodeError, IndexError) as error:
         raise ConfigurationError(f"cannot listen on {where}: {getattr(error, 'strerror', None) or error}") from None
     sock = socket.socket(family, kind, proto)
     try:

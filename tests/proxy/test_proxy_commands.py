@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ from tests.support.server import SLAPOS, ServerProcess, start
 SR = "https://example.invalid/hello/software.cfg"
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([SLAPOS, *args], capture_output=True, text=True, timeout=60)
+def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([SLAPOS, *args], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **env} if env else None)
     if check and result.returncode != 0:
         raise AssertionError(f"slapos {' '.join(args)} failed: {result.stdout}{result.stderr}")
     return result
@@ -53,7 +55,7 @@ def test_proxy_serves_both_protocols_and_show_prints_them(proxy: ServerProcess) 
     assert shown["instances"][0]["title"] == "hello"
     assert shown["instances"][0]["parameters"] == {"greeting": "Bonjour"}
     assert shown["supplies"][0]["software_release"] == SR
-    table = run("proxy", "show", "--cfg", cfg).stdout
+    table = run("proxy", "show", "--cfg", cfg, env={"COLUMNS": "240"}).stdout  # wide enough for every cell
     assert "hello" in table and "slappart0" in table and "Bonjour" in table
 
 
