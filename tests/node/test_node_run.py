@@ -18,15 +18,17 @@ pytestmark = pytest.mark.root
 
 SLOW = Path(__file__).parent / "srs" / "slow" / "software.cfg"
 SLEEP = "sleep 97.25"  # what the slow release's build runs (a command line no one else runs)
+SLOW_INSTANCE = Path(__file__).parent / "srs" / "slow-instance" / "software.cfg"
+SLEEP_INSTANCE = "sleep 97.5"  # what its instance buildout runs
 
 
-def sleeping() -> list[int]:
-    """The pids of the slow release's build's `sleep`."""
+def sleeping(command: str = SLEEP) -> list[int]:
+    """The pids of the slow release's `sleep`."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip() == SLEEP.encode():
+                if (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip() == command.encode():
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -83,6 +85,27 @@ def test_ctrl_c_stops_within_two_seconds_and_kills_the_buildout(env: NodeEnv) ->
     last = text.strip().splitlines()[-1]
     assert last.startswith("slapos node run: stopped (SIGINT)") and "buildout" in last, text
     assert "Traceback" not in text and "failed" not in text  # an interruption is not a failure
+
+
+def test_ctrl_c_during_a_deployment_stops_the_instance_buildout(env: NodeEnv) -> None:
+    env.supply_and_request("slow", SLOW_INSTANCE)
+    env.software()
+    process, output = start(env)
+    try:
+        wait_until(lambda: sleeping(SLEEP_INSTANCE), 120, "the instance buildout's sleep", output)
+        assert "deploying slappart0 (slow)" in output.read_text().splitlines(), output.read_text()
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = output.read_text()
+    assert (status, elapsed < 2.0) == (130, True), f"{status} after {elapsed:.1f}s\n{text}"
+    assert sleeping(SLEEP_INSTANCE) == [], "the instance buildout's process group survived"
+    assert not env.info("slow")["status_reason"].startswith("buildout failed"), "an interruption was reported"
 
 
 def bad_toolchain(env: NodeEnv) -> None:
