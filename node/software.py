@@ -78,7 +78,7 @@ def _prepare_cache(ctx: NodeContext) -> Path:
     for path in (cache, cache / "eggs", cache / "download", cache / "extends"):
         if path == cache and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)  # a configured cache_directory's parents
-        owned_directory(path, owner=owner, mode=0o755)  # the build user owns software_root: no link
+        owned_directory(path, owner=owner, mode=0o755)  # made by root in root's software_root, then the build user's
     return cache
 
 
