@@ -113,6 +113,8 @@ def _environ(scope: dict[str, Any], body: bytes, multiprocess: bool) -> dict[str
         if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             environ[name] = value
             continue
+        if name == "TRANSFER_ENCODING":
+            continue  # the body was read whole and de-chunked: the app gets it with its length
         key = f"HTTP_{name}"
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     if "CONTENT_LENGTH" in environ or body:

@@ -6,6 +6,8 @@ import json
 import threading
 from typing import Any
 
+from flask import Flask, request
+
 from partita.master.api.authentication import PEER_CERTIFICATE
 from partita.master.db.notify import ChangeBus
 from partita.master.front import WAIT_PATH, Front
@@ -145,3 +147,19 @@ def test_a_body_over_the_limit_reaches_the_app_as_over_the_limit_and_closes_the_
     assert json.loads(within[1]["body"]) == {"length": "100", "read": 100}
     assert (b"connection", b"close") not in within[0]["headers"]
     assert (b"server", b"Partita") in within[0]["headers"]
+
+
+def test_a_chunked_body_reaches_the_app_whole_with_its_length() -> None:
+    """Regression (issue 10): Werkzeug reads nothing of a chunked body it is not told is whole,
+    so a request sent chunked reached the JSON API empty."""
+    app = Flask(__name__)
+
+    @app.post("/echo")
+    def echo() -> dict[str, Any]:
+        return {"length": request.content_length, "data": request.get_data(as_text=True)}
+
+    front = Front(app.wsgi_app, ChangeBus(), threads=1, max_body=100, max_wait_seconds=60)
+    chunked = scope("/echo")
+    chunked["headers"] = [*chunked["headers"], (b"transfer-encoding", b"chunked")]
+    sent = run(front, chunked, b'{"title": "x"}')
+    assert json.loads(sent[1]["body"]) == {"length": 14, "data": '{"title": "x"}'}

@@ -173,3 +173,54 @@ def test_many_waiting_nodes_all_wake_on_a_change(proxy: ServerProcess) -> None:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The head and body of one answer on `sock` (the body by its Content-Length)."""
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection without answering: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk
+        body += chunk
+    return head, body
+
+
+@pytest.mark.parametrize("path,content_type", [
+    ("/slapos.post.v0.software_instance", "application/json"),
+    ("/requestComputerPartition", "application/x-www-form-urlencoded"),
+])
+def test_a_body_declared_over_the_limit_is_413_without_being_read(
+        proxy: ServerProcess, path: str, content_type: str) -> None:
+    """Regression (issue 10): the front passed such a request to the app as an empty body (400)."""
+    sock = connect(proxy.url)
+    try:
+        host = proxy.url.split("//", 1)[1]
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+                      f"Content-Length: {12 * 1024 * 1024}\r\n\r\n").encode() + b"a" * 65536)
+        head, body = read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert b"connection: close" in head.lower()
+        if content_type == "application/json":
+            assert json.loads(body)["code"] == "TOO_LARGE"
+    finally:
+        sock.close()
+    assert requests.post(f"{proxy.url}/slapos.get.v0.compute_node_state", json={"computer_guid": COMPUTER},
+                         timeout=10).status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_413(proxy: ServerProcess) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 65536  # 12.5 MiB in all, no length announced
+
+    answer = requests.post(f"{proxy.url}/slapos.post.v0.software_instance", data=chunks(),
+                           headers={"Content-Type": "application/json"}, timeout=30)
+    assert answer.status_code == 413 and answer.json()["code"] == "TOO_LARGE", answer.text
