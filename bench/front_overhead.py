@@ -103,7 +103,7 @@ def start(kind: str, scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
         try:
             requests.get(f"{url}/nothing", timeout=2)
             return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
             time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"the {kind} server did not answer within 60 s")

@@ -73,7 +73,7 @@ def test_the_catalog_is_owner_only_after_configure_local_and_start(reachable: Pa
             try:
                 requests.get(url + "/openapi.json", timeout=2)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         with MasterClient(url) as client:  # something secret in the catalog, and the WAL in use

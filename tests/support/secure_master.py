@@ -100,7 +100,7 @@ def _wait_ready(server: ServerProcess, ca_file: Path) -> None:
         try:
             requests.get(server.url + "/partita/ca.crt", timeout=2, verify=str(ca_file))
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"master did not answer within {START_DEADLINE} s:\n{server.log()}")

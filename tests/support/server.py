@@ -104,7 +104,7 @@ def _wait_ready(server: ServerProcess) -> None:
         try:
             requests.get(server.url + "/openapi.json", timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not answer within {START_DEADLINE} s:\n{server.log()}")
