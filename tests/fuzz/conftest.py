@@ -274,6 +274,8 @@ class World:
         request("child", headers=main_header, parameters={"k": "v"})
         request("route", shared=True, parameters={"path": "/x"}, sla_parameters={"instance_guid": self.guids["main"]})
         request("stopped-one", state="stopped", software_type="other")
+        # a known computer without partitions: an unknown one is refused, not waited for (issue 11)
+        self.call("slapos.put.v0.compute_node_format", {"computer_guid": NO_COMPUTER, "compute_partition_list": []})
         request("waiting", sla_parameters={"computer_guid": NO_COMPUTER})
         request("doomed")
         request("doomed", state="destroyed")
