@@ -1,11 +1,11 @@
 """Rendering for the client commands: rich tables for people, JSON for scripts.
 
 Cells are plain `rich.text.Text` (never markup), so a value like ``[bold]`` prints as it is.
-Tables are rendered to text and written with `click.echo`, without trailing spaces, at
-`output_width`: ``$COLUMNS`` when set, else the terminal's width, else (pipes) `PIPE_WIDTH`
-columns so lines are not wrapped.
+Tables are rendered to text and written with `click.echo`, without trailing spaces: on a
+terminal at its width, elsewhere (pipes, tests) at `PIPE_WIDTH` columns so lines are not wrapped.
 
-`print_fitted_table` fits a table in that width instead of wrapping its cells: the widest columns
+`print_fitted_table` fits a table in `output_width` (``$COLUMNS`` when set, even on a pipe, else
+as above) instead of wrapping its cells: the widest columns
 give up room first, down to their minimum, and each cell is cut to its column by its column's
 `Fit` (URLs in the middle, ``https://exam…/software.cfg``; status reasons at the end, on one line).
 The cutting rules (`shorten_middle`, `shorten_url`, `shorten_end`, `single_line`, `fit_widths`) are pure.
@@ -40,10 +40,12 @@ def output_width() -> int:
     return shutil.get_terminal_size().columns if sys.stdout.isatty() else PIPE_WIDTH
 
 
-def render(renderable: RenderableType) -> str:
-    """A rich renderable as text for the current stdout (colours only on a terminal)."""
+def render(renderable: RenderableType, width: int | None = None) -> str:
+    """A rich renderable as text for the current stdout (colours only on a terminal), `width`
+    columns wide (by default the terminal's, else `PIPE_WIDTH`)."""
     terminal = sys.stdout.isatty()
-    width = output_width()
+    if width is None:
+        width = shutil.get_terminal_size().columns if terminal else PIPE_WIDTH
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=terminal, markup=False, highlight=False,
                       emoji=False)
@@ -174,14 +176,15 @@ def fit_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fits: Sequen
 
 def print_fitted_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], fits: Sequence[Fit]) -> None:
     """A table that fits `output_width` columns: cells cut by their column's `Fit`, never wrapped."""
-    fitted = fit_rows(columns, list(rows), fits, output_width())
+    width = output_width()
+    fitted = fit_rows(columns, list(rows), fits, width)
     table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False)
     for column in table.columns:
         column.no_wrap = True
         column.overflow = "ellipsis"
     for row in fitted:
         table.add_row(*(Text(text) for text in row))
-    click.echo(render(table))
+    click.echo(render(table, width))
 
 
 def echo_err(message: str) -> None:

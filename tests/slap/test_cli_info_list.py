@@ -13,7 +13,8 @@ INFO_KEYS = {"title", "state", "partition", "computer", "software_release", "sof
 
 
 def run(master: LiveMaster, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--cfg", str(master.cfg)])
+    """The command, its output not a terminal and no $COLUMNS (pytest-xdist's workers set it)."""
+    return CliRunner(env={"COLUMNS": None}).invoke(cli, [*args, "--cfg", str(master.cfg)])
 
 
 def test_info_json_has_the_documented_keys(master: LiveMaster) -> None:
