@@ -289,11 +289,8 @@ def _finish(ctx: NodeContext, work: PartitionWork, ok: bool, message: str) -> Re
     master has it: a report the master could not take (507, 503, unreachable) is sent again at
     a later pass, since the partition is processed or checked again."""
     message = clip(message)
-    if ok:
-        log.info("%s: %s", work.pid, message)
-    else:
-        log.warning("%s: %s", work.pid, message)
-    progress.step("%s (%s): %s", work.pid, work.instance.title, message)
+    log.info("%s: %s", work.pid, message)
+    (progress.step if ok else progress.failed)("%s (%s): %s", work.pid, work.instance.title, message)
     reported = _report(ctx, work.instance, ok, message)
     if reported:
         _save_verdict(work.path, ok, message)

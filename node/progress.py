@@ -1,8 +1,9 @@
 """What the node commands say they do, one line per step (issue 11).
 
 ``slapos node run`` (and ``software``, ``instance``, ``report``) print by default a quiet line
-per step on stderr — ``building URL``, ``deploying slappart0 (title)``, ``slappart0 (title):
-promise p failing: …``, ``done`` — and nothing else but warnings. ``slapos -v node run`` shows the
+per step on stderr — ``building URL``, ``deploying slappart0 (title)``, ``done`` — and warnings
+and errors, a failed step among them (``WARNING partita.node.progress: slappart0 (title): promise
+p failing: …``). ``slapos -v node run`` shows the
 detailed log instead (these lines included, with their logger name); ``-q``, errors only.
 
 The steps are records of the logger ``partita.node.progress`` at INFO: `show` gives that logger a
@@ -20,6 +21,12 @@ log = logging.getLogger("partita.node.progress")
 def step(message: str, *args: object) -> None:
     """Say one step (``%``-style arguments, as for logging)."""
     log.info(message, *args)
+
+
+def failed(message: str, *args: object) -> None:
+    """Say a step that failed: a warning, shown (once, with its level) by the root logger's
+    handlers in every mode but ``-q``, and kept by ``--log-file``."""
+    log.warning(message, *args)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -43,6 +50,7 @@ def show() -> Callable[[], None]:
     handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.INFO)
+    handler.addFilter(lambda record: record.levelno < logging.WARNING)  # the root's handlers show those
     previous = log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO)

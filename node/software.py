@@ -112,7 +112,7 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
         except CommandFailed as error:
             log.error("software %s: %s; the end of its output:\n%s", url, error, error.tail)
             reason = status_reason(str(error), error.tail, path / BUILD_LOG)
-            progress.step("building %s failed: %s", url, reason)
+            progress.failed("building %s failed: %s", url, reason)
             failures.record(reason, reported=_report(ctx, url, "error", reason))
             return False
         failures.clear()
