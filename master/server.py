@@ -13,9 +13,10 @@ Gunicorn does not hand the verified client certificate to the application: the f
 the connection and puts its DER in the environ (``partita.peer_certificate``), a key no HTTP header
 can produce.
 
-Starting (`serve`): the listening socket is bound here, before gunicorn runs, and handed to it
-(``fd://``): a port in use is one `PortInUse` line at once, not gunicorn's five retries, and the
-banner is printed only once the socket is bound. With ``ready_file``, a worker that has loaded the
+Starting (`serve`): the socket is bound here (`bind`, by the command before it prepares anything)
+and listens once the server is about to run (`listen`), then gunicorn takes it over (``fd://``):
+a port in use is one `PortInUse` line at once, not gunicorn's five retries, and the banner is
+printed only once the socket is bound. With ``ready_file``, a worker that has loaded the
 app writes that file atomically, ``{"pid": <the server's pid>, "url": ...}``: whoever started the
 server knows that *this* process answers there, not another server that held the port already
 (`scripts/demo`). The file is removed at start (a stale one never stands for this server) and
@@ -128,9 +129,10 @@ def bind_address(host: str, port: int) -> str:
     return f"{url_host(host)}:{port}"
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A socket listening on `host`:`port`; `PortInUse` (or another ConfigurationError, one line)
-    if it cannot be."""
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port`, not listening yet (connections are refused until `listen`:
+    a client never waits on a server still preparing); `PortInUse` if another socket listens
+    there, another ConfigurationError (one line) if it cannot be bound."""
     where = bind_address(host, port)
     try:
         found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -142,15 +144,28 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free
         sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise _bind_error(error, host, port) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def listen(sock: socket.socket, host: str, port: int) -> None:
+    """Start listening on the bound `sock` (`PortInUse` if another server began listening on the
+    same port since `bind`)."""
+    try:
         sock.listen(BACKLOG)
     except OSError as error:
         sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is in use: another server listens there "
-                            "(stop it, or choose another port)") from None
-        raise ConfigurationError(f"cannot listen on {where}: {error.strerror or error}") from None
-    sock.set_inheritable(True)
-    return sock
+        raise _bind_error(error, host, port) from None
+
+
+def _bind_error(error: OSError, host: str, port: int) -> ConfigurationError:
+    if error.errno == errno.EADDRINUSE:
+        return PortInUse(f"port {port} on {host} is in use: another server listens there "
+                         "(stop it, or choose another port)")
+    return ConfigurationError(f"cannot listen on {bind_address(host, port)}: {error.strerror or error}")
 
 
 def _ready_hooks(options: ServeOptions, url: str, banner: str) -> dict[str, object]:
@@ -196,14 +211,15 @@ def check_ready_file(path: str | None) -> None:
 
 def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool, banner: str = "",
           listener: socket.socket | None = None) -> None:
-    """Listen (on `listener` if the caller bound it already, `listen`), print `banner` (stderr),
+    """Listen (on `listener` if the caller bound it already: `bind`), print `banner` (stderr),
     run the app in the foreground until SIGTERM/SIGINT."""
     if sqlite and options.workers != 1:
         raise ConfigurationError("a SQLite catalog is served by one worker; use PostgreSQL for more")
     if options.workers < 1 or options.threads < 1:
         raise ConfigurationError("workers and threads must be at least 1")
     check_ready_file(options.ready_file)
-    listener = listener or listen(options.host, options.port)
+    listener = listener or bind(options.host, options.port)
+    listen(listener, options.host, options.port)
     url = f"{options.scheme}://{bind_address(options.host, listener.getsockname()[1])}/"
     settings: dict[str, object] = {
         "bind": f"fd://{listener.detach()}",   # gunicorn takes the bound socket over

@@ -14,7 +14,7 @@ from partita.master.bootstrap import open_database
 from partita.master.cli.init import default_names
 from partita.master.db.database import Database
 from partita.master.pki import store
-from partita.master.server import ServeOptions, TlsFiles, bind_address, check_ready_file, listen, serve
+from partita.master.server import ServeOptions, TlsFiles, bind_address, bind, check_ready_file, serve
 from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
 from partita.slap.config import CFG_HELP, MasterConfig, Quotas, master_config, read_config
@@ -46,7 +46,7 @@ def command(cfg: str | None, host: str | None, port: int | None, workers: int | 
     options = ServeOptions(host, port or config.port, workers or config.workers, threads or config.threads, tls=tls,
                            ready_file=ready_file)
     check_ready_file(ready_file)
-    listener = listen(options.host, options.port)  # a port in use stops it here, before the migration
+    listener = bind(options.host, options.port)  # a port in use stops it here, before the migration
     open_database(config.database_uri).dispose()  # migrate once, before the workers start
     banner = (f"Partita master on {options.scheme}://{bind_address(options.host, options.port)}/ "
               f"({options.workers} workers x {options.threads} threads{'' if secure else ', no authentication'})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from partita.master.server import ServeOptions, bind_address, check_ready_file, listen, serve
+from partita.master.server import ServeOptions, bind_address, bind, check_ready_file, serve
 from partita.proxy.app import make_app, prepare
 from partita.proxy.catalog import private_umask, secure_catalog
 from partita.slap.listen import check_loopback
@@ -36,7 +36,7 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
     check_loopback(config.host, "--host" if host else "[slapproxy] host")
     check_ready_file(ready_file)
-    listener = listen(config.host, config.port)  # a port in use stops it here, before the catalog is touched
+    listener = bind(config.host, config.port)  # a port in use stops it here, before the catalog is touched
     private_umask()
     secure_catalog(config.database_uri, say=lambda line: click.echo(line, err=True))
     prepare(config)
