@@ -42,7 +42,11 @@ def _default_directory() -> str:
               show_default="/opt/slapgrid as root, DIRECTORY/opt/slapgrid otherwise")
 @click.option("--force", is_flag=True, help="Overwrite an existing slapos.cfg.")
 def command(directory: str, force: bool, **options: object) -> None:
-    """Write DIRECTORY/slapos.cfg for a proxy and a node on this machine."""
+    """Write DIRECTORY/slapos.cfg for a proxy and a node on this machine.
+
+    As root: /etc/opt/slapos/slapos.cfg, roots /srv/slapgrid and /opt/slapgrid. As another user:
+    everything under ~/.slapos (the catalog, srv/slapgrid, opt/slapgrid). Every command then finds
+    the file without --cfg."""
     directory = str(Path(directory).expanduser().absolute())
     check_loopback(str(options["host"]), "--daemon-listen-ip")
     as_root = os.geteuid() == 0
