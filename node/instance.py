@@ -41,7 +41,7 @@ from partita.node.desired import release_digest, stamp
 from partita.node.errors import CommandFailed, Interrupted, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
-from partita.node.listeners import read_listeners, squats
+from partita.node.listeners import kill_squatters, read_listeners, squats
 from partita.node.reason import clip, status_reason
 from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
 from partita.node.software import is_completed
@@ -259,6 +259,10 @@ def _squatting(ctx: NodeContext, work: PartitionWork, user: RunAs) -> str | None
     if not found:
         return None
     ctx.services().stop(work.pid)
+    killed = kill_squatters(found, user.uid)  # what left supervisord's care and still holds them
+    if killed:
+        log.warning("%s: killed processes %s of %s holding another partition's address", work.pid,
+                    ", ".join(map(str, killed)), user.name)
     shown = ", ".join(str(listener) for listener in found[:5])
     return (f"a service listens on {shown}: not an address of this partition (another partition's); "
             "its services were stopped")

@@ -8,8 +8,11 @@ its own user: after starting a partition's services and at every check, the sock
 lists in ``/proc/net/{tcp,tcp6,udp,udp6}`` (listening TCP, bound UDP) owned by the partition's
 user are compared with the node's partition networks (``ipv4_local_network``,
 ``ipv6_local_network``). A socket on an address of those networks that is not one of the
-partition's own is a *squat*: the node stops the partition's services and says so as its status
-(the next pass starts them again, and stops them again while they squat).
+partition's own is a *squat*: the node stops the partition's services, kills every process of the
+partition's user that still holds a squatting socket (one that left supervisord's care by forking
+away, say), and says so as its status (the next pass starts the services again, and stops them
+again while they squat). A process is killed through a descriptor of its own (``pidfd``), opened
+before its user and sockets are checked, so a pid reused meanwhile is never signalled.
 
 Not covered: a wildcard bind (``0.0.0.0``, ``::``), which takes a port on every address (B then
 cannot bind that port); a socket opened between two checks and closed before the next; addresses
@@ -21,8 +24,11 @@ Pure parsing and comparison (`parse_proc_net`, `squats`) with one reader (`read_
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 PROC_NET = (("tcp", "/proc/net/tcp"), ("tcp6", "/proc/net/tcp6"),
             ("udp", "/proc/net/udp"), ("udp6", "/proc/net/udp6"))
@@ -38,6 +44,7 @@ class Listener:
     address: str
     port: int
     uid: int
+    inode: int = field(default=0, compare=False)  # the socket's, to find the processes holding it
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
@@ -57,11 +64,11 @@ def parse_proc_net(text: str, protocol: str) -> list[Listener]:
     found = []
     for line in text.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 8 or fields[3] != wanted:
+        if len(fields) < 10 or fields[3] != wanted:
             continue
         try:
             host, port = fields[1].split(":")
-            found.append(Listener(protocol, _address(host), int(port, 16), int(fields[7])))
+            found.append(Listener(protocol, _address(host), int(port, 16), int(fields[7]), int(fields[9])))
         except ValueError:
             continue
     return found
@@ -92,3 +99,50 @@ def squats(listeners: Iterable[Listener], uid: int, own: Iterable[str], networks
         if any(address.version == net.version and address in net for net in nets):
             found.append(listener)
     return found
+
+
+def _owner(status: str) -> int | None:
+    """The real uid in a ``/proc/<pid>/status`` text."""
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return None
+
+
+def _holds(fd_directory: Path, wanted: set[str]) -> bool:
+    try:
+        names = os.listdir(fd_directory)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(fd_directory / name) in wanted:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_squatters(found: Iterable[Listener], uid: int, proc: Path = Path("/proc")) -> list[int]:
+    """SIGKILL every process of `uid` holding one of the sockets `found`; the pids killed."""
+    wanted = {f"socket:[{listener.inode}]" for listener in found if listener.inode}
+    if not wanted:
+        return []
+    killed = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pidfd = os.pidfd_open(int(entry.name))
+        except OSError:
+            continue  # gone already
+        try:
+            # checked after the pidfd is open: if these still say uid and socket, it is this process
+            if _owner((entry / "status").read_text()) == uid and _holds(entry / "fd", wanted):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                killed.append(int(entry.name))
+        except OSError:
+            continue
+        finally:
+            os.close(pidfd)
+    return killed

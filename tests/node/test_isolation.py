@@ -304,8 +304,9 @@ def test_a_cannot_read_the_proxys_catalog(node: Node) -> None:
 # -- 4. A on B's address ----------------------------------------------------------------------
 
 def test_a_socket_of_a_on_bs_address_stops_as_services(node: Node) -> None:
-    """Issue 10: A's user binds B's address (as if before B's services): the node's next pass sees
-    it (`node.listeners`), stops A's services and says why as A's status; B goes on."""
+    """Issue 10: A's user binds B's address from a process outside supervisord (as a service that
+    forked away would): the node's next pass sees it (`node.listeners`), stops A's services, kills
+    the process holding the socket and says why as A's status; B goes on."""
     b_address = f"127.0.{node.env.network}.{int(node.b.pid[len('slappart'):]) + 1}"
     entry = pwd.getpwnam(node.a.user)
     squatter = subprocess.Popen(
@@ -320,6 +321,7 @@ def test_a_socket_of_a_on_bs_address_stops_as_services(node: Node) -> None:
         reason = node.reason(node.a)
         assert f"listens on tcp {b_address}:{port}" in reason and "another partition" in reason, reason
         assert not [p for p in node.supervisor().processes(node.a.pid) if p.state in ("RUNNING", "STARTING")]
+        assert squatter.wait(timeout=10) == -signal.SIGKILL  # killed by the node, not by this test
         assert node.reason(node.b) == "started"
     finally:
         squatter.kill()

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import subprocess
+import sys
 
-from partita.node.listeners import Listener, parse_proc_net, read_listeners, squats
+from partita.node.listeners import Listener, kill_squatters, parse_proc_net, read_listeners, squats
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0301007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 1 1 0
@@ -39,4 +42,28 @@ def test_read_listeners_sees_a_real_socket() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        assert Listener("tcp", "127.0.0.1", port, __import__("os").geteuid()) in read_listeners()
+        assert Listener("tcp", "127.0.0.1", port, os.geteuid()) in read_listeners()
+
+
+def test_the_inode_of_each_socket_is_kept_to_find_its_holders() -> None:
+    assert [listener.inode for listener in parse_proc_net(TCP, "tcp")] == [1, 2, 4]
+
+
+def test_kill_squatters_signals_only_the_holders_of_the_sockets_found() -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import socket, time\n"
+                               "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)\n"
+                               "time.sleep(60)\n"], stdout=subprocess.PIPE)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        found = [listener for listener in read_listeners() if listener.port == port]
+        assert found and found[0].inode
+        assert kill_squatters(found, os.geteuid() + 1) == []  # another user's: nobody killed
+        assert kill_squatters(found, os.geteuid()) == [holder.pid]
+        assert holder.wait(timeout=10) < 0
+        assert bystander.poll() is None
+    finally:
+        for process in (holder, bystander):
+            process.kill()
+            process.wait()
