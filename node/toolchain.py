@@ -5,8 +5,9 @@ the node's own environment (it may live under a private home). So the node makes
 environment of its own, from Debian's Python (``toolchain_python``), under
 ``toolchain_directory/<key>``, readable by everyone, holding only what recipes and promises run:
 
-- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests, and setuptools,
-  which installs the copy below);
+- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests, jinja2 for
+  ``partita:template``'s Jinja2 mode, jsonschema for parameter schemas, and setuptools, which
+  installs the copy below);
 - a copy of the Partita modules that recipes and promise plugins import: every module of
   ``partita.recipes``, ``partita.slap.promise`` (``python -m partita.slap.promise FILE``), the
   modules named by the ``zc.buildout`` entry points, and every ``partita`` module these import,
@@ -67,7 +68,8 @@ from partita.slap.fileio import atomic_write, open_directory
 
 log = logging.getLogger(__name__)
 
-REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "setuptools>=61")
+REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "jinja2>=3.1", "jsonschema>=4.17",
+                "setuptools>=61")
 DISTRIBUTION = "partita"
 ENTRY_POINT_GROUP = "zc.buildout"
 ROOT_PACKAGES = ("partita.recipes",)        # every module of these
