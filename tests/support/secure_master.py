@@ -93,17 +93,21 @@ def start_secure_master(directory: Path, *, database_url: str | None = None, wor
 
 
 def _wait_ready(server: ServerProcess, ca_file: Path) -> None:
+    """Until the master answers; one that never does is stopped, whatever ends the wait."""
     deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"master exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            requests.get(server.url + "/partita/ca.crt", timeout=2, verify=str(ca_file))
-            return
-        except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"master did not answer within {START_DEADLINE} s:\n{server.log()}")
+    try:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"master exited with {server.process.returncode}:\n{server.log()}")
+            try:
+                requests.get(server.url + "/partita/ca.crt", timeout=2, verify=str(ca_file))
+                return
+            except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
+                time.sleep(0.1)
+        raise RuntimeError(f"master did not answer within {START_DEADLINE} s:\n{server.log()}")
+    except BaseException:
+        server.stop()
+        raise
 
 
 def new_key_and_csr() -> tuple[bytes, bytes]:

@@ -97,14 +97,18 @@ def restart(server: ServerProcess) -> ServerProcess:
 
 
 def _wait_ready(server: ServerProcess) -> None:
+    """Until `server` answers; a server that never does is stopped, whatever ends the wait."""
     deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            requests.get(server.url + "/openapi.json", timeout=2)
-            return
-        except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"server did not answer within {START_DEADLINE} s:\n{server.log()}")
+    try:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+            try:
+                requests.get(server.url + "/openapi.json", timeout=2)
+                return
+            except (requests.ConnectionError, requests.Timeout):  # bound before it serves: a wait, not a failure
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {START_DEADLINE} s:\n{server.log()}")
+    except BaseException:
+        server.stop()
+        raise
