@@ -29,7 +29,9 @@ are refused at once) and raises its descriptor limit to fit them. A TLS handshak
 client certificate the CA did not sign) sends its alert before the connection closes, as the
 threaded worker did (asyncio alone drops it: `_send_handshake_alert_first`).
 
-Behaviour on stop: SIGTERM closes the bus, so every wait answers at once and the nodes ask again.
+Behaviour on stop: SIGTERM closes the bus, so every wait answers at once and the nodes ask again;
+connections waiting for a request (kept alive, or half-sent) are closed at once, and those being
+answered finish: a stop takes about a second, not the request deadline.
 """
 from __future__ import annotations
 
@@ -262,6 +264,7 @@ class _Protocol(ASGIProtocol):  # type: ignore[misc]
         if self.worker.nr_conns > self.worker.worker_connections:
             transport.abort()  # over the worker's connections: refuse, keep serving the others
             return
+        self.worker.connections.add(self)
         self._arm_request_deadline()
 
     def _arm_request_deadline(self) -> None:
@@ -284,7 +287,14 @@ class _Protocol(ASGIProtocol):  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_request_deadline()
+        self.worker.connections.discard(self)
         super().connection_lost(exc)
+
+    def close_if_idle(self) -> None:
+        """On stop: a connection between requests (or in the middle of sending one) is closed now;
+        one whose request is being answered finishes it."""
+        if self._awaiting_request:
+            self._request_too_slow()
 
     def _build_http_scope(self, request: Any, sockname: Any, peername: Any) -> dict[str, Any]:
         scope: dict[str, Any] = super()._build_http_scope(request, sockname, peername)
@@ -339,6 +349,10 @@ def _raise_file_limit(wanted: int) -> None:
 class Worker(gasgi.ASGIWorker):  # type: ignore[misc]
     """Gunicorn's asyncio worker serving `Front` over `_Protocol`."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[_Protocol] = set()
+
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
         pass  # our ``threads`` are the app's pool (`Front`), not gunicorn's
@@ -362,3 +376,7 @@ class Worker(gasgi.ASGIWorker):  # type: ignore[misc]
         if isinstance(front, Front):
             front.bus.close()  # the long polls answer now; the nodes ask the next server
         super().handle_exit_signal()
+        # idle kept-alive connections would hold the stop until their deadline (gunicorn waits
+        # for every connection to end): close them, let the answers under way finish
+        for protocol in list(self.connections):
+            protocol.close_if_idle()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from partita.master.front import REQUEST_DEADLINE
 from partita.master.server import GRACEFUL_TIMEOUT
 from tests.support.server import SLAPOS, start, write_config
 
@@ -101,6 +102,8 @@ def test_a_clean_stop_with_open_connections_kills_nothing(tmp_path: Path) -> Non
         assert server.process.wait(timeout=GRACEFUL_TIMEOUT + 10) == 0
         elapsed = time.monotonic() - started
         assert elapsed < GRACEFUL_TIMEOUT - 1, f"the master waited out its graceful timeout ({elapsed:.1f} s)"
+        # and the worker closed them itself, rather than waiting for their request deadline
+        assert elapsed < REQUEST_DEADLINE - 2, f"the stop waited for the idle connections ({elapsed:.1f} s)"
         log = server.log()
         assert "SIGKILL" not in log and "Forcing close" not in log, log
     finally:
