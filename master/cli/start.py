@@ -17,6 +17,7 @@ from partita.master.pki import store
 from partita.master.server import ServeOptions, TlsFiles, bind_address, bind, check_ready_file, serve
 from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
+from partita.slap.catalog_file import private_umask
 from partita.slap.config import CFG_HELP, MasterConfig, Quotas, master_config, read_config
 from partita.slap.listen import check_loopback
 
@@ -47,6 +48,7 @@ def command(cfg: str | None, host: str | None, port: int | None, workers: int | 
                            ready_file=ready_file)
     check_ready_file(ready_file)
     listener = bind(options.host, options.port)  # a port in use stops it here, before the migration
+    private_umask()  # what the master creates (catalog, -wal, -shm, logs) is its own
     open_database(config.database_uri).dispose()  # migrate once, before the workers start
     banner = (f"Partita master on {options.scheme}://{bind_address(options.host, options.port)}/ "
               f"({options.workers} workers x {options.threads} threads{'' if secure else ', no authentication'})")

@@ -14,7 +14,7 @@ from partita.node import progress
 from partita.node.config import NodeConfig, node_config
 from partita.node.errors import SetupError
 from partita.node.locks import try_lock
-from partita.slap.config import read_config
+from partita.slap.config import CFG_HELP, read_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,7 +23,7 @@ def cfg_option(func: F) -> F:
     """``--cfg FILE``: the node configuration file."""
     return click.option(
         "--cfg", metavar="FILE",
-        help="Node configuration file (default: $SLAPOS_CONFIGURATION, else /etc/opt/slapos/slapos.cfg).",
+        help=CFG_HELP,
     )(func)
 
 
