@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.recipes.common import fail, number
-from partita.recipes.pip import make_store, store_directory, tail
+from partita.recipes.pip import TAIL_CHARS, make_store, store_directory
 from partita.recipes.wrapper import parse_environment
 
 FORMAT = "1"  # bump when the layout of an entry or the build steps change
@@ -88,12 +88,21 @@ def compiler_version(environment: dict[str, str]) -> str:
     """The first line of ``$CC --version`` (``cc`` by default), or a note that there is none."""
     command = shlex.split(environment.get("CC", "cc")) or ["cc"]
     try:
-        completed = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30,
+        completed = subprocess.run([*command, "--version"], check=False, capture_output=True, text=True, timeout=30,
                                    env=environment, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"no compiler: {error}"
     lines = completed.stdout.splitlines()
     return lines[0] if lines else f"{command[0]} exited {completed.returncode}"
+
+
+def build_tail(text: str) -> str:
+    """The first line saying "error" (usually the cause) and the last two lines, on one bounded line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first_error = next((line for line in lines if "error" in line.lower()), None)
+    picked = ([first_error] if first_error else []) + [line for line in lines[-2:] if line != first_error]
+    joined = " | ".join(picked)
+    return joined if len(joined) <= TAIL_CHARS else joined[:TAIL_CHARS] + "…"
 
 
 class Recipe:
@@ -169,7 +178,7 @@ class Recipe:
         output.write(f"$ {shlex.join(command)}\n")
         output.flush()
         try:
-            completed = subprocess.run(command, cwd=cwd, env=self.environment, stdin=subprocess.DEVNULL,
+            completed = subprocess.run(command, check=False, cwd=cwd, env=self.environment, stdin=subprocess.DEVNULL,
                                        stdout=output, stderr=subprocess.STDOUT, timeout=self.timeout)
         except subprocess.TimeoutExpired:
             raise fail(f"[{self.name}] {step} took more than {self.timeout:g} s (log: {self.log_path})") from None
@@ -178,4 +187,4 @@ class Recipe:
         if completed.returncode != 0:
             output.flush()
             raise fail(f"[{self.name}] {step} failed with exit status {completed.returncode}: "
-                       f"{tail(self.log_path.read_text(errors='replace'))} (log: {self.log_path})")
+                       f"{build_tail(self.log_path.read_text(errors='replace'))} (log: {self.log_path})")

@@ -189,7 +189,7 @@ class Recipe:
         environment = dict(os.environ, PYTHONNOUSERSITE="1")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            completed = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            completed = subprocess.run(command, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                        env=environment, timeout=self.timeout)
         except subprocess.TimeoutExpired as error:
             output = (error.stdout or "") + (error.stderr or "") if isinstance(error.stdout, str) else ""
