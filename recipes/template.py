@@ -27,6 +27,10 @@ set them up (what buildout itself records of a part), not through ``options["inl
 an option substitutes it a second time, so a value inserted into it that holds ``${`` (a user's
 parameter) would break the buildout instead of being written verbatim.
 
+With ``engine = jinja2`` (or ``recipe = partita:jinja2``) the content, from ``url`` or ``inline``,
+is a Jinja2 template rendered with the variables of the ``context`` option instead
+(`recipes.jinja_template`): no ``${…}`` substitution by the recipe.
+
 The template is read and rendered when buildout initialises the section, so the sections it
 references are set up, and installed, before this part. Without ``mode``, the file gets 0755 if it
 starts with ``#!`` and 0644 otherwise.
@@ -127,8 +131,13 @@ def inline_text(options: Any) -> str | None:
     return options.copy().get("inline")
 
 
+ENGINES = ("substitute", "jinja2")
+
+
 class Recipe:
     """Renders in ``__init__``; writes at install, and at update when the file differs."""
+
+    default_engine = "substitute"
 
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
         directory = buildout["buildout"]["directory"]
@@ -137,20 +146,32 @@ class Recipe:
         self.content = self._content(buildout, name, options, directory)
         self.mode = file_mode(options, self.content, name)
 
-    @staticmethod
-    def _content(buildout: Any, name: str, options: Any, directory: str) -> str:
+    def _content(self, buildout: Any, name: str, options: Any, directory: str) -> str:
+        engine = options.get("engine", "").strip() or self.default_engine
+        if engine not in ENGINES:
+            raise fail(f"[{name}] option 'engine' must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if engine != "jinja2" and options.get("context") is not None:
+            raise fail(f"[{name}] option 'context' needs engine = jinja2")
         url, inline = options.get("url", "").strip(), inline_text(options)
         if bool(url) == (inline is not None):
             raise fail(f"[{name}] needs exactly one of the options 'url' and 'inline'")
         if inline is not None:
             options["inline"] = inline  # read as it is from now on, never substituted again
+            text, where = inline, "inline"
+        else:
+            data = fetch(url, directory, name)
+            verify(data, options, url, name)
+            try:
+                text, where = data.decode("utf-8"), url
+            except UnicodeDecodeError:
+                raise fail(f"[{name}] {url} is not UTF-8 text") from None
+        if engine == "jinja2":
+            from partita.recipes import jinja_template
+
+            values = jinja_template.context_values(buildout, options, options.get("context", ""), name)
+            return jinja_template.render(text, values, where, name)
+        if inline is not None:
             return inline
-        data = fetch(url, directory, name)
-        verify(data, options, url, name)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise fail(f"[{name}] {url} is not UTF-8 text") from None
         return substitute(text, buildout_lookup(buildout, options), name)
 
     def install(self) -> list[str]:
