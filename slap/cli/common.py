@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import click
 
 from partita.slap.cli.main import EXIT_NOT_READY  # noqa: F401  (re-exported for the commands)
-from partita.slap.cli.output import print_json, print_mapping
 from partita.slap.client import MasterClient, connect
 from partita.slap.config import CLIENT_CFG_HELP, ClientConfig, client_config, read_config
 from partita.slap.wire.instance import InstanceDocument, TreeEntry, parse_instance, parse_tree_entry
@@ -120,26 +119,3 @@ def where(doc: InstanceDocument | TreeEntry) -> str:
     if not is_allocated(doc):
         return "-"
     return f"{doc.compute_partition_id} on {doc.computer_guid}"
-
-
-def show_instance(doc: InstanceDocument, output_format: str) -> None:
-    """An instance document as JSON (`summary`) or as key/value tables."""
-    data = summary(doc)
-    if output_format == "json":
-        print_json(data)
-        return
-    state = data["state"]
-    if data["reported_state"] and data["reported_state"] != state:
-        state = f"{state} (reported: {data['reported_state']})"
-    print_mapping({
-        "title": data["title"],
-        "state": state,
-        "status": data["status_reason"],
-        "partition": where(doc),
-        "software release": data["software_release"],
-        "software type": data["software_type"],
-        "shared": "yes" if data["shared"] else "no",
-        "instance guid": data["instance_guid"],
-    })
-    print_mapping(data["parameters"], title="Parameters:")
-    print_mapping(data["connection_parameters"], title="Connection parameters:")

@@ -28,7 +28,7 @@ from partita.slap.cli.output import echo_err
 from partita.slap.cli.parameters import (
     SERIALISATIONS, expand_greedy, parse_pairs, read_parameters_file, serialise,
 )
-from partita.slap.cli.waiting import DEFAULT_WAIT_TIMEOUT, conclude, is_ready  # noqa: F401  (is_ready: re-exported)
+from partita.slap.cli.waiting import DEFAULT_WAIT_TIMEOUT, conclude
 from partita.slap.client import MasterClient
 from partita.slap.errors import RemoteError, ValidationError
 from partita.slap.wire.instance import InstanceDocument

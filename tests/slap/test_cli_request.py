@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from partita.slap.cli import waiting
 from partita.slap.cli.main import cli
-from partita.slap.cli.request import is_ready
+from partita.slap.cli.waiting import is_ready
 from partita.slap.wire.instance import InstanceDocument
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, master  # noqa: F401
 
