@@ -14,6 +14,13 @@ buildout initialises the section, so every other section can use the values::
     host = ${slap-configuration:ipv4-random}
 
 All values are strings: text parameters as they are, others (and lists, dicts) as JSON.
+
+When the release has a descriptor, ``software.cfg.json`` (option ``jsonschema``, default the
+release's URL plus ``.json``), the parameters of the instance's software type are checked against
+the type's ``request`` schema and completed with its defaults (`recipes.parameter_schema`); a
+mismatch fails the buildout with one line naming the field. A descriptor declaring
+``json-in-xml`` makes ``serialised`` default to true. ``validate-parameters = false`` turns the
+check off.
 """
 from __future__ import annotations
 
@@ -23,8 +30,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from partita.recipes import parameter_schema
 from partita.recipes.common import SLAP_CONNECTION, as_option, fail, flag
 from partita.slap.errors import MalformedDocument
+from partita.slap.software_descriptor import JSON_IN_XML, descriptor_location
 from partita.slap.wire.connection import parse_connection
 from partita.slap.wire.instance_file import InstanceFile, parse_instance_file
 
@@ -113,9 +122,8 @@ def identity_options(document: InstanceFile) -> dict[str, str]:
     return values
 
 
-def configuration_options(document: InstanceFile, serialised: bool, section: str) -> dict[str, str]:
+def configuration_options(found: dict[str, Any]) -> dict[str, str]:
     """``configuration`` (all parameters as JSON) and ``configuration.<name>`` for each one."""
-    found = parameters(document, serialised, section)
     values = {"configuration": json.dumps(found, sort_keys=True)}
     for name, value in found.items():
         if _OPTION_NAME.match(name):
@@ -143,15 +151,55 @@ def default_instance_file(buildout: Any, section: str) -> str:
         raise fail(f"[{section}] {error}") from None
 
 
+def read_release_descriptor(options: Any, document: InstanceFile, section: str) -> tuple[str, Any]:
+    """(where, the descriptor) of the release; the descriptor is None when there is none to use.
+
+    An explicit ``jsonschema`` option must be readable; the default location (the release's URL
+    plus ``.json``) may be absent or unreadable, which turns the check off."""
+    if not flag(options, "validate-parameters", section, default=True):
+        return "", None
+    explicit = options.get("jsonschema", "").strip()
+    location = explicit or descriptor_location(document.software_release_uri)
+    try:
+        descriptor = parameter_schema.read_json(location)
+    except parameter_schema.SchemaProblem as problem:
+        if explicit:
+            raise fail(f"[{section}] {problem}") from None
+        return location, None
+    if descriptor is None and explicit:
+        raise fail(f"[{section}] option 'jsonschema': {location} does not exist")
+    return location, descriptor
+
+
+def checked_parameters(found: dict[str, Any], location: str, descriptor: Any, software_type: str,
+                       section: str) -> dict[str, Any]:
+    """`found` unstringified, completed with the schema's defaults and validated."""
+    try:
+        schema = parameter_schema.load_schema(location, descriptor, software_type)
+        if schema is None:
+            return found
+        completed = parameter_schema.fill_defaults(parameter_schema.unstringify(found, schema), schema)
+        error = parameter_schema.first_error(completed, schema)
+    except parameter_schema.SchemaProblem as problem:
+        raise fail(f"[{section}] {problem}") from None
+    if error:
+        raise fail(f"[{section}] invalid {error} (software type {software_type!r}, schema of {location})")
+    return completed
+
+
 class Recipe:
     """Reads the instance file when the section is initialised; installs nothing."""
 
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
         path = options.get("instance-file", "").strip() or default_instance_file(buildout, name)
         document = read_instance_file(path, name)
-        serialised = flag(options, "serialised", name)
+        location, descriptor = read_release_descriptor(options, document, name)
+        declared = isinstance(descriptor, dict) and descriptor.get("serialisation") == JSON_IN_XML
+        found = parameters(document, flag(options, "serialised", name, default=declared), name)
+        if descriptor is not None:
+            found = checked_parameters(found, location, descriptor, document.software_type or "default", name)
         values = {
-            **configuration_options(document, serialised, name),
+            **configuration_options(found),
             **identity_options(document),
             **network_options(document),
             "slave-instance-list": json.dumps(slave_instance_list(document), sort_keys=True),

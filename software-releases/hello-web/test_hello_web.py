@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 
 from partita.node.toolchain import Toolchain
-from tests.recipes.helpers import (Master, check_ok, free_port, from_master, run_buildout, start_master,
+from tests.recipes.helpers import (Master, check_fails, check_ok, free_port, from_master, run_buildout, start_master,
                                    wait_until, write_partition)
 
 HERE = Path(__file__).resolve().parent
@@ -174,10 +174,19 @@ def test_defaults_from_the_profile(toolchain: Toolchain, master: Master, softwar
     assert published == {"url": f"http://{address}:8080/"}
 
 
-def test_a_bad_port_stops_the_service_with_one_line(toolchain: Toolchain, master: Master, software: Path,
-                                                    tmp_path: Path, services: list) -> None:
-    deploy(toolchain, master, software, tmp_path / "slappart", "bad-port", port="http")
-    process = start_service(tmp_path / "slappart", services)
+def test_a_bad_port_fails_the_buildout_with_one_line(toolchain: Toolchain, master: Master, software: Path,
+                                                     tmp_path: Path) -> None:
+    """partita:slapconfiguration checks the parameters against software.cfg.json (issue 12)."""
+    directory = tmp_path / "slappart"
+    instance = master.client.request_instance("bad-port", SOFTWARE_URL, parameters={"port": "http"})
+    profile = (software / "instance.cfg").read_text()
+    write_partition(directory, profile, from_master(directory, master.url, instance, software_path=str(software)))
+    check_fails(run_buildout(toolchain, directory), "invalid parameter 'port': 'http' is not of type 'integer'")
+    assert not (directory / "etc" / "service" / "hello-web").exists()
+
+
+def test_the_app_refuses_a_bad_port_with_one_line(tmp_path: Path) -> None:
+    process = run_app(tmp_path, "127.0.0.1", "http")
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 1
     assert stderr == "hello-web: invalid port 'http': expected a number from 1 to 65535\n"
