@@ -1,0 +1,38 @@
+"""The guides cannot drift from the code: every command block of README.md and docs/ runs here.
+
+`tests.docs.runner` runs a guide's ``sh`` blocks in order, as a reader would, in a fresh
+directory: ``$HOME`` is new, and the first block starts in ``$HOME/partita``, a copy of the
+repository's tracked files as they are in the working tree ("in the repository" in a guide), with
+the project's ``.venv/bin`` first on ``PATH``. `tests.docs.guide` documents the annotations
+(``<!-- guide: background -->``, ``as-user``, ``as-root``, ``not-run (why)``).
+
+Run as root, the ordinary user of a guide is ``slapnode`` (through ``runuser``, like the
+single-user node tests); run as another user, it is that user. Fixed ports and the default
+address range are replaced with a free port and a range of the test's own (see each test's
+substitutions), so the run does not collide with other servers on the machine.
+"""
+from __future__ import annotations
+
+import random
+
+from tests.docs.runner import REPO, GuideRunner
+from tests.support.node import single_user
+from tests.support.server import free_port
+
+DOCS = REPO / "docs"
+
+
+def own_network() -> int:
+    """A 127.0.K.0/24 range for one guide run (the node tests take K in 100..250)."""
+    return random.randint(20, 99)
+
+
+def test_getting_started_as_an_ordinary_user():
+    port, network = free_port(), own_network()
+    runner = GuideRunner(DOCS / "getting-started.md", user=single_user(), substitutions=[
+        ("--daemon-listen-port 8080", f"--daemon-listen-port {port} --ipv4-local-network 127.0.{network}.0/24"),
+        ("127.0.1.1:8080", f"127.0.{network}.1:8080"),
+    ])
+    runner.run()
+    curl = next(block.line for block in runner.blocks() if block.text.startswith("curl "))
+    assert runner.outputs[curl].splitlines()[-1] == "Bonjour"  # what the guide says it answers (after curl's progress)
