@@ -66,3 +66,18 @@ def test_bad_options_are_one_line(toolchain: Toolchain, tmp_path: Path, lines: l
     write_profile(tmp_path, *lines)
     check_fails(run_buildout(toolchain, tmp_path), "[password]", expected)
     assert not (tmp_path / "parts" / "password").exists()
+
+
+def test_buildout_references_and_jinja2_context_read_it(toolchain: Toolchain, tmp_path: Path) -> None:
+    (tmp_path / "buildout.cfg").write_text("\n".join([
+        "[buildout]", "parts = inline jinja", "newest = false",
+        "[password]", "recipe = partita:generate-password",
+        "[inline]", "recipe = partita:template", "inline = ${password:passwd}", "output = inline.txt",
+        "[jinja]", "recipe = partita:jinja2", "inline = {{ password }}", "output = jinja.txt",
+        "context = key password password:passwd",
+    ]) + "\n")
+    check_ok(run_buildout(toolchain, tmp_path))
+    password = (tmp_path / "parts" / "password" / "passwd").read_text().strip()
+    assert (tmp_path / "inline.txt").read_text() == (tmp_path / "jinja.txt").read_text() == password
+    installed = (tmp_path / ".installed.cfg").read_text()
+    assert installed.count(password) == 1  # the inline option records it; the context and the part do not
