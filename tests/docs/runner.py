@@ -18,6 +18,9 @@
   guide's fixed ports and addresses that would collide with other runs on the machine (a free
   port instead of 8080, an address range of the test's own instead of 127.0.1.0/24). Each `old`
   must still be in the guide, or the run fails (the guide changed: update the test).
+- **Setup.** A guide that is a reference, not a walkthrough, assumes a configured machine: the
+  test may give `setup`, markdown whose blocks (annotations included) run first, named
+  ``setup:LINE`` in failures.
 - **Caches.** After each block, a node configuration (``slapos.cfg`` with an ``instance_root``)
   under ``$HOME`` gets the tests' ``toolchain_directory`` and ``cache_directory`` if it names none,
   so the node reuses the toolchain the tests build once instead of building its own (minutes).
@@ -71,12 +74,15 @@ class GuideRunner:
     substitutions: list[tuple[str, str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 300.0
+    setup: str = ""
     transcript: list[str] = field(default_factory=list)
     outputs: dict[int, str] = field(default_factory=dict)  # a block's line → its output
 
     def run(self) -> list[str]:
         """Run every block of the guide in order; the transcript (each block and its output)."""
-        blocks = self.blocks()
+        # setup blocks carry negative line numbers, which name them "setup:LINE"
+        setup = [Block(-block.line, block.text, block.kinds, block.reason) for block in shell_blocks(self.setup, "setup")]
+        blocks = [*setup, *self.blocks()]
         self.top = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))
         self.top.chmod(0o755)
         self.home = self.top / "home"
@@ -239,7 +245,7 @@ class GuideRunner:
             return str(self.guide)
 
     def _where(self, block: Block) -> str:
-        return f"{self._name()}:{block.line}"
+        return f"{'setup' if block.line < 0 else self._name()}:{abs(block.line)}"
 
 
 def _substitute(text: str, substitutions: list[tuple[str, str]]) -> str:

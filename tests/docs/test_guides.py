@@ -36,3 +36,29 @@ def test_getting_started_as_an_ordinary_user():
     runner.run()
     curl = next(block.line for block in runner.blocks() if block.text.startswith("curl "))
     assert runner.outputs[curl].splitlines()[-1] == "Bonjour"  # what the guide says it answers (after curl's progress)
+
+
+def node_setup(port: int, network: int) -> str:
+    """A configured machine, as getting-started.md leaves it: the proxy and a node running, the
+    hello-web release supplied (``$SR``)."""
+    return (f"```sh\nslapos configure local --daemon-listen-port {port} --ipv4-local-network 127.0.{network}.0/24"
+            " --partition-number 3\n```\n\n"
+            "<!-- guide: background -->\n```sh\nslapos proxy start\n```\n\n"
+            "```sh\nslapos node format\n```\n\n"
+            "<!-- guide: background -->\n```sh\nslapos node run\n```\n\n"
+            "```sh\nSR=$PWD/software-releases/hello-web/software.cfg\nslapos supply $SR local_computer\n```\n")
+
+
+def test_configuration_as_an_ordinary_user():
+    runner = GuideRunner(DOCS / "configuration.md", user=single_user(), substitutions=[
+        ("--daemon-listen-port 8080", f"--daemon-listen-port {free_port()}"),
+    ])
+    runner.run()
+    assert len(runner.outputs) == 1  # configure local (proxy start ran in the background)
+
+
+def test_client_as_an_ordinary_user_on_a_running_node():
+    runner = GuideRunner(DOCS / "client.md", user=single_user(), setup=node_setup(free_port(), own_network()))
+    runner.run()
+    exit_codes = next(block.line for block in runner.blocks() if block.text.startswith("slapos request web $SR"))
+    assert runner.outputs[exit_codes].splitlines()[-1] == "ready"
