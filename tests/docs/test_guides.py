@@ -62,3 +62,23 @@ def test_client_as_an_ordinary_user_on_a_running_node():
     runner.run()
     exit_codes = next(block.line for block in runner.blocks() if block.text.startswith("slapos request web $SR"))
     assert runner.outputs[exit_codes].splitlines()[-1] == "ready"
+
+
+def test_node_one_shot_commands_as_an_ordinary_user():
+    """node.md's format, software, instance and report deploy an instance requested beforehand."""
+    port, network = free_port(), own_network()
+    setup = (f"```sh\nslapos configure local --daemon-listen-port {port} --ipv4-local-network 127.0.{network}.0/24"
+             " --partition-number 2\n```\n\n"
+             "<!-- guide: background -->\n```sh\nslapos proxy start\n```\n\n"
+             "```sh\nSR=$PWD/software-releases/hello-web/software.cfg\nslapos supply $SR local_computer\n"
+             "slapos request web $SR --parameters greeting=Hej || [ $? -eq 2 ]  # 2: no partition yet\n```\n")
+    runner = GuideRunner(DOCS / "node.md", user=single_user(), setup=setup)
+    runner.run()
+    one_shots = next(block.line for block in runner.blocks() if block.text.startswith("slapos node software"))
+    assert "slappart0 (web): started" in runner.outputs[one_shots]
+
+
+def test_readme():
+    """Its one block (scripts/demo, scripts/test) is not-run, see its annotation; a block added
+    later runs here."""
+    GuideRunner(REPO / "README.md").run()
