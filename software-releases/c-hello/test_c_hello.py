@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -121,8 +122,8 @@ def test_a_second_release_with_the_same_source_reuses_the_build(env: NodeEnv) ->
     assert "c-hello: reusing " in (second / ".build.log").read_text()
     assert not (second / "parts" / "c-hello.cmmi.log").exists()  # no configure, no make
 
-    # a changed source is built again, into another entry
-    (copy / "src" / "c-hello.c").write_text((HERE / "src" / "c-hello.c").read_text() + "/* changed */\n")
+    # a changed source is built again, into another entry (a new one at every run of this test)
+    (copy / "src" / "c-hello.c").write_text((HERE / "src" / "c-hello.c").read_text() + f"/* changed {secrets.token_hex(8)} */\n")
     env.client.supply(COMPUTER, second_url, "destroyed")
     env.software()
     env.client.supply(COMPUTER, second_url)
