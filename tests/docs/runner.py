@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.docs.guide import Block, shell_blocks
-from tests.support.toolchain import TOOLCHAIN_ROOT
+from tests.support.toolchain import TOOLCHAIN_ROOT, test_toolchain
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -235,7 +235,7 @@ class GuideRunner:
                     pass
         for config in self.home.rglob("slapos.cfg"):
             _shutdown_supervisor(config)
-        kill_processes_under(self.top)
+        self.swept = kill_processes_under(self.top)  # the last resort: nothing started survives
         shutil.rmtree(self.top, ignore_errors=True)
 
     def _name(self) -> str:
@@ -272,6 +272,13 @@ def add_caches(config: Path, user: str | None) -> None:
     if not parser.has_option("slapos", "instance_root"):
         return
     cache = CACHE_ROOT / ("cache" if user is None else f"cache-{user}")
+    if parser.has_option("slapos", "toolchain_directory") and parser.has_option("slapos", "cache_directory"):
+        return
+    test_toolchain()  # built once for every test; the user's cache is theirs, as NodeEnv makes it
+    cache.mkdir(parents=True, exist_ok=True)
+    if user is not None and os.geteuid() == 0:
+        entry = pwd.getpwnam(user)
+        os.chown(cache, entry.pw_uid, entry.pw_gid)
     changed = False
     for option, value in (("toolchain_directory", TOOLCHAIN_ROOT), ("cache_directory", cache)):
         if not parser.has_option("slapos", option):

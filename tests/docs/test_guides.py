@@ -62,6 +62,7 @@ def test_client_as_an_ordinary_user_on_a_running_node():
     runner.run()
     exit_codes = next(block.line for block in runner.blocks() if block.text.startswith("slapos request web $SR"))
     assert runner.outputs[exit_codes].splitlines()[-1] == "ready"
+    assert runner.swept == []  # the instance's service stopped with the node's supervisord, not by the last resort
 
 
 def test_node_one_shot_commands_as_an_ordinary_user():
