@@ -111,7 +111,7 @@ class GuideRunner:
 
     def _prepare(self) -> None:
         repo = self.home / "partita"
-        files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True,
+        files = subprocess.run(["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True,
                                timeout=60).stdout.decode().split("\0")
         for name in filter(None, files):
             source, target = REPO / name, repo / name
