@@ -183,7 +183,7 @@ def checked_parameters(found: dict[str, Any], location: str, descriptor: Any, so
     except parameter_schema.SchemaProblem as problem:
         raise fail(f"[{section}] {problem}") from None
     if error:
-        raise fail(f"[{section}] invalid {error} (software type {software_type!r}, schema of {location})")
+        raise fail(f"[{section}] invalid {error} (software type {software_type!r})")
     return completed
 
 

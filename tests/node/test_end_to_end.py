@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,9 +127,12 @@ def test_broken_software_release_is_the_status_reason(env: NodeEnv):
 
 
 def test_dying_service_is_the_status_reason(env: NodeEnv):
-    env.supply_and_request("dying", port="not-a-port")
-    env.software()
-    assert env.instance(check=False).returncode == 1
+    with socket.socket() as busy:  # a valid port (the schema refuses others) that hello-web cannot bind
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        env.supply_and_request("dying", port=str(busy.getsockname()[1]))
+        env.software()
+        assert env.instance(check=False).returncode == 1
     reason = env.info("dying")["status_reason"]
     assert reason.startswith("service hello-web exited with status "), reason
     assert "\n" not in reason and len(reason) <= 300 and reason.endswith("_hello-web.log)"), reason
