@@ -13,6 +13,7 @@ substitutions), so the run does not collide with other servers on the machine.
 """
 from __future__ import annotations
 
+import json
 import random
 
 from tests.docs.runner import REPO, GuideRunner
@@ -83,3 +84,14 @@ def test_readme():
     """Its one block (scripts/demo, scripts/test) is not-run, see its annotation; a block added
     later runs here."""
     GuideRunner(REPO / "README.md").run()
+
+
+def test_api_against_the_proxy():
+    port = free_port()
+    setup = (f"```sh\nslapos configure local --daemon-listen-port {port}\n```\n\n"
+             "<!-- guide: background -->\n```sh\nslapos proxy start\n```\n")
+    runner = GuideRunner(DOCS / "api.md", user=single_user(), setup=setup,
+                         substitutions=[("http://127.0.0.1:8080/", f"http://127.0.0.1:{port}/")])
+    runner.run()
+    answer = json.loads(runner.outputs[next(block.line for block in runner.blocks())])
+    assert answer["title"] == "hello", answer
