@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from partita.master.api import context
 from partita.master.api import json_rpc_documents as documents
 from partita.master.db.models import SoftwareInstance
-from partita.master.services import access, instances, lifecycle, views
+from partita.master.services import access, instances, lifecycle, release_schemas, views
 from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
 from partita.slap.states import ReportedState, parse_reported_state
@@ -27,6 +27,7 @@ def post_software_instance(body: dict[str, Any]) -> dict[str, Any]:
         state=body.get("state"), shared=body.get("shared", False), sla=body.get("sla_parameters", {}),
     )
     caller, quota = context.caller(), context.quota()
+    release_schemas.prepare(context.database(), spec.software_release)  # outside the transaction
 
     def work(session: Session) -> dict[str, Any]:
         instance = instances.request_instance(session, caller, spec, quota)

@@ -230,3 +230,16 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(16), default="ok")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SoftwareName(Base):
+    """A short name an admin published for a software release (``slapos request T product.NAME``,
+    `master.services.software_names`)."""
+
+    __tablename__ = "software_names"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    published_by: Mapped[str] = mapped_column(String(255), default="")
+    published_at: Mapped[float] = mapped_column(Float)

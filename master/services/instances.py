@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, func, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from partita.master.allocation import Demand, Waiting
 from partita.master.db.models import ROOT_SCOPE, Computer, Owner, Partition, PartitionAddress, SoftwareInstance
-from partita.master.services import access, allocator, audit, quotas
+from partita.master.services import access, allocator, audit, quotas, release_schemas, software_names
 from partita.master.db.changes import bump, next_timestamp
 from partita.master.services.computers import known_computer
 from partita.master.services.identity import Caller
@@ -155,9 +155,15 @@ def request_instance(session: Session, caller: Caller, spec: RequestSpec,
     A user requests in its own namespace, a partition in its instance's tree; a computer requests
     nothing (its partitions do, with their own certificates). A request that would take the owner
     over `quota` (`master.services.quotas`) is refused before anything is stored. Requests by an
-    authenticated caller are recorded in the audit log."""
+    authenticated caller are recorded in the audit log.
+
+    A ``product.NAME`` release is resolved first (`software_names`); parameters that do not match
+    the release's schema (`release_schemas`, read beforehand by `release_schemas.prepare`) are a
+    400 naming the field, and nothing is stored."""
     if caller.role == "computer":
         raise Forbidden("a computer certificate may not request instances (a partition uses its own certificate)")
+    if software_names.is_short_name(spec.software_release):
+        spec = replace(spec, software_release=software_names.resolve(session, spec.software_release))
     request = clean_request(spec)
     instance = _request(session, caller, request, quota or quotas.Quota())
     if caller.authenticated:
@@ -178,6 +184,7 @@ def _request(session: Session, caller: Caller, request: CleanRequest,
     else:
         owner_id, scope_id = ensure_owner_id(session, caller.owner), ROOT_SCOPE
     instance = find_instance(session, owner_id, scope_id, request.title, lock=True)
+    _check_parameters(instance, request)
     if instance is None:
         if request.state == InstanceState.DESTROYED:
             return None
@@ -189,6 +196,18 @@ def _request(session: Session, caller: Caller, request: CleanRequest,
     if allocator.is_waiting(instance):
         allocator.allocate(session, instance)
     return instance
+
+
+def _check_parameters(instance: SoftwareInstance | None, request: CleanRequest) -> None:
+    """Check the parameters against the release's schema, unless the request destroys, or
+    repeats what is stored (a re-request of an unchanged instance stays idempotent)."""
+    if request.state == InstanceState.DESTROYED:
+        return
+    if instance is not None and (instance.software_release, instance.software_type, instance.parameters,
+                                 instance.shared) == (request.software_release, request.software_type,
+                                                      request.parameters, request.shared):
+        return
+    release_schemas.check(request.software_release, request.software_type, request.parameters, request.shared)
 
 
 _LOCK_OWNER = select(Owner.__table__.c.id).where(Owner.__table__.c.id == bindparam("owner_id")).with_for_update()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Partition, SoftwareInstance, Supply
-from partita.master.services import access, audit
+from partita.master.services import access, audit, software_names
 from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import get_computer, known_computer
 from partita.master.services.identity import Caller
@@ -23,7 +23,7 @@ def supply(session: Session, caller: Caller, computer_reference: str, url: str,
            state: SupplyState) -> Supply:
     """Ask `computer_reference` to install (available) or remove (destroyed) software `url`. The
     computer must exist (formatted, registered, or the proxy's own): an unknown one is a 404."""
-    url = clean_software_release(url)
+    url = clean_software_release(software_names.resolve(session, url))
     computer = known_computer(session, caller, computer_reference)
     access.check_supply(session, caller, computer, removal=state == SupplyState.DESTROYED)
     row = session.scalar(select(Supply).where(Supply.computer_id == computer.id, Supply.url == url))

@@ -28,7 +28,10 @@ from partita.master.api.slap_xml import encode, forms
 from partita.master.api.slap_xml.computer_cache import ComputerCache
 from partita.master.api.slap_xml.marshal import dumps
 from partita.master.api.authentication import AUTHORITY
-from partita.master.services import access, certificates, computer_views, computers, instances, lifecycle, supplies, views
+from partita.master.services import (
+    access, certificates, computer_views, computers, instances, lifecycle, release_schemas, software_names, supplies,
+    views,
+)
 from partita.master.services.identity import Caller
 from partita.master.services.validation import check_reference_characters, clean_reference
 from partita.slap.errors import BadAuthorization, NotFound, PartitaError, ValidationError
@@ -234,7 +237,15 @@ for _path, _state in (("buildingSoftwareRelease", BuildState.BUILDING),
 
 @blueprint.get("/getSoftwareReleaseListFromSoftwareProduct")
 def software_release_list_from_product() -> Response:
-    return _xml([])
+    """``product.NAME`` for SlapOS's client: the URL published (or shipped) under NAME, else []."""
+    name = request.args.get("software_product_reference")
+    if not name:
+        return _xml([])
+    with database().read() as session:
+        try:
+            return _xml([software_names.lookup(session, name).url])
+        except ValidationError:
+            return _xml([])
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,6 +264,7 @@ def _requester(form: forms.RequestForm) -> Caller:
 def request_computer_partition() -> Response:
     form = forms.request_form(_fields(), _max_bytes())
     who = _requester(form)
+    release_schemas.prepare(database(), form.spec.software_release)  # outside the transaction
 
     def transaction(session: Session) -> views.InstanceView | None:
         _check_header(session)
