@@ -72,7 +72,7 @@ class GuideRunner:
     guide: Path
     user: str | None = None  # None: the blocks run as whoever runs the tests (root)
     substitutions: list[tuple[str, str]] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every block (e.g. PGHOST)
     timeout: float = 300.0
     setup: str = ""
     transcript: list[str] = field(default_factory=list)
@@ -81,7 +81,8 @@ class GuideRunner:
     def run(self) -> list[str]:
         """Run every block of the guide in order; the transcript (each block and its output)."""
         # setup blocks carry negative line numbers, which name them "setup:LINE"
-        setup = [Block(-block.line, block.text, block.kinds, block.reason) for block in shell_blocks(self.setup, "setup")]
+        setup = [Block(-block.line, block.text, block.kinds, block.reason)
+                 for block in shell_blocks(self.setup, "setup")]
         blocks = [*setup, *self.blocks()]
         self.top = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))
         self.top.chmod(0o755)
@@ -111,8 +112,8 @@ class GuideRunner:
 
     def _prepare(self) -> None:
         repo = self.home / "partita"
-        files = subprocess.run(["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True,
-                               timeout=60).stdout.decode().split("\0")
+        git = ["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), "ls-files", "-z"]
+        files = subprocess.run(git, capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
         for name in filter(None, files):
             source, target = REPO / name, repo / name
             if not source.exists() and not source.is_symlink():
