@@ -7,6 +7,7 @@ service from the wrapper the instance buildout wrote, and reads it over HTTP.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import hashlib
 import json
 import random
@@ -176,11 +177,13 @@ def test_defaults_from_the_profile(toolchain: Toolchain, master: Master, softwar
 
 def test_a_bad_port_fails_the_buildout_with_one_line(toolchain: Toolchain, master: Master, software: Path,
                                                      tmp_path: Path) -> None:
-    """partita:slapconfiguration checks the parameters against software.cfg.json (issue 12)."""
+    """partita:slapconfiguration checks the parameters against software.cfg.json (issue 12), also
+    those a master that does not check them (an older one, SlapOS's) would pass on."""
     directory = tmp_path / "slappart"
-    instance = master.client.request_instance("bad-port", SOFTWARE_URL, parameters={"port": "http"})
+    instance = master.client.request_instance("bad-port", SOFTWARE_URL)
+    document = from_master(directory, master.url, instance, software_path=str(software))
     profile = (software / "instance.cfg").read_text()
-    write_partition(directory, profile, from_master(directory, master.url, instance, software_path=str(software)))
+    write_partition(directory, profile, dataclasses.replace(document, parameters={"port": "http"}))
     check_fails(run_buildout(toolchain, directory), "invalid parameter 'port': 'http' is not of type 'integer'")
     assert not (directory / "etc" / "service" / "hello-web").exists()
 
