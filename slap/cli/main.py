@@ -59,6 +59,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "token.list": "partita.slap.cli.token_list:command",
     "token.revoke": "partita.slap.cli.token_revoke:command",
     "audit.list": "partita.slap.cli.audit_list:command",
+    "software.info": "partita.slap.cli.software_info:command",
+    "software.publish": "partita.slap.cli.software_publish:command",
 }
 
 GROUP_HELP: dict[str, str] = {
@@ -72,6 +74,7 @@ GROUP_HELP: dict[str, str] = {
     "user": "Users of the master (admin).",
     "token": "API tokens for scripts (used instead of a certificate).",
     "audit": "What happened on the master: who did what, when, from where.",
+    "software": "Software releases: their parameters, short names (product.NAME).",
 }
 
 
