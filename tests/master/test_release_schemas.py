@@ -290,3 +290,13 @@ def test_only_an_admin_publishes(db: Database) -> None:
             software_names.publish(session, admin, "Bad Name", "/opt/sr/software.cfg")
         assert software_names.publish(session, admin, "mine", "/opt/sr/software.cfg").url == "/opt/sr/software.cfg"
         assert software_names.resolve(session, "product.mine") == "/opt/sr/software.cfg"
+
+
+def test_a_supply_by_short_name_stores_the_url(api: Api) -> None:
+    api.format("slappart0")
+    api.call("slapos.post.v0.software_installation",
+             {"computer_guid": "local_computer", "software_release_uri": "product.tree"})
+    listed = api.call("slapos.allDocs.v0.compute_node_software_installation_list", {"computer_guid": "local_computer"})
+    assert [entry["software_release_uri"] for entry in listed["result_list"]] == [shipped_names.shipped_releases()["tree"]]
+    api.fails("slapos.post.v0.software_installation",
+              {"computer_guid": "local_computer", "software_release_uri": "product.nope"}, 400, "INVALID")
