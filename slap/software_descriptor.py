@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -89,13 +91,27 @@ def read_descriptor(location: str, timeout: float = FETCH_TIMEOUT) -> str | None
 
 
 def _read_file(path: Path) -> str | None:
+    """A regular file's text: opened without blocking (a FIFO or a device named by a release URL
+    never holds the reader), at most MAX_BYTES."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise DescriptorProblem(error.strerror or str(error)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DescriptorProblem(f"{path} is not a regular file")
+        data = os.read(fd, MAX_BYTES + 1)
+        while data and len(data) <= MAX_BYTES:
+            more = os.read(fd, MAX_BYTES + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as error:
+        raise DescriptorProblem(error.strerror or str(error)) from None
+    finally:
+        os.close(fd)
     return _text(data)
 
 

@@ -168,10 +168,11 @@ def prepare(database: Any, url: str) -> Entry | None:
     kind = kind_of(url)
     if kind == "other":
         return None
-    if kind == "remote":
-        with database.read() as session:
-            if not trusted_remote(session, url):
-                return None  # not cached: a later supply by an admin makes it readable
+    if kind == "local":
+        return load_now(url)  # a local file: no name lookup, no thread
+    with database.read() as session:
+        if not trusted_remote(session, url):
+            return None  # not cached: a later supply by an admin makes it readable
     return load(url)
 
 

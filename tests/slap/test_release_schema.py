@@ -3,12 +3,14 @@ reads them) and `slap.software_names` (short names, shipped releases) (issue 12)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from partita.slap import software_names
 from partita.slap.errors import ValidationError
+from partita.slap.software_descriptor import DescriptorProblem
 from partita.slap.release_schema import (
     Descriptor, ParameterMismatch, SchemaProblem, SoftwareType, check_parameters, defaults_used, first_error,
     instance_parameters, load_descriptor, parameter_rows, relative_location, summary,
@@ -128,3 +130,12 @@ def test_short_names_and_shipped_releases(tmp_path: Path) -> None:
     assert {"hello-web", "tree"} <= set(shipped)
     assert str(software_names.unknown_name("x", ["b", "a"])) == \
         "unknown software release name 'product.x' (known: product.a, product.b)"
+
+
+def test_a_fifo_or_a_directory_named_by_a_release_never_holds_the_reader(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.cfg.json")
+    with pytest.raises(DescriptorProblem, match="fifo.cfg.json is not a regular file"):
+        load_descriptor(str(tmp_path / "fifo.cfg"))
+    (tmp_path / "dir.cfg.json").mkdir()
+    with pytest.raises(DescriptorProblem, match="dir.cfg.json is not a regular file"):
+        load_descriptor(str(tmp_path / "dir.cfg"))
