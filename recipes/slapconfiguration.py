@@ -17,8 +17,9 @@ All values are strings: text parameters as they are, others (and lists, dicts) a
 
 When the release has a descriptor, ``software.cfg.json`` (option ``jsonschema``, default the
 release's URL plus ``.json``), the parameters of the instance's software type are checked against
-the type's ``request`` schema and completed with its defaults (`recipes.parameter_schema`); a
-mismatch fails the buildout with one line naming the field. A descriptor declaring
+the type's ``request`` schema and completed with its defaults, by the rules the master and
+``slapos request`` also apply (`slap.release_schema`); a mismatch fails the buildout with one
+line naming the field. A descriptor declaring
 ``json-in-xml`` makes ``serialised`` default to true. ``validate-parameters = false`` turns the
 check off.
 """
@@ -26,16 +27,20 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
-from partita.recipes import parameter_schema
 from partita.recipes.common import SLAP_CONNECTION, as_option, fail, flag
 from partita.slap.errors import MalformedDocument
-from partita.slap.software_descriptor import JSON_IN_XML, descriptor_location
+from partita.slap.release_schema import (JSON_IN_XML, Descriptor, ParameterMismatch, check_parameters,
+                                         load_descriptor)
+from partita.slap.software_descriptor import SUFFIX, DescriptorProblem
 from partita.slap.wire.connection import parse_connection
 from partita.slap.wire.instance_file import InstanceFile, parse_instance_file
+
+log = logging.getLogger(__name__)
 
 # Parameter names that can be referenced as ${section:configuration.<name>}.
 _OPTION_NAME = re.compile(r"[-a-zA-Z0-9._]+\Z")
@@ -151,40 +156,46 @@ def default_instance_file(buildout: Any, section: str) -> str:
         raise fail(f"[{section}] {error}") from None
 
 
-def read_release_descriptor(options: Any, document: InstanceFile, section: str) -> tuple[str, Any]:
-    """(where, the descriptor) of the release; the descriptor is None when there is none to use.
+def read_release_descriptor(options: Any, document: InstanceFile, section: str) -> Descriptor | None:
+    """The release's descriptor with its schemas (`slap.release_schema`); None when there is none
+    to use.
 
-    An explicit ``jsonschema`` option must be readable; the default location (the release's URL
-    plus ``.json``) may be absent or unreadable, which turns the check off."""
+    An explicit ``jsonschema`` option (the descriptor's own location, ``….json``) must be readable
+    and usable; the default, the release's URL plus ``.json``, may be absent or unreadable, which
+    turns the check off."""
     if not flag(options, "validate-parameters", section, default=True):
-        return "", None
+        return None
     explicit = options.get("jsonschema", "").strip()
-    location = explicit or descriptor_location(document.software_release_uri)
+    if explicit and not explicit.endswith(SUFFIX):
+        raise fail(f"[{section}] option 'jsonschema' must name the release's descriptor, a file ending "
+                   f"in {SUFFIX} (software.cfg.json), not {explicit!r}")
+    software_url = explicit[:-len(SUFFIX)] if explicit else document.software_release_uri
     try:
-        descriptor = parameter_schema.read_json(location)
-    except parameter_schema.SchemaProblem as problem:
+        descriptor = load_descriptor(software_url)
+    except DescriptorProblem as problem:
         if explicit:
-            raise fail(f"[{section}] {problem}") from None
-        return location, None
+            raise fail(f"[{section}] cannot use {explicit}: {problem}") from None
+        log.warning("[%s] parameters not checked: the release's descriptor cannot be used: %s", section, problem)
+        return None
     if descriptor is None and explicit:
-        raise fail(f"[{section}] option 'jsonschema': {location} does not exist")
-    return location, descriptor
+        raise fail(f"[{section}] option 'jsonschema': {explicit} does not exist")
+    return descriptor
 
 
-def checked_parameters(found: dict[str, Any], location: str, descriptor: Any, software_type: str,
-                       section: str) -> dict[str, Any]:
-    """`found` unstringified, completed with the schema's defaults and validated."""
+def checked_parameters(found: dict[str, Any], descriptor: Descriptor, software_type: str,
+                       section: str, explicit: bool) -> dict[str, Any]:
+    """`found` typed, completed with the schema's defaults and checked; as they are when the
+    descriptor has no schema for `software_type`, or (found by default) an unusable one."""
     try:
-        schema = parameter_schema.load_schema(location, descriptor, software_type)
-        if schema is None:
-            return found
-        completed = parameter_schema.fill_defaults(parameter_schema.unstringify(found, schema), schema)
-        error = parameter_schema.first_error(completed, schema)
-    except parameter_schema.SchemaProblem as problem:
-        raise fail(f"[{section}] {problem}") from None
-    if error:
-        raise fail(f"[{section}] invalid {error} (software type {software_type!r})")
-    return completed
+        checked = check_parameters(descriptor, software_type, found)
+    except ParameterMismatch as mismatch:
+        raise fail(f"[{section}] {mismatch} (software type {software_type!r})") from None
+    except DescriptorProblem as problem:
+        if explicit:
+            raise fail(f"[{section}] cannot use {descriptor.location}: {problem}") from None
+        log.warning("[%s] parameters not checked: %s: %s", section, descriptor.location, problem)
+        return found
+    return found if checked is None else checked
 
 
 class Recipe:
@@ -193,11 +204,12 @@ class Recipe:
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
         path = options.get("instance-file", "").strip() or default_instance_file(buildout, name)
         document = read_instance_file(path, name)
-        location, descriptor = read_release_descriptor(options, document, name)
-        declared = isinstance(descriptor, dict) and descriptor.get("serialisation") == JSON_IN_XML
+        descriptor = read_release_descriptor(options, document, name)
+        declared = descriptor is not None and descriptor.serialisation == JSON_IN_XML
         found = parameters(document, flag(options, "serialised", name, default=declared), name)
         if descriptor is not None:
-            found = checked_parameters(found, location, descriptor, document.software_type or "default", name)
+            found = checked_parameters(found, descriptor, document.software_type or "default", name,
+                                       explicit=bool(options.get("jsonschema", "").strip()))
         values = {
             **configuration_options(found),
             **identity_options(document),

@@ -184,7 +184,7 @@ def test_a_bad_port_fails_the_buildout_with_one_line(toolchain: Toolchain, maste
     document = from_master(directory, master.url, instance, software_path=str(software))
     profile = (software / "instance.cfg").read_text()
     write_partition(directory, profile, dataclasses.replace(document, parameters={"port": "http"}))
-    check_fails(run_buildout(toolchain, directory), "invalid parameter 'port': 'http' is not of type 'integer'")
+    check_fails(run_buildout(toolchain, directory), "[slap-configuration] parameter 'port': 'http' is not of type 'integer'")
     assert not (directory / "etc" / "service" / "hello-web").exists()
 
 

@@ -36,6 +36,7 @@ def release(directory: Path, serialisation: str = "xml") -> str:
     }))
     (directory / "schemas").mkdir()
     (directory / "schemas" / "input.json").write_text(json.dumps(SCHEMA))
+    (directory / "schemas" / "output.json").write_text(json.dumps({"type": "object"}))
     return str(directory / "software.cfg")
 
 
@@ -64,11 +65,11 @@ def test_text_parameters_are_typed_and_defaults_filled(toolchain: Toolchain, tmp
 
 
 @pytest.mark.parametrize(("parameters", "expected"), [
-    ({"port": "http", "users": []}, "invalid parameter 'port': 'http' is not of type 'integer'"),
-    ({"port": "0", "users": []}, "invalid parameter 'port': 0 is less than the minimum of 1"),
-    ({"users": [1]}, "invalid parameter 'users.0': 1 is not of type 'string'"),
-    ({}, "invalid parameters: 'users' is a required property"),
-    ({"users": [], "colour": "red"}, "'colour' was unexpected"),
+    ({"port": "http", "users": []}, "[slap-configuration] parameter 'port': 'http' is not of type 'integer'"),
+    ({"port": "0", "users": []}, "parameter 'port': 0 is less than the minimum of 1"),
+    ({"users": [1]}, "parameter 'users.0': 1 is not of type 'string'"),
+    ({}, "parameter 'users' is required"),
+    ({"users": [], "colour": "red"}, "parameter 'colour' is not a parameter of this software type (known: debug, greeting, port, users)"),
 ])
 def test_a_mismatch_fails_with_one_line_naming_the_field(toolchain: Toolchain, tmp_path: Path,
                                                          parameters: dict, expected: str) -> None:
@@ -90,10 +91,12 @@ def test_the_explicit_jsonschema_option(toolchain: Toolchain, tmp_path: Path) ->
     url = release(tmp_path / "sr")
     directory = partition(tmp_path, "/nowhere/software.cfg", {"port": "x", "users": []},
                           f"jsonschema = {url}.json")
-    check_fails(run_buildout(toolchain, directory), "invalid parameter 'port'")
+    check_fails(run_buildout(toolchain, directory), "parameter 'port'")
     directory = partition(tmp_path, url, {}, "jsonschema = /nowhere/software.cfg.json")
     check_fails(run_buildout(toolchain, directory), "[slap-configuration] option 'jsonschema'",
                 "/nowhere/software.cfg.json does not exist")
+    directory = partition(tmp_path, url, {}, "jsonschema = /nowhere/schema")
+    check_fails(run_buildout(toolchain, directory), "option 'jsonschema' must name the release's descriptor")
 
 
 @pytest.mark.parametrize(("lines", "software_type"), [
@@ -108,13 +111,21 @@ def test_nothing_is_checked_when_there_is_no_schema_to_use(toolchain: Toolchain,
     assert read_values(directory / "values.txt")["configuration.port"] == "x"
 
 
-def test_a_broken_schema_is_one_line(toolchain: Toolchain, tmp_path: Path) -> None:
+def test_a_broken_schema_is_a_warning_found_by_default_and_an_error_when_named(toolchain: Toolchain,
+                                                                             tmp_path: Path) -> None:
+    """As on the master and the client, a release whose descriptor cannot be used is not checked;
+    a descriptor the profile names explicitly must be usable."""
     url = release(tmp_path / "sr")
     (tmp_path / "sr" / "schemas" / "input.json").write_text('{"type": "object", "properties": {"a": {"type": 7}}}')
-    check_fails(run_buildout(toolchain, partition(tmp_path, url, {})), "is not a valid JSON schema")
+    result = check_ok(run_buildout(toolchain, partition(tmp_path, url, {}, names=["configuration"])))
+    assert "parameters not checked" in result.output and "is not a valid JSON Schema" in result.output
+    check_fails(run_buildout(toolchain, partition(tmp_path, url, {}, f"jsonschema = {url}.json")),
+                "[slap-configuration] cannot use", "is not a valid JSON Schema")
     (tmp_path / "sr" / "schemas" / "input.json").unlink()
-    check_fails(run_buildout(toolchain, partition(tmp_path, url, {})), "schemas/input.json",
-                "of software type 'default' does not exist")
+    result = check_ok(run_buildout(toolchain, partition(tmp_path, url, {}, names=["configuration"])))
+    assert "the schema 'schemas/input.json' does not exist" in result.output
+    check_fails(run_buildout(toolchain, partition(tmp_path, url, {}, f"jsonschema = {url}.json")),
+                "the schema 'schemas/input.json' does not exist")
 
 
 def test_hello_web_s_own_schema(toolchain: Toolchain, tmp_path: Path) -> None:
@@ -123,4 +134,4 @@ def test_hello_web_s_own_schema(toolchain: Toolchain, tmp_path: Path) -> None:
     check_ok(run_buildout(toolchain, directory))
     assert read_values(directory / "values.txt") == {"configuration.greeting": "Hello", "configuration.port": "8081"}
     directory = partition(tmp_path, str(HELLO_WEB), {"port": "99999"})
-    check_fails(run_buildout(toolchain, directory), "invalid parameter 'port': 99999 is greater than the maximum")
+    check_fails(run_buildout(toolchain, directory), "parameter 'port': 99999 is greater than the maximum")
