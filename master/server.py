@@ -209,15 +209,21 @@ def check_ready_file(path: str | None) -> None:
     remove_ready_file(path)
 
 
-def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool, banner: str = "",
-          listener: socket.socket | None = None) -> None:
-    """Listen (on `listener` if the caller bound it already: `bind`), print `banner` (stderr),
-    run the app in the foreground until SIGTERM/SIGINT."""
+def check_options(options: ServeOptions, *, sqlite: bool) -> None:
+    """A ConfigurationError for options no server could run with (checked before binding: a
+    configuration mistake is said as such, whatever the port)."""
     if sqlite and options.workers != 1:
         raise ConfigurationError("a SQLite catalog is served by one worker; use PostgreSQL for more")
     if options.workers < 1 or options.threads < 1:
         raise ConfigurationError("workers and threads must be at least 1")
     check_ready_file(options.ready_file)
+
+
+def serve(factory: Callable[[], Flask], options: ServeOptions, *, sqlite: bool, banner: str = "",
+          listener: socket.socket | None = None) -> None:
+    """Listen (on `listener` if the caller bound it already: `bind`), print `banner` (stderr),
+    run the app in the foreground until SIGTERM/SIGINT."""
+    check_options(options, sqlite=sqlite)
     listener = listener or bind(options.host, options.port)
     listen(listener, options.host, options.port)
     url = f"{options.scheme}://{bind_address(options.host, listener.getsockname()[1])}/"

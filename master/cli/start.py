@@ -14,7 +14,7 @@ from partita.master.bootstrap import open_database
 from partita.master.cli.init import default_names
 from partita.master.db.database import Database
 from partita.master.pki import store
-from partita.master.server import ServeOptions, TlsFiles, bind_address, bind, check_ready_file, serve
+from partita.master.server import ServeOptions, TlsFiles, bind_address, bind, check_options, serve
 from partita.master.services.certificates import Authority, Lifetimes
 from partita.master.settings import LOOPBACK_HOSTS, AppSettings
 from partita.slap.catalog_file import private_umask
@@ -46,7 +46,7 @@ def command(cfg: str | None, host: str | None, port: int | None, workers: int | 
     tls = tls_files(config) if secure else None
     options = ServeOptions(host, port or config.port, workers or config.workers, threads or config.threads, tls=tls,
                            ready_file=ready_file)
-    check_ready_file(ready_file)
+    check_options(options, sqlite=config.database_uri.startswith("sqlite"))
     listener = bind(options.host, options.port)  # a port in use stops it here, before the migration
     private_umask()  # what the master creates (catalog, -wal, -shm, logs) is its own
     open_database(config.database_uri).dispose()  # migrate once, before the workers start

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from partita.master.server import ServeOptions, bind_address, bind, check_ready_file, serve
+from partita.master.server import ServeOptions, bind_address, bind, check_options, serve
 from partita.proxy.app import make_app, prepare
 from partita.proxy.catalog import private_umask, secure_catalog
 from partita.slap.listen import check_loopback
@@ -35,11 +35,11 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     config = proxy_config(parser)
     config = dataclasses.replace(config, host=host or config.host, port=port or config.port)
     check_loopback(config.host, "--host" if host else "[slapproxy] host")
-    check_ready_file(ready_file)
+    options = ServeOptions(config.host, config.port, workers=1, threads=threads, ready_file=ready_file)
+    check_options(options, sqlite=config.database_uri.startswith("sqlite"))
     listener = bind(config.host, config.port)  # a port in use stops it here, before the catalog is touched
     private_umask()
     secure_catalog(config.database_uri, say=lambda line: click.echo(line, err=True))
     prepare(config)
-    options = ServeOptions(config.host, config.port, workers=1, threads=threads, ready_file=ready_file)
     serve(lambda: make_app(config), options, sqlite=config.database_uri.startswith("sqlite"), listener=listener,
           banner=f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/")
