@@ -156,7 +156,10 @@ class Recipe:
         if bool(url) == (inline is not None):
             raise fail(f"[{name}] needs exactly one of the options 'url' and 'inline'")
         if inline is not None:
-            options["inline"] = inline  # read as it is from now on, never substituted again
+            # recorded escaped: buildout substitutes the options it reads back from .installed.cfg
+            # (when a part this one references is reinstalled), so a ``${`` in the value (a user's
+            # parameter) would be parsed there as a reference
+            options["inline"] = inline.replace("$", "$$")
             text, where = inline, "inline"
         else:
             data = fetch(url, directory, name)

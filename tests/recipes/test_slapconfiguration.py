@@ -134,3 +134,21 @@ def test_a_malformed_instance_file_is_one_clear_error(toolchain: Toolchain, tmp_
     error = check_fails(run_buildout(toolchain, tmp_path), "[slap-configuration]",
                         "field 'timestamp' must be a number, not a string")
     assert "\n" not in error
+
+
+def test_a_value_holding_references_survives_a_reinstall_of_slap_configuration(
+        toolchain: Toolchain, tmp_path: Path) -> None:
+    """Regression (issue 10, a user's parameter against the node): with a greeting holding
+    ``${name}`` deployed, stopping the instance reinstalled [slap-configuration]; buildout then
+    read the template part's recorded options back and parsed the greeting as a reference, the
+    buildout failed and left an empty .installed.cfg, and every later pass failed."""
+    extra = ("[inline]\nrecipe = partita:template\noutput = inline.txt\n"
+             "inline = ${slap-configuration:configuration.greeting}\n")
+    greeting = "Salut ${name} $${x} $$ $y"
+    for state in ("started", "stopped", "started"):
+        run(toolchain, tmp_path, instance_document(tmp_path, parameters={"greeting": greeting}, state=state),
+            names=["configuration.greeting"], extra=extra)
+        assert (tmp_path / "inline.txt").read_text() == greeting
+    again = run_buildout(toolchain, tmp_path)
+    check_ok(again)
+    assert "Installing inline" not in again.output  # recorded as it reads back: no reinstall each pass
