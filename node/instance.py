@@ -48,6 +48,7 @@ from partita.node.software import is_completed
 from partita.node.supervisor import programs_in
 from partita.slap import request_transaction
 from partita.slap.errors import ClientError
+from partita.slap.fileio import open_regular
 from partita.slap.states import InstanceState
 from partita.slap.wire.connection import buildout_tail, for_instance_file
 from partita.slap.wire.instance import NodeInstanceDocument
@@ -195,9 +196,31 @@ def _partition_certificate(ctx: NodeContext, work: PartitionWork, user: RunAs) -
         raise NodeError(f"cannot get the partition's certificate: {error}") from None
 
 
+INSTALLED = ".installed.cfg"  # zc.buildout's record of the parts it installed in the partition
+
+
+def _drop_empty_record(pid: str, path: Path) -> None:
+    """zc.buildout can leave an empty `INSTALLED` when it fails half-way through installing, and
+    then fails on it at every later run ("KeyError: 'buildout'"): an empty one is removed (by
+    descriptor, never followed), so the next run installs every part again."""
+    try:
+        fd = open_regular(path / INSTALLED)
+    except OSError:
+        return  # none, or not a plain file: buildout (as the partition's user) says what is wrong
+    try:
+        empty = os.fstat(fd).st_size == 0
+    finally:
+        os.close(fd)
+    if empty:
+        log.warning("%s: removed an empty %s (left by a failed buildout): every part is installed again",
+                    pid, INSTALLED)
+        remove_file(path, INSTALLED)
+
+
 def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:
     log_path = path / NODE_DIR / "log" / "buildout.log"
     remove_file(log_path.parent, log_path.name)  # never by path: .slapgrid is the partition's
+    _drop_empty_record(pid, path)
     started = time.monotonic()
     outcome = run([str(ctx.toolchain.buildout), "-c", str(path / "buildout.cfg")], cwd=path,
                   env=clean_environment(path, user), timeout=ctx.config.buildout_timeout, run_as=user,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from partita.node.errors import NodeError
-from partita.node.instance import _link_software, _previous_verdict
+from partita.node.instance import _drop_empty_record, _link_software, _previous_verdict
 from partita.node.layout import NODE_DIR
 
 
@@ -48,3 +48,23 @@ def test_the_node_s_own_verdict_is_read(tmp_path: Path) -> None:
     (tmp_path / NODE_DIR).mkdir()
     (tmp_path / NODE_DIR / "verdict.json").write_text('{"ok": true, "message": "started"}')
     assert _previous_verdict(tmp_path) == {"ok": True, "message": "started"}
+
+
+def test_an_empty_installed_record_is_removed_before_buildout(tmp_path: Path) -> None:
+    """Regression (issue 10): a buildout that failed half-way left an empty .installed.cfg, and
+    every later buildout of the partition failed on it."""
+    record = tmp_path / ".installed.cfg"
+    record.write_text("")
+    _drop_empty_record("slappart0", tmp_path)
+    assert not record.exists()
+    record.write_text("[buildout]\nparts = a\n")
+    _drop_empty_record("slappart0", tmp_path)
+    assert record.read_text() == "[buildout]\nparts = a\n"
+
+
+def test_an_installed_record_that_is_a_link_is_left_to_buildout(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    (tmp_path / ".installed.cfg").symlink_to(target)
+    _drop_empty_record("slappart0", tmp_path)
+    assert (tmp_path / ".installed.cfg").is_symlink() and target.exists()
