@@ -12,8 +12,9 @@ plain handler when the root logger (set by ``slapos``'s ``-v``/``-q``) would not
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
+
+from partita.slap.cli.main import StderrHandler
 
 log = logging.getLogger("partita.node.progress")
 
@@ -29,25 +30,13 @@ def failed(message: str, *args: object) -> None:
     log.warning(message, *args)
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (a test runner may replace it)."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> object:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
 def show() -> Callable[[], None]:
     """Print the steps on stderr, one plain line each, unless the root logger already shows INFO
     (``-v``) or shows only errors (``-q``). Returns what undoes it."""
     root_level = logging.getLogger().getEffectiveLevel()
     if root_level <= logging.INFO or root_level >= logging.ERROR:
         return lambda: None
-    handler = _Stderr()
+    handler = StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.INFO)
     handler.addFilter(lambda record: record.levelno < logging.WARNING)  # the root's handlers show those

@@ -207,8 +207,9 @@ def exit_code_for(error: PartitaError) -> int:
     return EXIT_NOT_READY if getattr(error, "code", None) == "NOT_READY" else EXIT_ERROR
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (click's test runner replaces it)."""
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (click's test runner replaces it); the
+    node's step lines use it too (`partita.node.progress`)."""
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -226,7 +227,7 @@ def setup_logging(verbose: int, quiet: bool, log_file: str | None) -> Callable[[
     """
     root = logging.getLogger()
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    stderr_handler = _StderrHandler()
+    stderr_handler = StderrHandler()
     stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handlers: list[logging.Handler] = [stderr_handler]
     if log_file:
