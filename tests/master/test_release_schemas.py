@@ -4,12 +4,9 @@ descriptors are fetched only for releases a computer's owner or an admin supplie
 names ``product.NAME`` resolve to published and shipped releases."""
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from partita.master.services.identity import Caller
 from partita.slap import software_names as shipped_names
 from partita.slap.errors import Forbidden, ValidationError
 from tests.master.test_json_rpc import Api, snapshot
+from tests.support.file_server import serve_directory
 
 SCHEMA = {
     "type": "object",
@@ -66,25 +64,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     """An HTTP server on loopback serving a directory: base URL, directory, paths asked for."""
     root = tmp_path / "www"
     root.mkdir()
-    asked: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", root, asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_directory(root) as (url, asked):
+        yield url, root, asked
 
 
 def request_body(url: str, title: str = "main", **parameters: Any) -> dict[str, Any]:

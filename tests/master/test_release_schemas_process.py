@@ -4,20 +4,17 @@ request whose parameters do not match on both protocols and resolves ``product.N
 and a user's http release is fetched only once an admin vouched for it (SSRF)."""
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from partita.master.api.slap_xml.marshal import dumps
 from partita.slap.software_names import shipped_releases
+from tests.support.file_server import serve_directory
 from tests.support.secure_master import SecureMaster, call, enrol, start_secure_master
 from tests.support.server import SLAPOS, ServerProcess, start
 
@@ -82,25 +79,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     (root / "sr" / "software.cfg").write_text("[buildout]\n")
     (root / "sr" / "software.cfg.json").write_text(json.dumps({"software-type": {"default": {"request": "in.json"}}}))
     (root / "sr" / "in.json").write_text(json.dumps(SCHEMA))
-    asked: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/sr/software.cfg", asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_directory(root) as (url, asked):
+        yield f"{url}/sr/software.cfg", asked
 
 
 @pytest.fixture
