@@ -5,7 +5,6 @@ reuses the program partita:cmmi built (its build cache) instead of compiling it 
 from __future__ import annotations
 
 import configparser
-import hashlib
 import json
 import secrets
 import shutil
@@ -18,7 +17,7 @@ import jsonschema
 import pytest
 import requests
 
-from tests.support.node import COMPUTER, NodeEnv, free_port
+from tests.support.node import COMPUTER, NodeEnv, free_port, node_with_software
 
 pytestmark = pytest.mark.root
 
@@ -29,23 +28,13 @@ SOFTWARE_URL = str(HERE / "software.cfg")
 @pytest.fixture(scope="module")
 def env() -> Iterator[NodeEnv]:
     """One node for the module; c-hello supplied and built once."""
-    node = NodeEnv(partitions=2)
-    try:
-        node.format()
-        node.client.supply(COMPUTER, SOFTWARE_URL)
-        node.software()
+    with node_with_software(SOFTWARE_URL, partitions=2) as node:
         yield node
-    finally:
-        node.close()
-
-
-def software_directory(env: NodeEnv, url: str) -> Path:
-    return env.root / "soft" / hashlib.md5(url.encode()).hexdigest()
 
 
 def built_program(env: NodeEnv, url: str) -> str:
     """The program path the release's instance profile runs."""
-    profile = (software_directory(env, url) / "instance.cfg").read_text()
+    profile = (env.software_directory(url) / "instance.cfg").read_text()
     return next(line.split()[2] for line in profile.splitlines() if line.startswith("command-line = "))
 
 
@@ -116,7 +105,7 @@ def test_a_second_release_with_the_same_source_reuses_the_build(env: NodeEnv) ->
     second_url = str(copy / "software.cfg")
     env.client.supply(COMPUTER, second_url)
     env.software()
-    second = software_directory(env, second_url)
+    second = env.software_directory(second_url)
     assert (second / ".completed").is_file()
     assert built_program(env, second_url) == built_program(env, SOFTWARE_URL)
     assert "c-hello: reusing " in (second / ".build.log").read_text()
@@ -129,7 +118,7 @@ def test_a_second_release_with_the_same_source_reuses_the_build(env: NodeEnv) ->
     env.client.supply(COMPUTER, second_url)
     env.software()
     assert built_program(env, second_url) != built_program(env, SOFTWARE_URL)
-    assert "$ make" in (software_directory(env, second_url) / "parts" / "c-hello.cmmi.log").read_text()
+    assert "$ make" in (env.software_directory(second_url) / "parts" / "c-hello.cmmi.log").read_text()
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:

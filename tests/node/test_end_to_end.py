@@ -5,7 +5,6 @@ test_single_user.py, the daemon in test_daemon.py.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import subprocess
@@ -193,7 +192,7 @@ def test_a_child_no_longer_requested_is_destroyed(env: NodeEnv):
 def test_removed_software_release_is_deleted(env: NodeEnv):
     env.client.supply(COMPUTER, str(HELLO_WEB))
     env.software()
-    software = env.root / "soft" / hashlib.md5(str(HELLO_WEB).encode()).hexdigest()
+    software = env.software_directory(HELLO_WEB)
     assert (software / ".completed").exists()
     env.client.supply(COMPUTER, str(HELLO_WEB), "destroyed")
     env.software()

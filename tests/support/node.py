@@ -18,6 +18,8 @@ removes the users and the directory.
 from __future__ import annotations
 
 import configparser
+import contextlib
+import hashlib
 import os
 import pwd
 import random
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +187,10 @@ class NodeEnv:
     def partition_path(self, partition_id: str) -> Path:
         return self.root / "srv" / partition_id
 
+    def software_directory(self, url: str | Path) -> Path:
+        """Where the node builds the release `url` (``software_root/<md5(url)>``)."""
+        return self.root / "soft" / hashlib.md5(str(url).encode()).hexdigest()
+
     # -- cleanup ---------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -211,3 +218,15 @@ class NodeEnv:
                 subprocess.run(["userdel", entry.pw_name], capture_output=True, timeout=30)
                 subprocess.run(["groupdel", entry.pw_name], capture_output=True, timeout=30)
 
+
+@contextlib.contextmanager
+def node_with_software(url: str | Path, *, partitions: int) -> Iterator[NodeEnv]:
+    """A formatted node with the release `url` supplied and built (a module's fixture), closed after."""
+    node = NodeEnv(partitions=partitions)
+    try:
+        node.format()
+        node.client.supply(COMPUTER, str(url))
+        node.software()
+        yield node
+    finally:
+        node.close()
