@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from partita.master.bootstrap import open_database
-from partita.proxy.catalog import private_umask, secure_catalog
+from partita.slap.catalog_file import private_umask
 from partita.proxy.snapshot import SECTIONS, catalog_rows
 from partita.slap.cli.output import print_json, print_table
 from partita.slap.config import CFG_HELP, proxy_config, read_config
@@ -24,7 +24,6 @@ def command(cfg: str | None, output_format: str, only: str | None) -> None:
     """Print computers, partitions, instances, supplies and connection parameters."""
     database_uri = proxy_config(read_config(cfg)).database_uri
     private_umask()
-    secure_catalog(database_uri, say=lambda line: click.echo(line, err=True))
     db = open_database(database_uri)
     try:
         with db.read() as session:

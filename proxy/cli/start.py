@@ -8,7 +8,7 @@ import click
 
 from partita.master.server import ServeOptions, bind_address, bind, check_options, serve
 from partita.proxy.app import make_app, prepare
-from partita.proxy.catalog import private_umask, secure_catalog
+from partita.slap.catalog_file import private_umask
 from partita.slap.listen import check_loopback
 from partita.slap.config import CFG_HELP, database_uri_from, proxy_config, read_config
 
@@ -39,7 +39,6 @@ def command(cfg: str | None, host: str | None, port: int | None, database_uri: s
     check_options(options, sqlite=config.database_uri.startswith("sqlite"))
     listener = bind(config.host, config.port)  # a port in use stops it here, before the catalog is touched
     private_umask()
-    secure_catalog(config.database_uri, say=lambda line: click.echo(line, err=True))
-    prepare(config)
+    prepare(config)  # the catalog made owner-only (or refused) by open_database, then migrated
     serve(lambda: make_app(config), options, sqlite=config.database_uri.startswith("sqlite"), listener=listener,
           banner=f"Partita proxy for computer {config.computer_id} on http://{bind_address(config.host, config.port)}/")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from partita.proxy.catalog import secure_catalog
+from partita.slap.catalog_file import secure_catalog
 from partita.slap.client import MasterClient
 from partita.slap.errors import ConfigurationError
 from tests.support.server import SLAPOS
