@@ -161,6 +161,16 @@ def test_lifecycle(env: NodeEnv) -> None:
     assert system_identifier(new_url) == identifier
     assert rows(new_url) == [(1, "one"), (2, "deux ü"), (3, "three")]
 
+    # another user asked of existing data: the server refuses to start, saying why; asked back, it runs
+    request(env, port=new_port, user="other")
+    assert env.instance(check=False).returncode != 0
+    log = next(partition.glob(".*_postgresql.log")).read_text()
+    assert "the data directory was made for user and database 'user db', which cannot change" in log
+    assert refused(address, int(new_port))
+    request(env, port=new_port)
+    env.instance()
+    assert system_identifier(new_url) == identifier and len(rows(new_url)) == 3
+
     # destroyed: the partition is freed and empty, nothing of its user runs, the port is closed
     env.client.request_instance(TITLE, SOFTWARE_URL, state="destroyed")
     env.report()
