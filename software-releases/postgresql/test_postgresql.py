@@ -193,7 +193,8 @@ def test_descriptor_and_schemas_match_the_profile() -> None:
         assert str(default_value) == profile["slap-configuration"][f"configuration.{name}"], name
         jsonschema.validate({name: default_value}, request_schema)
     jsonschema.validate({"port": 5433, "user": "app", "database": "app_data"}, request_schema)
-    for bad in ({"user": "pg_monitor"}, {"user": 'x" SUPERUSER'}, {"database": "Db"}, {"port": 0}):
+    for bad in ({"user": "pg_monitor"}, {"user": 'x" SUPERUSER'}, {"database": "Db"}, {"port": 0},
+                {"user": "bob\n"}, {"database": "db\n"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, request_schema)
     jsonschema.validate({"url": "postgresql://user:secret@127.0.1.1:5432/db"}, response_schema)
