@@ -18,7 +18,11 @@ from distributed import Client
 
 from tests.support.node import COMPUTER, NodeEnv, free_port, node_with_software
 
-pytestmark = pytest.mark.root
+pytestmark = [
+    pytest.mark.root,
+    # the test's client has no numpy, the cluster has: distributed warns, and nothing here needs it
+    pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning"),
+]
 
 HERE = Path(__file__).resolve().parent
 SOFTWARE_URL = str(HERE / "software.cfg")
@@ -137,11 +141,24 @@ def test_cluster_lifecycle(env: NodeEnv) -> None:
         wait_for_workers(client, 1)
         assert client.submit(sum, range(100)).result(timeout=60) == 4950
 
+    # no worker at all: the last one is destroyed too (the root's request transaction is empty)
+    last = env.partition_path(partitions(env)["worker-0"]["compute_partition_id"])
+    last_user = last.owner()
+    worker_endpoints = [a.split("//")[1].rsplit(":", 1) for a in worker_addresses(env, 1)]
+    request(env, workers=0, **settings)
+    env.instance()
+    env.report()
+    assert env.info(TITLE)["connection_parameters"]["workers"] == "0"
+    assert sorted(partitions(env)) == [TITLE]
+    assert freed(last) and no_process(last_user)
+    assert all(refused(address, int(worker_port)) for address, worker_port in worker_endpoints)
+    with Client(published["scheduler"], timeout=30) as client:
+        wait_for_workers(client, 0)
+
     # destroyed: every partition freed and empty, nothing of their users runs, the ports closed
     held = partitions(env)
     paths = {title: env.partition_path(p["compute_partition_id"]) for title, p in held.items()}
     users = {title: path.owner() for title, path in paths.items()}
-    worker_endpoints = [a.split("//")[1].rsplit(":", 1) for a in worker_addresses(env, 1)]
     request(env, "destroyed")
     env.instance()
     env.report()
