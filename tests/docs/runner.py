@@ -22,8 +22,9 @@
   test may give `setup`, markdown whose blocks (annotations included) run first, named
   ``setup:LINE`` in failures.
 - **Caches.** After each block, a node configuration (``slapos.cfg`` with an ``instance_root``)
-  under ``$HOME`` gets the tests' ``toolchain_directory`` and ``cache_directory`` if it names none,
-  so the node reuses the toolchain the tests build once instead of building its own (minutes).
+  under ``$HOME`` (`GuideRunner.node_configs`) gets the tests' ``toolchain_directory`` and
+  ``cache_directory`` if it names none, so the node reuses the toolchain the tests build once
+  instead of building its own (minutes).
 - **Cleanup.** Background blocks stopped, every supervisord a node configuration names shut down,
   any process still running from the directory (command line or working directory) killed, the
   directory removed.
@@ -221,8 +222,23 @@ class GuideRunner:
     # -- after each block and at the end ----------------------------------------------------------
 
     def after_block(self) -> None:
-        for config in self.home.glob(".slapos/slapos.cfg"):
+        for config in self.node_configs():
             add_caches(config, self.user)
+
+    def node_configs(self) -> list[Path]:
+        """Every ``slapos.cfg`` under ``$HOME`` (``~/.slapos``, or where a guide writes a node's, as
+        ``/etc/opt/slapos/node-a`` made ``$HOME/etc/…`` by a substitution), outside the repository's
+        copy. Only the guide's user's files and directories: a partition's tree (another user's) is
+        never entered, nor a link followed."""
+        owner = os.geteuid() if self.user is None else pwd.getpwnam(self.user).pw_uid
+        found = []
+        for directory, subdirectories, files in os.walk(self.home):
+            here = Path(directory)
+            subdirectories[:] = [name for name in subdirectories
+                                 if here / name != self.home / "partita" and _owned(here / name, owner)]
+            if "slapos.cfg" in files and _owned(here / "slapos.cfg", owner):
+                found.append(here / "slapos.cfg")
+        return found
 
     def _cleanup(self) -> None:
         for _, process, _ in reversed(self.background):
@@ -234,7 +250,7 @@ class GuideRunner:
                     process.wait(timeout=STOP_WAIT)
                 except subprocess.TimeoutExpired:
                     pass
-        for config in self.home.rglob("slapos.cfg"):
+        for config in self.node_configs():
             _shutdown_supervisor(config)
         self.swept = kill_processes_under(self.top)  # the last resort: nothing started survives
         shutil.rmtree(self.top, ignore_errors=True)
@@ -253,6 +269,14 @@ def _substitute(text: str, substitutions: list[tuple[str, str]]) -> str:
     for old, new in substitutions:
         text = text.replace(old, new)
     return text
+
+
+def _owned(path: Path, uid: int) -> bool:
+    """`path` is `uid`'s and not a link."""
+    try:
+        return os.lstat(path).st_uid == uid and not path.is_symlink()
+    except OSError:
+        return False
 
 
 def _tail(path: Path, size: int = 3000) -> str:
