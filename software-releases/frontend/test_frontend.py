@@ -113,6 +113,24 @@ def caddy_pid(user: str) -> int:
     return int(pids[0])
 
 
+def redirect(url: str) -> tuple[int, str]:
+    """The status and Location of a GET of `url`, not followed."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/" + url.split("//")[1].split("/", 1)[1])
+        response = connection.getresponse()
+        return response.status, response.getheader("Location", "")
+    finally:
+        connection.close()
+
+
+def tcp_listeners(pid: int) -> set[str]:
+    """The addresses process `pid` listens on over TCP (``ss``)."""
+    found = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[3] for line in found.splitlines() if f"pid={pid}," in line}
+
+
 def share(env: NodeEnv, title: str, url: str, state: str = "started") -> dict:
     return env.client.request_instance(title, SOFTWARE_URL, parameters={"url": url}, shared=True, state=state)
 
@@ -178,8 +196,9 @@ def test_lifecycle(env: NodeEnv, backends: dict[str, Backend]) -> None:
     partition = env.partition_path(doc["compute_partition_id"])
     user = partition.owner()
     pid = caddy_pid(user)
-    # Caddy's admin endpoint is a socket inside the partition, not localhost:2019
-    assert (partition / "var" / "run" / "caddy-admin.sock").is_socket() and refused("127.0.0.1", 2019)
+    # Caddy's admin endpoint is a socket inside the partition: its only TCP listener is the frontend
+    assert (partition / "var" / "run" / "caddy-admin.sock").is_socket()
+    assert tcp_listeners(pid) == {f"{address}:{port}"}
     stamp = (partition / ".timestamp").read_text()
 
     # two routes: each published url answers with its backend's content, through Caddy
@@ -192,6 +211,7 @@ def test_lifecycle(env: NodeEnv, backends: dict[str, Backend]) -> None:
     assert url_a.startswith(f"http://{address}:{port}/SOFTINST-") and url_a.endswith("/")
     eventually(answers(url_a + "hello", "alpha /hello"), "route-a answers")
     eventually(answers(url_b + "x?y=1", "beta /base/x?y=1"), "route-b answers")
+    assert redirect(url_a.rstrip("/")) == (308, url_a.split(str(port), 1)[1])
     assert caddy_pid(user) == pid
 
     # route-a moves to another backend: route-b keeps answering throughout, and a long request
@@ -222,6 +242,13 @@ def test_lifecycle(env: NodeEnv, backends: dict[str, Backend]) -> None:
     env.instance()
     eventually(lambda: get(url_a + "hello")[0] == 404, "route-a gone")
     assert get(url_b + "ping") == (200, "beta /base/ping")
+    # a refused shared instance fixed: it gets its route, and its error is gone
+    share(env, "route-js", alpha.url)
+    env.instance()
+    published = env.info("route-js")["connection_parameters"]
+    url_js = published.get("url", "")
+    assert published == {"url": url_js} and url_js.startswith(f"http://{address}:{port}/SOFTINST-")
+    eventually(answers(url_js + "fixed", "alpha /fixed"), "route-js answers once fixed")
     failures = watcher.close()
     assert watcher.count > 10 and failures == [], failures
     assert caddy_pid(user) == pid
