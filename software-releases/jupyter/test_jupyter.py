@@ -4,7 +4,9 @@ through the REST API and runs a cell through a kernel's websocket; the server mo
 port with the same token, the notebook survives stop/start, and nothing is left after destroy."""
 from __future__ import annotations
 
+import base64
 import configparser
+import hashlib
 import json
 import os
 import socket
@@ -13,6 +15,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +111,28 @@ def start_kernel(base: str, token: str) -> str:
     return kernel["id"]
 
 
+def probe_wheel(directory: Path) -> Path:
+    """A tiny pure-Python wheel (``import partita_probe``), for ``%pip install`` without an index."""
+    files = {
+        "partita_probe/__init__.py": "ANSWER = 42\n",
+        "partita_probe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: partita-probe\nVersion: 1.0\n",
+        "partita_probe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                             "Tag: py3-none-any\n",
+    }
+    record = ""
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(text.encode())}\n"
+    files["partita_probe-1.0.dist-info/RECORD"] = record + "partita_probe-1.0.dist-info/RECORD,,\n"
+    directory.mkdir(mode=0o755)
+    path = directory / "partita_probe-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    path.chmod(0o644)
+    return path
+
+
 def refused(address: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(2)
@@ -169,6 +194,10 @@ def test_lifecycle(env: NodeEnv) -> None:
     kernel = start_kernel(base, token)
     assert run_cell(base, token, kernel, "print(6*7)") == "42\n"
     assert run_cell(base, token, kernel, "import os; print(os.environ['HOME'])") == f"{partition}/srv/home\n"
+    wheels = probe_wheel(env.root / "wheels").parent  # %pip install: into the partition, then importable
+    run_cell(base, token, kernel, f"%pip install --no-index --find-links {wheels} partita-probe")
+    assert run_cell(base, token, kernel, "import partita_probe; print(partita_probe.__file__)") \
+        == f"{partition}/srv/python/partita_probe/__init__.py\n"
 
     # the token: never on a command line, only in files no other user reads
     user = partition.owner()
