@@ -269,6 +269,75 @@ def test_lifecycle(env: NodeEnv, backends: dict[str, Backend]) -> None:
     assert refused(address, port)
 
 
+GOOD_URLS = {
+    "http://127.0.0.1:8000": ("http://127.0.0.1:8000", ""),
+    "HTTPS://Example.org/app/": ("https://Example.org", "/app"),
+    "http://[::1]:8080/x": ("http://[::1]:8080", "/x"),
+    "http://backend-1.internal/a(b)/c;d=e,f*g": ("http://backend-1.internal", "/a(b)/c;d=e,f*g"),
+}
+BAD_URLS = {
+    "file:///etc/passwd": "url must start with http:// or https://",
+    "javascript:alert(1)": "url must start with http:// or https://",
+    "ftp://host/": "url must start with http:// or https://",
+    "": "parameter 'url' is required",
+    "http://" + "a" * 2048: "url is longer than 2048 characters",
+    "http://host/?query": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://host/#fragment": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://host/a b": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    'http://host/"': "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://host/{path}": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://host/${buildout:directory}": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://host/\n}\nimport /etc/passwd": "url holds characters a route does not carry (spaces, quotes, braces, ? or #)",
+    "http://user:secret@host/": "url must not hold credentials",
+    "http:///path": "url has no valid host",
+    "http://-host/": "url has no valid host",
+    "http://:8080/": "url has no valid host",
+    "http://host:0/": "url has a bad port",
+    "http://host:65536/": "url has a bad port",
+    "http://host:/": "url has a bad port",
+    "http://[::1/": "url has a malformed IPv6 host",
+}
+
+
+def test_backend_urls_are_checked(env: NodeEnv, tmp_path: Path) -> None:
+    """The built profile template, rendered as an instance renders it, over good and bad backend
+    urls: a route for each good one, which the real Caddy accepts; an error for each bad one; no
+    section for a reference that is not a plain word."""
+    from partita.recipes.jinja_template import render
+
+    software = env.software_directory(SOFTWARE_URL)
+    urls = [*GOOD_URLS, *BAD_URLS]
+    shared_list = [{"slave_reference": f"SOFTINST-{index}", "slave_title": "t", "url": url}
+                   for index, url in enumerate(urls)]
+    shared_list.append({"slave_reference": "SOFTINST-x\n[evil]", "url": "http://host/"})
+    text = render((software / "instance-frontend.cfg.jinja2").read_text(), {"shared_list": shared_list},
+                  "instance-frontend.cfg.jinja2", "test")
+    profile = configparser.ConfigParser(interpolation=None, strict=True)
+    profile.read_string(text)
+    assert "evil" not in text and len(profile.sections()) == 8 + len(urls)
+    routes = {route["reference"]: route for route in json.loads(profile["routes"]["list"])}
+    for index, url in enumerate(urls):
+        section = profile[f"publish-SOFTINST-{index}"]
+        if url in GOOD_URLS:
+            assert "error" not in section and section["url"].endswith(f"/SOFTINST-{index}/"), url
+            route = routes[f"SOFTINST-{index}"]
+            assert (route["upstream"], route["path"]) == GOOD_URLS[url]
+        else:
+            assert section["error"] == BAD_URLS[url] and "url" not in section, url
+            assert f"SOFTINST-{index}" not in routes
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text(render((software / "Caddyfile.jinja2").read_text(), {
+        "routes": list(routes.values()), "address": "127.0.0.1", "port": "8080",
+        "run": str(tmp_path), "data": str(tmp_path), "log": str(tmp_path),
+    }, "Caddyfile.jinja2", "test"))
+    caddy = profile["service"]["command-line"].split()[0]
+    adapted = subprocess.run([caddy, "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
+                             capture_output=True, text=True, timeout=60, check=True)
+    server = json.loads(adapted.stdout)["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == ["127.0.0.1:8080"]
+    assert "WARN" not in adapted.stderr.upper(), adapted.stderr
+
+
 def test_descriptor_and_schemas_match_the_profile() -> None:
     descriptor = json.loads((HERE / "software.cfg.json").read_text())
     schemas = {}
