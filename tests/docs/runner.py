@@ -223,20 +223,20 @@ class GuideRunner:
 
     def after_block(self) -> None:
         for config in self.node_configs():
-            add_caches(config, self.user)
+            add_caches(config, None if os.lstat(config).st_uid == 0 else self.user)
 
     def node_configs(self) -> list[Path]:
         """Every ``slapos.cfg`` under ``$HOME`` (``~/.slapos``, or where a guide writes a node's, as
         ``/etc/opt/slapos/node-a`` made ``$HOME/etc/…`` by a substitution), outside the repository's
-        copy. Only the guide's user's files and directories: a partition's tree (another user's) is
-        never entered, nor a link followed."""
-        owner = os.geteuid() if self.user is None else pwd.getpwnam(self.user).pw_uid
+        copy. Only root's and the guide's user's files and directories: a partition's tree (another
+        user's) is never entered, nor a link followed."""
+        owners = {0, os.geteuid(), *([pwd.getpwnam(self.user).pw_uid] if self.user is not None else [])}
         found = []
         for directory, subdirectories, files in os.walk(self.home):
             here = Path(directory)
             subdirectories[:] = [name for name in subdirectories
-                                 if here / name != self.home / "partita" and _owned(here / name, owner)]
-            if "slapos.cfg" in files and _owned(here / "slapos.cfg", owner):
+                                 if here / name != self.home / "partita" and _owned(here / name, owners)]
+            if "slapos.cfg" in files and _owned(here / "slapos.cfg", owners):
                 found.append(here / "slapos.cfg")
         return found
 
@@ -271,10 +271,10 @@ def _substitute(text: str, substitutions: list[tuple[str, str]]) -> str:
     return text
 
 
-def _owned(path: Path, uid: int) -> bool:
-    """`path` is `uid`'s and not a link."""
+def _owned(path: Path, owners: set[int]) -> bool:
+    """`path` belongs to one of `owners` and is not a link."""
     try:
-        return os.lstat(path).st_uid == uid and not path.is_symlink()
+        return os.lstat(path).st_uid in owners and not path.is_symlink()
     except OSError:
         return False
 

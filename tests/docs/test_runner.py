@@ -63,3 +63,24 @@ def test_a_background_block_that_exits_at_once_fails(tmp_path: Path):
 def test_a_block_past_its_timeout_fails(tmp_path: Path):
     with pytest.raises(BlockFailed, match=r"guide.md:1: the block timed out after 1 s"):
         GuideRunner(guide(tmp_path, "```sh\nsleep 30\n```\n"), timeout=1).run()
+
+
+def test_the_environment_given_reaches_every_block(tmp_path: Path):
+    runner = GuideRunner(guide(tmp_path, "```sh\necho \"$PGPORT\"\n```\n"), env={"PGPORT": "5499"})
+    runner.run()
+    assert runner.outputs[1] == "5499\n"
+
+
+@pytest.mark.root
+def test_node_configurations_are_found_where_a_guide_writes_them_never_in_another_users_tree(tmp_path: Path):
+    found: list[list[str]] = []
+
+    class Recording(GuideRunner):
+        def after_block(self) -> None:
+            found.append(sorted(str(path.relative_to(self.home)) for path in self.node_configs()))
+
+    text = ("```sh\nmkdir -p etc/node-a .slapos theirs\n"
+            "for where in etc/node-a .slapos theirs partita; do echo '[slapos]' > $where/slapos.cfg; done\n"
+            "chown nobody theirs\nln -s $HOME/theirs elsewhere\n```\n")
+    Recording(guide(tmp_path, "```sh\ncd $HOME\n```\n\n" + text)).run()
+    assert found[-1] == [".slapos/slapos.cfg", "etc/node-a/slapos.cfg"]
