@@ -95,6 +95,9 @@ def test_cluster_lifecycle(env: NodeEnv) -> None:
     assert published["dashboard"] == f"http://{host}:{dashboard_port}/status"
     assert published["workers"] == "2"
     addresses = worker_addresses(env, 2)
+    for title in ("worker-0", "worker-1"):  # the worker-sla reached every worker's request
+        child = env.client.get_instance(partitions(env)[title]["instance"]["instance_guid"])
+        assert child["sla_parameters"] == {"computer_guid": COMPUTER} and child["software_type"] == "worker"
     assert len({address.split("//")[1].split(":")[0] for address in addresses} | {host}) == 3
 
     with Client(published["scheduler"], timeout=30) as client:
@@ -155,10 +158,18 @@ def test_cluster_lifecycle(env: NodeEnv) -> None:
     with Client(published["scheduler"], timeout=30) as client:
         wait_for_workers(client, 0)
 
+    # and up again from none
+    request(env, workers=1, **settings)
+    env.instance()
+    assert env.info(TITLE)["connection_parameters"]["workers"] == "1"
+    with Client(published["scheduler"], timeout=30) as client:
+        assert set(wait_for_workers(client, 1)) == worker_addresses(env, 1)
+
     # destroyed: every partition freed and empty, nothing of their users runs, the ports closed
     held = partitions(env)
     paths = {title: env.partition_path(p["compute_partition_id"]) for title, p in held.items()}
     users = {title: path.owner() for title, path in paths.items()}
+    worker_endpoints = [a.split("//")[1].rsplit(":", 1) for a in worker_addresses(env, 1)]
     request(env, "destroyed")
     env.instance()
     env.report()
