@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from partita.slap.software_names import shipped_releases
 from tests.compat.conftest import (
     COMPUTER_ID, CliResult, PeerClient, format_step, is_free, partition_of, partitions_by_id,
 )
@@ -154,3 +155,22 @@ def parallel(client: PeerClient, *commands: tuple[str, ...]) -> list[CliResult]:
     """Run independent CLI commands side by side (each one is mostly Python start-up)."""
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
         return list(pool.map(lambda args: client.cli(*args), commands))
+
+
+def test_cli_product_names_resolve_to_shipped_releases(client: PeerClient) -> None:
+    """`slapos supply|request ... product.NAME`: slapos.core asks the master for NAME's URL
+    (getSoftwareReleaseListFromSoftwareProduct) and uses it; an unknown name stops the client."""
+    hello_web = shipped_releases()["hello-web"]
+    client.ok(format_step(1))
+    succeeded(client.cli("supply", "product.hello-web", COMPUTER_ID))
+    assert computer(client)["software_releases"] == [{"url": hello_web, "state": "available", "computer": COMPUTER_ID}]
+    requested = succeeded(client.cli("request", "web", "product.hello-web", "--parameters", "greeting=Hej"))
+    assert state_line(requested) == "started"
+    info = printed_json(client.cli("service", "info", "web"))
+    assert info["software-url"] == hello_web
+    assert info["instance-parameters"] == {"greeting": "Hej"}
+
+    unknown = client.cli("request", "other", "product.no-such-release")
+    assert unknown.returncode == 1, str(unknown)
+    assert "No Software Release corresponding to this Software Product has been found" in unknown.output
+    assert "other" not in printed_json(client.cli("service", "list"))
