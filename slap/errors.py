@@ -6,8 +6,9 @@ The tree::
     ├── BadRequest                   BAD_REQUEST      400
     │   ├── DecodeError              BAD_ENCODING     400   malformed or unsafe XML/JSON
     │   ├── ValidationError          INVALID          400   a field is missing or has a bad value
-    │   │   └── MalformedDocument    INVALID          400   a cross-process document (`slap.wire`)
-    │   │                                                   does not follow its contract
+    │   │   ├── MalformedDocument    INVALID          400   a cross-process document (`slap.wire`)
+    │   │   │                                               does not follow its contract
+    │   │   └── UnknownSlaKey        BAD_SLA          400   an SLA key (or mode) the master does not know
     │   ├── BadAuthorization         BAD_AUTHORIZATION 400  the X-SlapPartition header is wrong
     │   ├── TooLarge                 TOO_LARGE        413   the body (or a value in it) is over its size limit
     │   ├── BadContentType           BAD_CONTENT_TYPE 415   a JSON API body that is not application/json
@@ -71,6 +72,12 @@ class MalformedDocument(ValidationError):
     """A document that crosses a process boundary (node state, instance document, instance.json,
     ``[slap-connection]``, promise answer) does not follow its contract in `slap.wire`; the message
     names the document and the field."""
+
+
+class UnknownSlaKey(ValidationError):
+    """A request's SLA names a key the master does not know (or one that does not apply to it)."""
+
+    code = "BAD_SLA"
 
 
 class BadAuthorization(BadRequest):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from partita.master.allocation import Demand, Waiting
+from partita.master.allocation.sla import check_sla
 from partita.master.db.models import ROOT_SCOPE, Computer, Owner, Partition, PartitionAddress, SoftwareInstance
 from partita.master.services import access, allocator, audit, quotas, release_schemas, software_names
 from partita.master.db.changes import bump, next_timestamp
@@ -55,8 +56,9 @@ class CleanRequest:
 
 
 def clean_request(spec: RequestSpec) -> CleanRequest:
-    """Validate every field before anything is stored (pure)."""
-    return CleanRequest(
+    """Validate every field before anything is stored (pure); an SLA key the master does not
+    know is refused (`allocation.sla`)."""
+    cleaned = CleanRequest(
         title=clean_title(spec.title),
         software_release=clean_software_release(spec.software_release),
         software_type=clean_software_type(spec.software_type),
@@ -65,6 +67,8 @@ def clean_request(spec: RequestSpec) -> CleanRequest:
         shared=bool(spec.shared),
         sla=clean_sla(spec.sla),
     )
+    check_sla(cleaned.sla, cleaned.shared)
+    return cleaned
 
 
 def new_guid() -> str:
