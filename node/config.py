@@ -13,7 +13,8 @@ certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate
 
 ``[slapformat]``: ``partition_amount`` (10), ``partition_base_name`` (``slappart``),
 ``user_base_name`` (``slapuser``), ``software_user`` (``slapsoft``), ``interface_name`` (``lo``),
-``ipv4_local_network`` (``127.0.1.0/24``), ``ipv6_local_network`` (a unique-local /64),
+``ipv4_local_network`` (``127.0.1.0/24``), ``ipv6_local_network`` (unset: the prefix of the
+interface's global IPv6 address, or on loopback a unique-local /64: `node.network`),
 ``alter_user`` and ``alter_network`` (default: true when run as root).
 
 Run as root, the node creates users and addresses (unless told not to); run as another user it is
@@ -54,6 +55,7 @@ class NodeConfig:
     interface_name: str = "lo"
     ipv4_local_network: str = DEFAULT_IPV4_NETWORK
     ipv6_local_network: str = DEFAULT_IPV6_NETWORK
+    ipv6_configured: bool = False  # ipv6_local_network was given (else it is only the fallback)
     alter_user: bool = False
     alter_network: bool = False
     software_timeout: float = 3600.0
@@ -176,6 +178,7 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         interface_name=get_option(parser, "slapformat", "interface_name", "lo") or "lo",
         ipv4_local_network=_network(parser, "ipv4_local_network", DEFAULT_IPV4_NETWORK, 4),
         ipv6_local_network=_network(parser, "ipv6_local_network", DEFAULT_IPV6_NETWORK, 6),
+        ipv6_configured=bool(get_option(parser, "slapformat", "ipv6_local_network")),
         alter_user=_bool(parser, "slapformat", "alter_user", root),
         alter_network=_bool(parser, "slapformat", "alter_network", root),
         software_timeout=_float(parser, "slapos", "software_timeout", 3600.0),

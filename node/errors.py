@@ -7,6 +7,8 @@ The tree::
     └── NodeError                      the node could not do something
         ├── SetupError                 this machine cannot host the node as configured
         │                              (users, addresses, directories, the toolchain)
+        │   └── AddressInUse           an address format would take is another node's or
+        │                              already on the interface (`node.claims`)
         ├── CommandFailed              a subprocess failed or ran past its deadline; carries the
         │                              log tail that the status reason shows
         ├── LockTimeout                another process holds a lock past the deadline
@@ -25,6 +27,10 @@ class NodeError(PartitaError):
 
 class SetupError(NodeError):
     code = "NODE_SETUP"
+
+
+class AddressInUse(SetupError):
+    code = "ADDRESS_IN_USE"
 
 
 class CommandFailed(NodeError):

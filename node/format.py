@@ -25,6 +25,7 @@ The plan (`plan_partitions`) and the documents sent or written (`partition_entry
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -34,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.node import desired, network, software_root, users
+from partita.node import claims, desired, network, software_root, users
 from partita.node.config import NodeConfig
-from partita.node.errors import NodeError, SetupError
+from partita.node.errors import AddressInUse, NodeError, SetupError
 from partita.node.files import read_text
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
@@ -179,38 +180,135 @@ def read_resource(partition_path: Path) -> dict[str, Any]:
 def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     """Format the partitions described by `config` and post them to the master through `client`.
 
-    Bad configuration raises before anything is changed. An unreachable master is reported in
-    the result (`FormatReport.master_error`); any other error of the master raises.
+    Bad configuration, or an address another node holds (`node.claims`), raises before anything
+    is changed. An unreachable master is reported in the result (`FormatReport.master_error`);
+    any other error of the master raises.
     """
     mode = node_mode(config, os.geteuid())
     network.check_interface_name(config.interface_name)
-    network.check_room(config, config.partition_amount)
+    present = network.interface_addresses(config.interface_name)
+    record = claims.read_record(config.instance_root) if config.alter_network else None
+    ipv6 = _ipv6_network(config, present, record)
+    network.check_room(config, config.partition_amount, ipv6)
     _check_user_names(config, mode, config.partition_amount)
     report = FormatReport(mode=mode, user=_mode_user(config, mode), master_url=client.master_url)
     master = _read_master(client, config.computer_id, report)
     plan = plan_partitions(config.partition_amount, config.partition_base_name,
                            _local_partitions(config), master)
-    network.check_room(config, max(plan.keep, default=-1) + 1)
+    network.check_room(config, max(plan.keep, default=-1) + 1, ipv6)
     _check_user_names(config, mode, max(plan.keep, default=-1) + 1)
-    present = network.interface_addresses(config.interface_name)
+    use_ipv6 = _ipv6_policy(config, report)
+    addresses = _Addresses(config, ipv6, use_ipv6)
+    registry = claims.Registry(claims.current_netns()) if config.alter_network else None
+    if registry is not None:
+        _claim(config, registry, addresses, plan, present, record)
     owners = _prepare_users(config, mode, plan.keep)
     _make_root(config.instance_root)
     _make_root(config.software_root)
     software_root.secure(config)  # root's, in root mode: the build user owns only what it builds
     with file_lock(_lock_file(config.instance_root), LOCK_TIMEOUT, "slapos node format"):
-        use_ipv6 = _ipv6_policy(config, report)
         for index in plan.keep:
             report.partitions.append(
-                _format_partition(config, index, owners[index], use_ipv6, present, report,
+                _format_partition(config, index, owners[index], addresses, present, report,
                                   busy_extra=index in plan.busy_extra))
         for index in plan.drop:
-            _drop_partition(config, index, use_ipv6, report)
+            _drop_partition(config, index, addresses, report)
         for index in plan.unknown:
             report.warn(f"{config.partition_base_name}{index} is beyond partition_amount and the "
                         "master cannot tell whether it is busy: left as it is")
+    if registry is not None:
+        _release(config, registry, addresses, plan)
     if report.master_error is None:
-        _post(config, client, report)
+        _post(config, client, report, addresses)
     return report
+
+
+@dataclass(frozen=True)
+class _Addresses:
+    """The partitions' networks for this format: IPv4 from the configuration, IPv6 as chosen."""
+
+    config: NodeConfig
+    ipv6: network.IPv6Network
+    use_ipv6: bool
+
+    def of(self, index: int) -> tuple[str, str | None]:
+        ipv4, ipv6 = network.partition_addresses(self.config, index, self.ipv6)
+        return ipv4, ipv6 if self.use_ipv6 else None
+
+    def prefixes(self) -> tuple[int, int]:
+        """The prefix lengths of the partitions' IPv4 and IPv6 addresses on the interface."""
+        interface = self.config.interface_name
+        return (network.address_prefixlen(interface, self.config.ipv4_local_network),
+                network.address_prefixlen(interface, self.ipv6.network))
+
+    def claims(self, indexes: Iterable[int], instance_root: str, netns: int) -> list[claims.Claim]:
+        """The claims on the addresses of partitions `indexes` (those beyond the networks left out)."""
+        found: list[claims.Claim] = []
+        for index in indexes:
+            try:
+                ipv4, ipv6 = self.of(index)
+            except ConfigurationError:
+                continue
+            found.append(claims.Claim(ipv4, instance_root, netns, "ipv4_local_network",
+                                      f"ipv4_local_network {self.config.ipv4_local_network}"))
+            if ipv6 is not None:
+                found.append(claims.Claim(ipv6, instance_root, netns, "ipv6_local_network",
+                                          network.ipv6_label(self.ipv6).removeprefix("[slapformat] ")))
+        return found
+
+
+def _ipv6_network(config: NodeConfig, present: list[network.InterfaceAddress],
+                  record: claims.Record | None) -> network.IPv6Network:
+    """Where IPv6 comes from (`network.choose_ipv6`), the node's own addresses taken from its record."""
+    own = set(record.addresses) if record is not None else set()
+    before = record.ipv6_skip if record is not None and record.interface == config.interface_name else ()
+    return network.choose_ipv6(config.ipv6_local_network if config.ipv6_configured else None,
+                               config.ipv6_local_network, config.interface_name, present, own, before)
+
+
+def _instance_root_name(config: NodeConfig) -> str:
+    return os.path.normpath(os.path.abspath(config.instance_root))
+
+
+def _claim(config: NodeConfig, registry: claims.Registry, addresses: _Addresses, plan: FormatPlan,
+           present: list[network.InterfaceAddress], record: claims.Record | None) -> None:
+    """Claim the addresses of the kept partitions, or raise AddressInUse changing nothing; the
+    node's record then lists them (with those it still holds until `_release`)."""
+    root = _instance_root_name(config)
+    with registry.locked() as view:
+        wanted = addresses.claims(plan.keep, root, registry.netns)
+        held = view.claims()
+        asked = {str(ipaddress.ip_address(c.address)) for c in wanted}
+        live = [a for a, claim in held.items()
+                if a in asked and (claim.instance_root == root or claims.holder_is_live(claim))]
+        conflict = claims.find_conflict(wanted, held, live, [p.address for p in present],
+                                        config.interface_name)
+        if conflict is not None:
+            raise AddressInUse(conflict)
+        _make_root(config.instance_root)
+        kept = [c.address for c in held.values() if c.instance_root == root]
+        _write_record(config, registry.netns, addresses, [c.address for c in wanted] + kept)
+        view.take(wanted)
+
+
+def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresses, plan: FormatPlan) -> None:
+    """Give up the claims on addresses the node no longer has (dropped partitions, changed ranges),
+    and tidy the stale claims of nodes that are gone."""
+    root = _instance_root_name(config)
+    with registry.locked() as view:
+        wanted = addresses.claims(plan.keep + plan.unknown, root, registry.netns)
+        keep = {str(ipaddress.ip_address(c.address)) for c in wanted}
+        held = view.claims().values()
+        _write_record(config, registry.netns, addresses, sorted(keep))
+        view.release(c for c in held if str(ipaddress.ip_address(c.address)) not in keep
+                     and (c.instance_root == root or not claims.holder_is_live(c)))
+
+
+def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: Iterable[str]) -> None:
+    unique = sorted({ipaddress.ip_address(a) for a in held}, key=lambda a: (a.version, a))
+    claims.write_record(config.instance_root, claims.Record(
+        netns=netns, interface=config.interface_name, addresses=tuple(map(str, unique)),
+        ipv6_network=addresses.ipv6.network, ipv6_skip=addresses.ipv6.skip))
 
 
 def _mode_user(config: NodeConfig, mode: str) -> str:
@@ -312,13 +410,13 @@ def _ipv6_policy(config: NodeConfig, report: FormatReport) -> bool:
     return True
 
 
-def _format_partition(config: NodeConfig, index: int, owner: users.PartitionUser, use_ipv6: bool,
+def _format_partition(config: NodeConfig, index: int, owner: users.PartitionUser, addresses: _Addresses,
                       present: list[network.InterfaceAddress], report: FormatReport,
                       busy_extra: bool = False) -> FormattedPartition:
     partition_id = f"{config.partition_base_name}{index}"
     path = config.partition_path(partition_id)
     _make_partition_directory(path, owner)
-    ipv4, ipv6 = _partition_addresses(config, index, use_ipv6, present, report)
+    ipv4, ipv6 = _partition_addresses(config, index, addresses, present, report)
     formatted = FormattedPartition(partition_id, owner.name, ipv4, ipv6, busy_extra)
     _write_resource(path, resource_document(formatted, config.interface_name, owner), owner)
     if busy_extra:
@@ -339,33 +437,27 @@ def _make_partition_directory(path: Path, owner: users.PartitionUser) -> None:
         raise SetupError(f"cannot prepare the partition {path}: {error.strerror}") from None
 
 
-def _partition_addresses(config: NodeConfig, index: int, use_ipv6: bool,
+def _partition_addresses(config: NodeConfig, index: int, addresses: _Addresses,
                          present: list[network.InterfaceAddress], report: FormatReport) -> tuple[str, str | None]:
     """The partition's addresses, put on the interface when altering the network."""
     interface = config.interface_name
-    ipv4, ipv6 = network.partition_addresses(config, index)
+    ipv4, ipv6 = addresses.of(index)
     if config.alter_network:
-        prefix4, prefix6 = _prefixes(config)
+        prefix4, prefix6 = addresses.prefixes()
         network.ensure_address(interface, ipv4, prefix4)
-        if use_ipv6:
+        if ipv6 is not None:
             network.ensure_address(interface, ipv6, prefix6)
-        return ipv4, ipv6 if use_ipv6 else None
+        return ipv4, ipv6
     if interface != network.LOOPBACK and not network.has_address(present, ipv4):
         report.warn(f"IPv4: not altering the network: {config.ipv4_local_network} addresses that are not "
                     f"on {interface} are declared anyway")
-    if use_ipv6 and network.has_address(present, ipv6):
+    if ipv6 is not None and network.has_address(present, ipv6):
         return ipv4, ipv6
-    if use_ipv6:
+    if ipv6 is not None:
         why = "non-root" if report.mode == MODE_SINGLE_USER else "alter_network = false"
         report.warn(f"IPv6: not altering the network ({why}): partitions get IPv4 only, except "
                     f"those whose address is already on {interface}")
     return ipv4, None
-
-
-def _prefixes(config: NodeConfig) -> tuple[int, int]:
-    """The prefix lengths of the partitions' IPv4 and IPv6 addresses on the interface."""
-    return (network.address_prefixlen(config.interface_name, config.ipv4_local_network),
-            network.address_prefixlen(config.interface_name, config.ipv6_local_network))
 
 
 def _write_resource(path: Path, content: str, owner: users.PartitionUser) -> None:
@@ -387,7 +479,7 @@ def _read_text(path: Path) -> str | None:
     return read_text(path, limit=RESOURCE_LIMIT)
 
 
-def _drop_partition(config: NodeConfig, index: int, use_ipv6: bool, report: FormatReport) -> None:
+def _drop_partition(config: NodeConfig, index: int, addresses: _Addresses, report: FormatReport) -> None:
     """Remove a free partition beyond partition_amount: its empty directory and its addresses."""
     partition_id = f"{config.partition_base_name}{index}"
     path = config.partition_path(partition_id)
@@ -407,23 +499,23 @@ def _drop_partition(config: NodeConfig, index: int, use_ipv6: bool, report: Form
                 raise SetupError(f"cannot remove {path}: {error.strerror}") from None
     report.removed.append(partition_id)
     if config.alter_network:
-        _drop_addresses(config, index, use_ipv6)
+        _drop_addresses(config, index, addresses)
 
 
-def _drop_addresses(config: NodeConfig, index: int, use_ipv6: bool) -> None:
+def _drop_addresses(config: NodeConfig, index: int, addresses: _Addresses) -> None:
     """Take a dropped partition's addresses (as computed, never as read from its files) off."""
     try:
-        ipv4, ipv6 = network.partition_addresses(config, index)
+        ipv4, ipv6 = addresses.of(index)
     except ConfigurationError:
         return  # beyond the configured networks: not one of ours
-    prefix4, prefix6 = _prefixes(config)
+    prefix4, prefix6 = addresses.prefixes()
     network.remove_address(config.interface_name, ipv4, prefix4)
-    if use_ipv6:
+    if ipv6 is not None:
         network.remove_address(config.interface_name, ipv6, prefix6)
 
 
-def _post(config: NodeConfig, client: MasterClient, report: FormatReport) -> None:
-    entries = [partition_entry(p, config.interface_name, _prefixes(config)) for p in report.partitions]
+def _post(config: NodeConfig, client: MasterClient, report: FormatReport, addresses: _Addresses) -> None:
+    entries = [partition_entry(p, config.interface_name, addresses.prefixes()) for p in report.partitions]
     try:
         client.format_compute_node(config.computer_id, entries)
     except MasterUnreachable as error:

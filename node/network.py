@@ -4,7 +4,16 @@ Partition ``i`` (0-based) gets the ``i + 1``-th address of each configured netwo
 
 - IPv4: ``ipv4_local_network`` (default ``127.0.1.0/24``): ``127.0.1.1`` for ``slappart0``; the
   network and broadcast addresses are never used, so a /24 holds 254 partitions;
-- IPv6: ``ipv6_local_network`` (default a unique-local /64): ``<prefix>::1`` for ``slappart0``.
+- IPv6: ``ipv6_local_network`` when it is configured: ``<prefix>::1`` for ``slappart0``; else,
+  on an interface other than loopback, the prefix of the interface's global IPv6 address
+  (`interface_prefix`), so that other nodes can reach the partitions: the addresses the interface
+  already has there (not the node's) are skipped, and the rest counted the same way; else (on
+  loopback, or no global address) a unique-local /64 of Partita's (``DEFAULT_IPV6_NETWORK``).
+
+A "global" address is one of scope global that is neither temporary (privacy), deprecated nor
+failed duplicate address detection, with a prefix shorter than /128: unique-local addresses
+(``fd00::/8``) count, as they do for SlapOS, since other nodes of the same site reach them;
+link-local ones never do.
 
 On the loopback interface an address is added alone (/32, /128): Linux answers every 127/8
 address on ``lo`` anyway, and nothing needs a route. On another interface it is added with the
@@ -46,6 +55,17 @@ class InterfaceAddress:
     address: str
     prefixlen: int
     version: int
+    scope: str = "global"
+    usable: bool = True  # not temporary, deprecated nor failed duplicate address detection
+
+
+@dataclass(frozen=True)
+class IPv6Network:
+    """Where the partitions' IPv6 addresses come from: `network`, counted without `skip`."""
+
+    network: str
+    source: str  # "ipv6_local_network", "the default", or "<interface> (<its address>)"
+    skip: tuple[str, ...] = ()
 
 
 # -- pure --------------------------------------------------------------------------------------
@@ -58,29 +78,77 @@ def capacity(network: str) -> int:
     return parsed.num_addresses - 1
 
 
-def _nth(network: str, index: int, key: str) -> str:
+def _nth(network: str, index: int, label: str, skip: tuple[str, ...] = ()) -> str:
+    """The (index + 1)-th address of `network` that is not in `skip`; `label` names the network
+    in the error when it is too small."""
     if index < 0:
         raise ValueError(f"a partition index is not negative: {index}")
-    room = capacity(network)
+    parsed = ipaddress.ip_network(network, strict=False)
+    skipped = sorted({int(a) for a in map(ipaddress.ip_address, skip) if a in parsed})
+    room = capacity(network) - len(skipped)
     if index >= room:
         raise ConfigurationError(
-            f"[slapformat] {key} {network} has room for {room} partitions, not {index + 1}"
+            f"{label} has room for {max(room, 0)} partitions, not {index + 1}"
         )
-    parsed = ipaddress.ip_network(network, strict=False)
-    return str(parsed.network_address + index + 1)
+    offset = int(parsed.network_address) + index + 1
+    for address in skipped:
+        if address <= offset:
+            offset += 1
+    return str(ipaddress.ip_address(offset))
 
 
-def partition_addresses(config: NetworkConfig, index: int) -> tuple[str, str]:
+def partition_addresses(config: NetworkConfig, index: int, ipv6: IPv6Network | None = None) -> tuple[str, str]:
     """The IPv4 and IPv6 addresses of partition number `index` (a ConfigurationError if the
-    network is too small)."""
-    return (_nth(config.ipv4_local_network, index, "ipv4_local_network"),
-            _nth(config.ipv6_local_network, index, "ipv6_local_network"))
+    network is too small); IPv6 from `ipv6` if given, else from ``ipv6_local_network``."""
+    if ipv6 is None:
+        ipv6 = IPv6Network(config.ipv6_local_network, "ipv6_local_network")
+    return (_nth(config.ipv4_local_network, index, f"[slapformat] ipv4_local_network {config.ipv4_local_network}"),
+            _nth(ipv6.network, index, ipv6_label(ipv6), ipv6.skip))
 
 
-def check_room(config: NetworkConfig, count: int) -> None:
+def ipv6_label(ipv6: IPv6Network) -> str:
+    """How messages name the IPv6 network: the option, or the interface's prefix."""
+    if ipv6.source in ("ipv6_local_network", "the default"):
+        return f"[slapformat] ipv6_local_network {ipv6.network}"
+    return f"the IPv6 prefix {ipv6.network} of {ipv6.source}"
+
+
+def check_room(config: NetworkConfig, count: int, ipv6: IPv6Network | None = None) -> None:
     """A ConfigurationError unless both networks hold `count` partitions."""
     if count > 0:
-        partition_addresses(config, count - 1)
+        partition_addresses(config, count - 1, ipv6)
+
+
+def interface_prefix(addresses: list[InterfaceAddress], own: set[str]) -> IPv6Network | None:
+    """The network of the first global IPv6 address among `addresses` (an interface's) that is
+    not one of `own` (the node's partitions'), skipping every address of the interface there that
+    is not the node's; None if there is none."""
+    mine = {ipaddress.ip_address(a) for a in own}
+    foreign = [a for a in addresses if a.version == 6 and ipaddress.ip_address(a.address) not in mine]
+    for base in foreign:
+        if base.scope == "global" and base.usable and base.prefixlen < 128:
+            prefix = ipaddress.ip_network(f"{base.address}/{base.prefixlen}", strict=False)
+            skip = tuple(a.address for a in foreign if ipaddress.ip_address(a.address) in prefix)
+            return IPv6Network(str(prefix), f"{base.address}/{base.prefixlen}", skip)
+    return None
+
+
+def choose_ipv6(configured: str | None, default: str, interface: str,
+                addresses: list[InterfaceAddress], own: set[str],
+                skipped_before: tuple[str, ...] = ()) -> IPv6Network:
+    """Where the partitions' IPv6 addresses come from (see the module docstring). `own` are the
+    node's addresses (its record, `node.claims`); `skipped_before`, the addresses skipped by the
+    previous format in the same prefix, stay skipped so that no partition's address moves when an
+    address of the interface goes away."""
+    if configured:
+        return IPv6Network(configured, "ipv6_local_network")
+    found = interface_prefix(addresses, own) if interface != LOOPBACK else None
+    if found is None:
+        return IPv6Network(default, "the default")
+    prefix = ipaddress.ip_network(found.network)
+    kept = {a for a in skipped_before if ipaddress.ip_address(a) in prefix and a not in own}
+    skip = tuple(sorted(kept | set(found.skip), key=ipaddress.ip_address))
+    return IPv6Network(found.network, f"{interface} ({found.source})", skip)
 
 
 def address_prefixlen(interface: str, network: str) -> int:
@@ -114,7 +182,9 @@ def parse_ip_json(text: str) -> list[InterfaceAddress]:
         for info in link.get("addr_info", []) if isinstance(link, dict) else []:
             family, local = info.get("family"), info.get("local")
             if family in ("inet", "inet6") and isinstance(local, str):
-                found.append(InterfaceAddress(local, int(info.get("prefixlen", 0)), 4 if family == "inet" else 6))
+                usable = not any(info.get(flag) for flag in ("temporary", "deprecated", "dadfailed"))
+                found.append(InterfaceAddress(local, int(info.get("prefixlen", 0)), 4 if family == "inet" else 6,
+                                              str(info.get("scope", "global")), usable))
     return found
 
 

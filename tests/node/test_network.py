@@ -142,3 +142,70 @@ def test_adding_to_a_missing_interface_is_one_line() -> None:
     with pytest.raises(SetupError, match="ptnope0") as failure:
         network.ensure_address("ptnope0", TEST_IPV4, 32)
     assert "\n" not in str(failure.value)
+
+
+# -- IPv6 from the interface's global prefix (issue 13) ----------------------------------------
+
+def _v6(address: str, prefixlen: int = 64, scope: str = "global", usable: bool = True) -> network.InterfaceAddress:
+    return network.InterfaceAddress(address, prefixlen, 6, scope, usable)
+
+
+ETH0 = [network.InterfaceAddress("192.0.2.5", 24, 4), _v6("fe80::1", scope="link"),
+        _v6("2001:db8:7::1"), _v6("2001:db8:7::3")]
+
+
+def test_a_configured_network_wins_over_the_interface() -> None:
+    chosen = network.choose_ipv6("fd00:1::/64", "fd70::/64", "eth0", ETH0, set())
+    assert chosen == network.IPv6Network("fd00:1::/64", "ipv6_local_network")
+
+
+def test_loopback_or_no_global_address_keeps_the_default() -> None:
+    on_lo = [_v6("fd70:6172:7469:93::1", 128), _v6("2001:db8::1")]
+    assert network.choose_ipv6(None, "fd70::/64", "lo", on_lo, set()).source == "the default"
+    only_local = [_v6("fe80::1", scope="link"), _v6("2001:db8::9", 128), _v6("2001:db8:1::1", usable=False)]
+    assert network.choose_ipv6(None, "fd70::/64", "eth0", only_local, set()) == network.IPv6Network("fd70::/64", "the default")
+
+
+def test_the_interface_prefix_skips_its_own_addresses() -> None:
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", ETH0, set())
+    assert chosen == network.IPv6Network("2001:db8:7::/64", "eth0 (2001:db8:7::1/64)", ("2001:db8:7::1", "2001:db8:7::3"))
+    found = [network.partition_addresses(Networks(), i, chosen)[1] for i in range(4)]
+    assert found == ["2001:db8:7::2", "2001:db8:7::4", "2001:db8:7::5", "2001:db8:7::6"]
+
+
+def test_the_nodes_own_addresses_are_neither_skipped_nor_the_base() -> None:
+    formatted = [_v6("2001:db8:7::2"), *ETH0, _v6("2001:db8:7::4")]  # the partitions' addresses, first
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", formatted, {"2001:db8:7::2", "2001:db8:7::4"})
+    assert chosen.network == "2001:db8:7::/64" and chosen.skip == ("2001:db8:7::1", "2001:db8:7::3")
+
+
+def test_addresses_stay_put_when_a_skipped_address_goes_away() -> None:
+    without_3 = [a for a in ETH0 if a.address != "2001:db8:7::3"]
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", without_3, {"2001:db8:7::2"},
+                                 skipped_before=("2001:db8:7::1", "2001:db8:7::3", "2001:db8:99::1"))
+    assert chosen.skip == ("2001:db8:7::1", "2001:db8:7::3")  # another prefix's is forgotten
+    assert network.partition_addresses(Networks(), 1, chosen)[1] == "2001:db8:7::4"
+
+
+def test_a_small_interface_prefix_is_a_configuration_error_naming_it() -> None:
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", [_v6("2001:db8::1", 126)], set())
+    assert network.partition_addresses(Networks(), 1, chosen)[1] == "2001:db8::3"
+    with pytest.raises(ConfigurationError, match=r"^the IPv6 prefix 2001:db8::/126 of eth0 \(2001:db8::1/126\) "
+                                                 r"has room for 2 partitions, not 3$"):
+        network.check_room(Networks(), 3, chosen)
+
+
+def test_parse_ip_json_reads_scope_and_unusable_flags() -> None:
+    text = json.dumps([{"addr_info": [
+        {"family": "inet6", "local": "2001:db8::5", "prefixlen": 64, "scope": "global", "temporary": True},
+        {"family": "inet6", "local": "2001:db8::6", "prefixlen": 64, "scope": "global", "deprecated": True},
+        {"family": "inet6", "local": "2001:db8::7", "prefixlen": 64, "scope": "global", "dadfailed": True},
+        {"family": "inet6", "local": "2001:db8::8", "prefixlen": 64, "scope": "global", "tentative": True},
+        {"family": "inet6", "local": "fe80::8", "prefixlen": 64, "scope": "link"},
+    ]}])
+    found = network.parse_ip_json(text)
+    assert [(a.address, a.scope, a.usable) for a in found] == [
+        ("2001:db8::5", "global", False), ("2001:db8::6", "global", False), ("2001:db8::7", "global", False),
+        ("2001:db8::8", "global", True), ("fe80::8", "link", True)]
+    assert network.interface_prefix(found, set()) == network.IPv6Network(
+        "2001:db8::/64", "2001:db8::8/64", ("2001:db8::5", "2001:db8::6", "2001:db8::7", "2001:db8::8"))
