@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from partita.node import format as fmt
+from partita.node import claims, format as fmt
 from partita.node.cli.format import summary_lines
 from partita.node.config import NodeConfig
 from partita.slap.wire.node_state import ComputePartition
@@ -338,3 +338,17 @@ def test_root_shrink_removes_a_free_partition_and_its_addresses(open_dir: Path, 
     assert "127.0.93.1/32" in addresses
     assert sorted(master_partitions(proxy.url)) == ["slappart0"]
     assert os.path.isdir(open_dir / "srv" / "slappart0")
+    held = _claimed_by(open_dir / "srv")  # issue 13: slappart1's addresses are released
+    assert "127.0.93.1" in held and "127.0.93.2" not in held and "fd70:6172:7469:93::2" not in held
+    assert set(json.loads((open_dir / "srv" / ".slapos-addresses").read_text())["addresses"]) == held
+
+
+def _claimed_by(instance_root: Path) -> set[str]:
+    """The addresses the machine-wide registry says the node of `instance_root` holds (`node.claims`)."""
+    netns = os.stat("/proc/self/ns/net").st_ino
+    found = set()
+    for path in claims.CLAIMS_DIRECTORY.glob(f"{netns}-*"):
+        claim = claims.parse_claim(path.read_text())
+        if claim is not None and claim.instance_root == str(instance_root):
+            found.add(claim.address)
+    return found

@@ -1,0 +1,157 @@
+"""Issue 13: the addresses `slapos node format` gives partitions, for real, as root, each test in a
+network namespace of its own (``ip netns``) so that it sees only its own interfaces and claims:
+
+- IPv6 from the global prefix of a (dummy) interface, its own addresses skipped, stable across
+  formats, released when partitions are dropped;
+- two nodes on one machine with default settings: the second is refused, naming the address and
+  the first node, and changes nothing; it formats once the first node is gone (its claims stale);
+  an address someone else put on the interface is refused too.
+
+The master is out of reach from the namespace (exit 2, "formatted locally"): what is posted is
+`partition_entry`'s, tested in test_format.py.
+"""
+from __future__ import annotations
+
+import json
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import SLAPOS
+
+pytestmark = pytest.mark.root
+
+
+def ip(*args: str, namespace: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    command = ["ip", *(["-n", namespace] if namespace else []), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)}: {result.stderr.strip()}")
+    return result
+
+
+def addresses(namespace: str, interface: str) -> set[str]:
+    output = ip("-j", "addr", "show", "dev", interface, namespace=namespace).stdout
+    return {f"{a['local']}/{a['prefixlen']}" for link in json.loads(output) for a in link["addr_info"]}
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A network namespace with ``lo`` up and a veth ``pt0`` (its peer ``pt1`` beside it): 2001:db8:X::1/64 and ::2/64 (the
+    machine's and another host's), 192.0.2.1/24; deleted after, with everything in it."""
+    name = f"ptad-{secrets.token_hex(3)}"
+    ip("netns", "add", name)
+    try:
+        ip("link", "set", "lo", "up", namespace=name)
+        ip("link", "add", "pt0", "type", "veth", "peer", "name", "pt1", namespace=name)
+        for interface in ("pt0", "pt1"):
+            ip("link", "set", interface, "up", namespace=name)
+        ip("addr", "add", "192.0.2.1/24", "dev", "pt0", namespace=name)
+        for address in ("2001:db8:13::1/64", "2001:db8:13::2/64"):
+            ip("addr", "add", address, "dev", "pt0", "nodad", namespace=name)
+        yield name
+    finally:
+        ip("netns", "del", name, check=False)  # its claims go stale with the nodes' instance roots
+
+
+class Node:
+    """One node's directory and configuration (a test-specific user base and software user)."""
+
+    def __init__(self, users: str, **slapformat: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ptaddr-", dir="/tmp"))
+        self.root.chmod(0o755)
+        self.users = users
+        self.write(**slapformat)
+
+    def write(self, **slapformat: str) -> None:
+        values = {"partition_amount": "2", "user_base_name": self.users + "u", "software_user": self.users + "s",
+                  **slapformat}
+        lines = ["[slapos]", "computer_id = COMP-1", "master_url = http://127.0.0.1:9",
+                 f"instance_root = {self.root / 'srv'}", f"software_root = {self.root / 'opt'}", "[slapformat]",
+                 *(f"{key} = {value}" for key, value in values.items())]
+        (self.root / "slapos.cfg").write_text("\n".join(lines) + "\n")
+
+    def format(self, namespace: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", namespace, SLAPOS, "node", "format", "--cfg",
+                               str(self.root / "slapos.cfg")], capture_output=True, text=True, timeout=120)
+
+    def resource(self, index: int) -> dict:
+        return json.loads((self.root / "srv" / f"slappart{index}" / ".slapos-resource").read_text())
+
+
+def formatted_locally(result: subprocess.CompletedProcess[str]) -> None:
+    """Exit 2: done here, the master out of the namespace's reach."""
+    assert result.returncode == 2 and "formatted" in result.stderr and "locally" in result.stderr, result.stderr
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    made: list[Node] = []
+    yield made
+    for node in made:
+        shutil.rmtree(node.root, ignore_errors=True)
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(node.users):
+                subprocess.run(["userdel", entry.pw_name], capture_output=True, timeout=30)
+                subprocess.run(["groupdel", entry.pw_name], capture_output=True, timeout=30)
+
+
+def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: list[Node]) -> None:
+    node = Node("pta" + secrets.token_hex(2), interface_name="pt0", ipv4_local_network="192.0.2.64/26",
+                partition_amount="3")
+    nodes.append(node)
+    first = node.format(namespace)
+    formatted_locally(first)
+    mine = {"192.0.2.65/26", "192.0.2.66/26", "192.0.2.67/26",
+            "2001:db8:13::3/64", "2001:db8:13::4/64", "2001:db8:13::5/64"}  # ::1 and ::2 are not the node's
+    assert mine <= addresses(namespace, "pt0")
+    assert [node.resource(i)["ipv6_address"] for i in range(3)] == ["2001:db8:13::3", "2001:db8:13::4",
+                                                                    "2001:db8:13::5"]
+    assert "2001:db8:13::3" in first.stdout
+    ip("addr", "del", "2001:db8:13::2/64", "dev", "pt0", namespace=namespace)  # another host's, gone
+    again = node.format(namespace)
+    formatted_locally(again)
+    assert again.stdout == first.stdout  # the same addresses: none moves into the freed ::2
+    node.write(interface_name="pt0", ipv4_local_network="192.0.2.64/26", partition_amount="1")
+    shrunk = node.format(namespace)
+    formatted_locally(shrunk)  # the master out of reach: slappart1 and 2 are left as they are
+    assert mine <= addresses(namespace, "pt0")
+
+
+def test_two_default_nodes_on_one_machine(namespace: str, nodes: list[Node]) -> None:
+    first, second = Node("ptb" + secrets.token_hex(2)), Node("ptc" + secrets.token_hex(2))
+    nodes += [first, second]
+    formatted_locally(first.format(namespace))
+    on_lo = addresses(namespace, "lo")
+    assert {"127.0.1.1/32", "127.0.1.2/32"} <= on_lo
+
+    refused = second.format(namespace)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"slapos: error: 127.0.1.1 is already used by the node of {first.root / 'srv'} "
+        "(ipv4_local_network 127.0.1.0/24); give this node another ipv4_local_network"]
+    assert not (second.root / "srv").exists() and not (second.root / "opt").exists()
+    assert not any(e.pw_name.startswith(second.users) for e in pwd.getpwall())
+    assert addresses(namespace, "lo") == on_lo
+
+    formatted_locally(first.format(namespace))  # re-formatting the holder is idempotent
+    assert addresses(namespace, "lo") == on_lo
+
+    shutil.rmtree(first.root / "srv")  # the first node is gone: its claims are stale, taken over
+    formatted_locally(second.format(namespace))
+    assert second.resource(0)["ipv4_address"] == "127.0.1.1"
+
+    ip("addr", "add", "127.0.7.1/32", "dev", "lo", namespace=namespace)  # not a node's
+    third = Node("ptd" + secrets.token_hex(2), ipv4_local_network="127.0.7.0/24",
+                 ipv6_local_network="fd70:6172:7469:13::/64")
+    nodes.append(third)
+    taken = third.format(namespace)
+    assert taken.returncode == 1 and taken.stderr.strip() == (
+        "slapos: error: 127.0.7.1 is already on lo and no Partita node claims it; remove it from lo or give "
+        "this node another ipv4_local_network")
