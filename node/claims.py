@@ -26,7 +26,7 @@ nothing. A node that was killed but whose instance root remains still holds its 
 message names the instance root to remove.
 
 Claims are released when the node drops partitions (format with fewer partitions) or changes its
-ranges; single-user nodes and ``alter_network = false`` neither claim nor check (they put no
+ranges, and stale claims (of any namespace) are removed whenever a node releases its own; single-user nodes and ``alter_network = false`` neither claim nor check (they put no
 address anywhere; the operator chose the addresses).
 
 Pure: `find_conflict`, `parse_claim`, `render_claim`, `parse_record`. IO: `Registry`,
@@ -225,14 +225,17 @@ class RegistryView:
 
     def claims(self) -> dict[str, Claim]:
         """This namespace's claims by address (unreadable ones left out: they get overwritten)."""
-        found: dict[str, Claim] = {}
-        prefix = f"{self.netns}-"
-        for name in os.listdir(self.dir_fd):
-            if not name.startswith(prefix) or name.endswith(".tmp"):
+        return {str(ipaddress.ip_address(c.address)): c for c in self.every_claim(f"{self.netns}-")}
+
+    def every_claim(self, prefix: str = "") -> list[Claim]:
+        """The claims whose file name starts with `prefix` (of every namespace by default)."""
+        found: list[Claim] = []
+        for name in sorted(os.listdir(self.dir_fd)):
+            if not name.startswith(prefix) or name.startswith(".") or name.endswith(".tmp"):
                 continue
             claim = parse_claim(self._read(name))
             if claim is not None and claim.name == name:
-                found[str(ipaddress.ip_address(claim.address))] = claim
+                found.append(claim)
         return found
 
     def take(self, claims: Iterable[Claim]) -> None:

@@ -298,10 +298,11 @@ def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresse
     with registry.locked() as view:
         wanted = addresses.claims(plan.keep + plan.unknown, root, registry.netns)
         keep = {str(ipaddress.ip_address(c.address)) for c in wanted}
-        held = view.claims().values()
         _write_record(config, registry.netns, addresses, sorted(keep))
-        view.release(c for c in held if str(ipaddress.ip_address(c.address)) not in keep
-                     and (c.instance_root == root or not claims.holder_is_live(c)))
+        mine = [c for c in view.claims().values() if c.instance_root == root
+                and str(ipaddress.ip_address(c.address)) not in keep]
+        stale = [c for c in view.every_claim() if c.instance_root != root and not claims.holder_is_live(c)]
+        view.release(mine + stale)
 
 
 def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: Iterable[str]) -> None:
