@@ -76,6 +76,7 @@ class GuideRunner:
     env: dict[str, str] = field(default_factory=dict)  # more environment for every block (e.g. PGHOST)
     timeout: float = 300.0
     setup: str = ""
+    link_venv: bool = False  # the copy's .venv is the project's (scripts/demo then installs nothing)
     transcript: list[str] = field(default_factory=list)
     outputs: dict[int, str] = field(default_factory=dict)  # a block's line → its output
 
@@ -121,6 +122,8 @@ class GuideRunner:
                 continue  # deleted in the working tree
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target, follow_symlinks=False)
+        if self.link_venv:
+            (repo / ".venv").symlink_to(VENV_BIN.parent)
         self.work.mkdir()
         bash_vars = subprocess.run(["env", "-i", "bash", "--norc", "--noprofile", "-c", "compgen -v"],
                                    capture_output=True, text=True, check=True, timeout=30).stdout.split()

@@ -80,10 +80,20 @@ def test_node_one_shot_commands_as_an_ordinary_user():
     assert "slappart0 (web): started" in runner.outputs[one_shots]
 
 
-def test_readme():
-    """Its one block (scripts/demo, scripts/test) is not-run, see its annotation; a block added
-    later runs here."""
-    GuideRunner(REPO / "README.md").run()
+def test_readme_demo_as_an_ordinary_user():
+    """The main job as a new user runs it: `scripts/demo` deploys hello-web and prints where it
+    answers, `scripts/demo stop` leaves nothing running (scripts/test is not-run: it runs this).
+    The copy's .venv is the project's, so the demo's install step finds everything installed."""
+    port, network = free_port(), own_network()
+    runner = GuideRunner(REPO / "README.md", user=single_user(), link_venv=True, timeout=600, substitutions=[
+        ("scripts/demo     #", f"PARTITA_DEMO_NETWORK=127.0.{network}.0/24 scripts/demo --port {port}     #"),
+    ])
+    runner.run()
+    demo = next(block.line for block in runner.blocks() if "scripts/demo --port" in block.text)
+    output = runner.outputs[demo]
+    assert f"demo: hello-web answers at: http://127.0.{network}.1:8080/" in output, output
+    assert "-> Hello from Partita" in output, output
+    assert runner.swept == []  # `scripts/demo stop` stopped the node, its services and the proxy
 
 
 def test_api_against_the_proxy():
