@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from partita.slap.client import MasterClient
 from tests.support import netns
@@ -78,7 +80,10 @@ class ClusterNode:
         return self.directory / "node-run.log"
 
     def env(self) -> dict[str, str]:
-        return {"PATH": PATH, "LANG": "C.UTF-8", "HOME": str(self.directory), "PYTHONUNBUFFERED": "1"}
+        env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": str(self.directory), "PYTHONUNBUFFERED": "1"}
+        if os.environ.get("PYTHONPATH"):  # the tests' Partita is the nodes' (e.g. a snapshot of it)
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return env
 
     def slapos(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         """``slapos ARGS --cfg <its configuration>`` run inside its namespace."""
@@ -223,11 +228,21 @@ def _start_master(network: ClusterNetwork, directory: Path, database_url: str) -
         files = configparser.ConfigParser(interpolation=None)
         files.read(client_config)
         client = MasterClient(url, cert=(files["slapos"]["cert_file"], files["slapos"]["key_file"]),
-                              ca_file=files["slapos"]["partita_ca_file"], timeout=30)
+                              ca_file=files["slapos"]["partita_ca_file"], timeout=30, session=_session())
     except BaseException:
         master.stop()
         raise
     return Cluster(network, directory, url, master, client, client_config)
+
+
+def _session() -> requests.Session:
+    """A session that sends a call again when the master closed the kept-alive connection at the
+    moment it was reused (it closes idle ones after a few seconds; a test pausing that long would
+    fail on "Remote end closed connection"). The calls the tests make are idempotent."""
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=1, status=0, allowed_methods=None, raise_on_status=False)
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
 
 
 def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> ClusterNode:

@@ -108,6 +108,15 @@ class ClusterNetwork:
         return subprocess.Popen(in_namespace(namespace, argv), **kwargs)
 
 
+def set_link(network: ClusterNetwork, namespace: Namespace, up: bool) -> None:
+    """Cut (``down``) or restore (``up``) a namespace's veth, from inside it. Linux drops a link's
+    IPv6 addresses when it goes down (``keep_addr_on_down`` is 0): on the way up the namespace's
+    own address is put back; what else was on the link (a node's partitions) is the node's."""
+    ip("-n", namespace.name, "link", "set", namespace.interface, "up" if up else "down")
+    if up and namespace.ipv6 not in ip("-n", namespace.name, "-6", "addr", "show", "dev", namespace.interface):
+        ip("-n", namespace.name, "addr", "add", f"{namespace.ipv6}/64", "dev", namespace.interface, "nodad")
+
+
 def in_namespace(namespace: Namespace | str, argv: Sequence[str]) -> list[str]:
     name = namespace.name if isinstance(namespace, Namespace) else namespace
     return ["ip", "netns", "exec", name, *map(str, argv)]
