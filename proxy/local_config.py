@@ -22,13 +22,15 @@ class LocalSettings:
     partitions: int = 10
     interface: str = "lo"
     ipv4_network: str = "127.0.1.0/24"
+    ipv6_network: str = ""
     instance_root: str = "/srv/slapgrid"
     software_root: str = "/opt/slapgrid"
     as_root: bool = True
 
     def node(self) -> FormatSettings:
         return FormatSettings(partitions=self.partitions, interface=self.interface,
-                              ipv4_network=self.ipv4_network, instance_root=self.instance_root,
+                              ipv4_network=self.ipv4_network, ipv6_network=self.ipv6_network,
+                              instance_root=self.instance_root,
                               software_root=self.software_root, as_root=self.as_root)
 
 

@@ -21,6 +21,7 @@ class FormatSettings:
     partitions: int = 10
     interface: str = "lo"
     ipv4_network: str = DEFAULT_IPV4_NETWORK
+    ipv6_network: str = ""  # unset: the node takes the interface's global prefix (or its default on lo)
     instance_root: str = DEFAULT_INSTANCE_ROOT
     software_root: str = DEFAULT_SOFTWARE_ROOT
     as_root: bool = True
@@ -36,6 +37,13 @@ def check_format(settings: FormatSettings) -> None:
         raise ValidationError(f"bad IPv4 network {settings.ipv4_network!r}") from None
     if network.version != 4 or network.num_addresses < settings.partitions + 2:
         raise ValidationError(f"{settings.ipv4_network} has no room for {settings.partitions} partitions")
+    if settings.ipv6_network:
+        try:
+            ipv6 = ipaddress.ip_network(settings.ipv6_network, strict=False)
+        except ValueError:
+            raise ValidationError(f"bad IPv6 network {settings.ipv6_network!r}") from None
+        if ipv6.version != 6 or ipv6.num_addresses < settings.partitions + 1:
+            raise ValidationError(f"{settings.ipv6_network} has no room for {settings.partitions} partitions")
     check_absolute(settings.instance_root, settings.software_root)
 
 
@@ -54,11 +62,12 @@ def roots_lines(settings: FormatSettings) -> list[str]:
 def format_section(settings: FormatSettings) -> str:
     """The ``[slapformat]`` section (checked first)."""
     check_format(settings)
+    ipv6 = f"ipv6_local_network = {settings.ipv6_network}\n" if settings.ipv6_network else ""
     return f"""[slapformat]
 partition_amount = {settings.partitions}
 interface_name = {settings.interface}
 ipv4_local_network = {settings.ipv4_network}
-partition_base_name = slappart
+{ipv6}partition_base_name = slappart
 user_base_name = slapuser
 software_user = slapsoft
 alter_user = {settings.as_root}

@@ -35,6 +35,8 @@ from partita.slap.format_settings import (
 @click.option("--partition-number", "partitions", type=int, default=10, show_default=True)
 @click.option("--interface-name", "interface", default="lo", show_default=True)
 @click.option("--ipv4-local-network", "ipv4_network", default=DEFAULT_IPV4_NETWORK, show_default=True)
+@click.option("--ipv6-local-network", "ipv6_network", default="",
+              help="The partitions' IPv6 network (unset: the interface's global prefix; on lo a unique-local /64).")
 @click.option("--instance-root", default=DEFAULT_INSTANCE_ROOT, show_default=True)
 @click.option("--software-root", default=DEFAULT_SOFTWARE_ROOT, show_default=True)
 @click.option("--force", is_flag=True, help="Write a new configuration over an existing one.")

@@ -36,6 +36,8 @@ def _default_directory() -> str:
 @click.option("--partition-number", "partitions", type=int, default=10, show_default=True)
 @click.option("--interface-name", "interface", default="lo", show_default=True)
 @click.option("--ipv4-local-network", "ipv4_network", default="127.0.1.0/24", show_default=True)
+@click.option("--ipv6-local-network", "ipv6_network", default="",
+              help="The partitions' IPv6 network (unset: the interface's global prefix; on lo a unique-local /64).")
 @click.option("--slapos-instance-root", "instance_root",
               show_default="/srv/slapgrid as root, DIRECTORY/srv/slapgrid otherwise")
 @click.option("--slapos-software-root", "software_root",

@@ -41,7 +41,8 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 def test_register_writes_the_configuration_the_node_reads(server: EnrolmentServer, tmp_path: Path) -> None:
     cfg = tmp_path / "etc" / "slapos.cfg"
     done = register(cfg, server.url, server.token("computer", "COMP-7"), "--partition-number", "3",
-                    "--ipv4-local-network", "127.0.42.0/24", "--instance-root", str(tmp_path / "srv"),
+                    "--ipv4-local-network", "127.0.42.0/24", "--ipv6-local-network", "fd70:6172:7469:42::/64",
+                    "--instance-root", str(tmp_path / "srv"),
                     "--software-root", str(tmp_path / "opt"))
     assert done.exit_code == 0, done.output
     assert "registered as computer COMP-7" in done.output
@@ -53,6 +54,7 @@ def test_register_writes_the_configuration_the_node_reads(server: EnrolmentServe
     assert config.certificate_repository_path == ssl / "partition_pki"
     assert (config.instance_root, config.software_root) == (tmp_path / "srv", tmp_path / "opt")
     assert (config.partition_amount, config.ipv4_local_network) == (3, "127.0.42.0/24")
+    assert (config.ipv6_local_network, config.ipv6_configured) == ("fd70:6172:7469:42::/64", True)
     assert mode(ssl / "computer.key") == 0o600 and mode(ssl / "computer.crt") == 0o644
     assert mode(ssl) == 0o711 and mode(ssl / "partition_pki") == 0o711
     assert matches_key(load_key((ssl / "computer.key").read_bytes()),
