@@ -26,7 +26,7 @@ nothing. A node that was killed but whose instance root remains still holds its 
 message names the instance root to remove.
 
 Claims are released when the node drops partitions (format with fewer partitions) or changes its
-ranges, and stale claims (of any namespace) are removed whenever a node releases its own; single-user nodes and ``alter_network = false`` neither claim nor check (they put no
+ranges (the addresses it no longer uses are then taken off their interface), and stale claims (of any namespace) are removed whenever a node releases its own; single-user nodes and ``alter_network = false`` neither claim nor check (they put no
 address anywhere; the operator chose the addresses).
 
 Pure: `find_conflict`, `parse_claim`, `render_claim`, `parse_record`. IO: `Registry`,
@@ -69,6 +69,7 @@ class Claim:
     netns: int
     option: str
     label: str
+    interface: str = ""  # where the node put it
 
     @property
     def name(self) -> str:
@@ -101,7 +102,7 @@ def parse_claim(text: str | None) -> Claim | None:
     try:
         data: Any = json.loads(text or "")
         claim = Claim(str(data["address"]), str(data["instance_root"]), int(data["netns"]),
-                      str(data["option"]), str(data["label"]))
+                      str(data["option"]), str(data["label"]), str(data.get("interface", "")))
         ipaddress.ip_address(claim.address)
     except (ValueError, KeyError, TypeError):
         return None

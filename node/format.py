@@ -249,11 +249,12 @@ class _Addresses:
                 ipv4, ipv6 = self.of(index)
             except ConfigurationError:
                 continue
+            interface = self.config.interface_name
             found.append(claims.Claim(ipv4, instance_root, netns, "ipv4_local_network",
-                                      f"ipv4_local_network {self.config.ipv4_local_network}"))
+                                      f"ipv4_local_network {self.config.ipv4_local_network}", interface))
             if ipv6 is not None:
                 found.append(claims.Claim(ipv6, instance_root, netns, "ipv6_local_network",
-                                          network.ipv6_label(self.ipv6).removeprefix("[slapformat] ")))
+                                          network.ipv6_label(self.ipv6).removeprefix("[slapformat] "), interface))
         return found
 
 
@@ -302,7 +303,22 @@ def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresse
         mine = [c for c in view.claims().values() if c.instance_root == root
                 and str(ipaddress.ip_address(c.address)) not in keep]
         stale = [c for c in view.every_claim() if c.instance_root != root and not claims.holder_is_live(c)]
+        for claim in mine:
+            _take_off(claim)
         view.release(mine + stale)
+
+
+def _take_off(claim: claims.Claim) -> None:
+    """Take an address the node no longer uses (its networks changed) off the interface it put it on."""
+    if not claim.interface:
+        return
+    try:
+        present = network.interface_addresses(network.check_interface_name(claim.interface))
+    except (SetupError, ConfigurationError):
+        return  # the interface is gone, and its addresses with it
+    for address in present:
+        if ipaddress.ip_address(address.address) == ipaddress.ip_address(claim.address):
+            network.remove_address(claim.interface, address.address, address.prefixlen)
 
 
 def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: Iterable[str]) -> None:

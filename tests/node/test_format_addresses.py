@@ -122,6 +122,13 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     shrunk = node.format(namespace)
     formatted_locally(shrunk)  # the master out of reach: slappart1 and 2 are left as they are
     assert mine <= addresses(namespace, "pt0")
+    node.write(interface_name="pt0", ipv4_local_network="192.0.2.128/26", partition_amount="3")
+    moved = node.format(namespace)
+    formatted_locally(moved)  # another range: the node takes the old addresses off
+    now = addresses(namespace, "pt0")
+    assert {"192.0.2.129/26", "192.0.2.130/26", "192.0.2.131/26"} <= now
+    assert not {"192.0.2.65/26", "192.0.2.66/26", "192.0.2.67/26"} & now
+    assert [node.resource(i)["ipv4_address"] for i in range(3)] == ["192.0.2.129", "192.0.2.130", "192.0.2.131"]
 
 
 def test_two_default_nodes_on_one_machine(namespace: str, nodes: list[Node]) -> None:
