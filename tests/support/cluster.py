@@ -136,7 +136,7 @@ class Cluster:
     nodes: list[ClusterNode] = field(default_factory=list)
 
     def wait_for(self, title: str, predicate: Callable[[dict], bool], timeout: float = 120.0,
-                 what: str = "") -> dict:
+                 what: str = "", interval: float = 0.3) -> dict:
         """The instance tree `title`'s document once `predicate` holds (an AssertionError naming the
         last status and the nodes' log tails otherwise)."""
         deadline = time.monotonic() + timeout
@@ -146,7 +146,7 @@ class Cluster:
                 doc = self.client.get_instance_tree(title)
                 if predicate(doc):
                     return doc
-            time.sleep(0.3)
+            time.sleep(interval)
         tails = "\n".join(f"--- {node.namespace.name}\n{node.log()[-2000:]}" for node in self.nodes)
         raise AssertionError(f"{title}: {what or 'condition'} not reached in {timeout:g}s; last: "
                              f"{doc.get('status_reason')!r}, {doc.get('connection_parameters')!r}\n{tails}")
