@@ -15,7 +15,9 @@ certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate
 ``user_base_name`` (``slapuser``), ``software_user`` (``slapsoft``), ``interface_name`` (``lo``),
 ``ipv4_local_network`` (``127.0.1.0/24``), ``ipv6_local_network`` (unset: the prefix of the
 interface's global IPv6 address, or on loopback a unique-local /64: `node.network`),
-``alter_user`` and ``alter_network`` (default: true when run as root).
+``partition_has_ipv6_range`` (false) and ``ipv6_prefixshift`` (16: each partition also gets an
+IPv6 range that many bits longer than the IPv6 network), ``alter_user`` and ``alter_network``
+(default: true when run as root).
 
 Run as root, the node creates users and addresses (unless told not to); run as another user it is
 in single-user mode: every partition runs as that user.
@@ -56,6 +58,8 @@ class NodeConfig:
     ipv4_local_network: str = DEFAULT_IPV4_NETWORK
     ipv6_local_network: str = DEFAULT_IPV6_NETWORK
     ipv6_configured: bool = False  # ipv6_local_network was given (else it is only the fallback)
+    partition_has_ipv6_range: bool = False
+    ipv6_prefixshift: int = 16
     alter_user: bool = False
     alter_network: bool = False
     software_timeout: float = 3600.0
@@ -179,6 +183,8 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         ipv4_local_network=_network(parser, "ipv4_local_network", DEFAULT_IPV4_NETWORK, 4),
         ipv6_local_network=_network(parser, "ipv6_local_network", DEFAULT_IPV6_NETWORK, 6),
         ipv6_configured=bool(get_option(parser, "slapformat", "ipv6_local_network")),
+        partition_has_ipv6_range=_bool(parser, "slapformat", "partition_has_ipv6_range", False),
+        ipv6_prefixshift=_shift(parser),
         alter_user=_bool(parser, "slapformat", "alter_user", root),
         alter_network=_bool(parser, "slapformat", "alter_network", root),
         software_timeout=_float(parser, "slapos", "software_timeout", 3600.0),
@@ -192,6 +198,13 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         or DEFAULT_TOOLCHAIN_PYTHON,
         allowed_software_roots=_roots(parser),
     )
+
+
+def _shift(parser: configparser.ConfigParser) -> int:
+    shift = get_int(parser, "slapformat", "ipv6_prefixshift", 16)
+    if not 1 <= shift <= 64:
+        raise ConfigurationError(f"[slapformat] ipv6_prefixshift must be between 1 and 64, not {shift}")
+    return shift
 
 
 def _roots(parser: configparser.ConfigParser) -> tuple[Path, ...]:

@@ -11,8 +11,15 @@ two addresses (`node.network`). Who owns it depends on the mode:
 - **single-user** (not root): the node's own user owns everything; nothing is created on the
   network, IPv6 is declared only where the address is already on the interface.
 
-Each partition gets a ``.slapos-resource`` file (JSON: its user and addresses). Then the list is
-posted to the master (``slapos.put.v0.compute_node_format``).
+Each partition gets a ``.slapos-resource`` file (JSON: its user and addresses, and its IPv6 range
+with ``partition_has_ipv6_range``, routed to this machine as a ``local`` route on loopback when
+altering the network). Then the list is posted to the master
+(``slapos.put.v0.compute_node_format``; the master's API has no field for a range yet).
+
+Before it changes anything, a node that alters the network claims its addresses machine-wide
+(`node.claims`): an address another node holds, or one already on the interface that no node
+claims, is refused (`AddressInUse`, naming it); the claims of addresses it no longer uses are
+released, and those addresses taken off, at the end.
 
 Growing adds partitions. Shrinking never touches a busy partition: the master's state is read
 first, a busy partition beyond ``partition_amount`` is kept (and posted) with a warning, a free
@@ -79,6 +86,7 @@ class FormattedPartition:
     ipv4: str
     ipv6: str | None
     busy_extra: bool = False
+    ipv6_range: str | None = None  # partition_has_ipv6_range
 
 
 @dataclass
@@ -158,12 +166,15 @@ def partition_entry(partition: FormattedPartition, interface: str, prefixes: tup
 
 def resource_document(partition: FormattedPartition, interface: str, user: users.PartitionUser) -> str:
     """The content of a partition's ``.slapos-resource`` file."""
-    return json.dumps({
+    document: dict[str, Any] = {
         "partition_id": partition.partition_id,
         "user": user.name, "uid": user.uid, "gid": user.gid,
         "network_interface": interface,
         "ipv4_address": partition.ipv4, "ipv6_address": partition.ipv6,
-    }, indent=2, sort_keys=True) + "\n"
+    }
+    if partition.ipv6_range:
+        document["ipv6_range"] = partition.ipv6_range
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def read_resource(partition_path: Path) -> dict[str, Any]:
@@ -189,13 +200,13 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     present = network.interface_addresses(config.interface_name)
     record = claims.read_record(config.instance_root) if config.alter_network else None
     ipv6 = _ipv6_network(config, present, record)
-    network.check_room(config, config.partition_amount, ipv6)
+    _check_room(config, config.partition_amount, ipv6)
     _check_user_names(config, mode, config.partition_amount)
     report = FormatReport(mode=mode, user=_mode_user(config, mode), master_url=client.master_url)
     master = _read_master(client, config.computer_id, report)
     plan = plan_partitions(config.partition_amount, config.partition_base_name,
                            _local_partitions(config), master)
-    network.check_room(config, max(plan.keep, default=-1) + 1, ipv6)
+    _check_room(config, max(plan.keep, default=-1) + 1, ipv6)
     _check_user_names(config, mode, max(plan.keep, default=-1) + 1)
     use_ipv6 = _ipv6_policy(config, report)
     addresses = _Addresses(config, ipv6, use_ipv6)
@@ -223,6 +234,13 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     return report
 
 
+def _check_room(config: NodeConfig, count: int, ipv6: network.IPv6Network) -> None:
+    """A ConfigurationError unless the networks (and the IPv6 ranges, if any) hold `count` partitions."""
+    network.check_room(config, count, ipv6)
+    if config.partition_has_ipv6_range and count > 0:
+        network.partition_range(ipv6, count - 1, config.ipv6_prefixshift)
+
+
 @dataclass(frozen=True)
 class _Addresses:
     """The partitions' networks for this format: IPv4 from the configuration, IPv6 as chosen."""
@@ -234,6 +252,12 @@ class _Addresses:
     def of(self, index: int) -> tuple[str, str | None]:
         ipv4, ipv6 = network.partition_addresses(self.config, index, self.ipv6)
         return ipv4, ipv6 if self.use_ipv6 else None
+
+    def range(self, index: int) -> str | None:
+        """The partition's IPv6 range (``partition_has_ipv6_range``), else None."""
+        if not (self.use_ipv6 and self.config.partition_has_ipv6_range):
+            return None
+        return network.partition_range(self.ipv6, index, self.config.ipv6_prefixshift)
 
     def prefixes(self) -> tuple[int, int]:
         """The prefix lengths of the partitions' IPv4 and IPv6 addresses on the interface."""
@@ -434,7 +458,10 @@ def _format_partition(config: NodeConfig, index: int, owner: users.PartitionUser
     path = config.partition_path(partition_id)
     _make_partition_directory(path, owner)
     ipv4, ipv6 = _partition_addresses(config, index, addresses, present, report)
-    formatted = FormattedPartition(partition_id, owner.name, ipv4, ipv6, busy_extra)
+    ipv6_range = addresses.range(index) if ipv6 is not None else None
+    if ipv6_range is not None and config.alter_network:
+        network.ensure_local_route(ipv6_range)
+    formatted = FormattedPartition(partition_id, owner.name, ipv4, ipv6, busy_extra, ipv6_range)
     _write_resource(path, resource_document(formatted, config.interface_name, owner), owner)
     if busy_extra:
         report.warn(f"{partition_id} is beyond partition_amount ({config.partition_amount}) but busy: "
@@ -529,6 +556,12 @@ def _drop_addresses(config: NodeConfig, index: int, addresses: _Addresses) -> No
     network.remove_address(config.interface_name, ipv4, prefix4)
     if ipv6 is not None:
         network.remove_address(config.interface_name, ipv6, prefix6)
+    try:
+        ipv6_range = addresses.range(index)
+    except ConfigurationError:
+        return
+    if ipv6_range is not None:
+        network.remove_local_route(ipv6_range)
 
 
 def _post(config: NodeConfig, client: MasterClient, report: FormatReport, addresses: _Addresses) -> None:

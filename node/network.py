@@ -10,6 +10,11 @@ Partition ``i`` (0-based) gets the ``i + 1``-th address of each configured netwo
   already has there (not the node's) are skipped, and the rest counted the same way; else (on
   loopback, or no global address) a unique-local /64 of Partita's (``DEFAULT_IPV6_NETWORK``).
 
+With ``partition_has_ipv6_range = true`` each partition also gets a range: the (index + 1)-th
+sub-prefix, ``ipv6_prefixshift`` bits longer (default 16: a /80 out of a /64), of the IPv6
+network (`partition_range`); sub-prefix 0 holds the partitions' own addresses and is never one,
+nor is a sub-prefix holding an address the interface has there that is not the node's.
+
 A "global" address is one of scope global that is neither temporary (privacy), deprecated nor
 failed duplicate address detection, with a prefix shorter than /128: unique-local addresses
 (``fd00::/8``) count, as they do for SlapOS, since other nodes of the same site reach them;
@@ -117,6 +122,30 @@ def check_room(config: NetworkConfig, count: int, ipv6: IPv6Network | None = Non
     """A ConfigurationError unless both networks hold `count` partitions."""
     if count > 0:
         partition_addresses(config, count - 1, ipv6)
+
+
+def partition_range(ipv6: IPv6Network, index: int, shift: int) -> str:
+    """The IPv6 range of partition number `index`: the (index + 1)-th sub-prefix `shift` bits
+    longer than ``ipv6.network``, skipping those that hold an address of ``ipv6.skip``."""
+    if index < 0:
+        raise ValueError(f"a partition index is not negative: {index}")
+    parsed = ipaddress.ip_network(ipv6.network)
+    length = parsed.prefixlen + shift
+    if not 1 <= shift or length > 126:
+        raise ConfigurationError(f"[slapformat] ipv6_prefixshift {shift} does not fit {parsed}: ranges would be "
+                                 f"/{length} (at most /126)")
+    size = 128 - length
+    taken = sorted({(int(ipaddress.ip_address(a)) - int(parsed.network_address)) >> size
+                    for a in ipv6.skip if ipaddress.ip_address(a) in parsed} - {0})
+    room = (1 << shift) - 1 - len(taken)
+    if index >= room:
+        raise ConfigurationError(f"{ipv6_label(ipv6)} has room for {max(room, 0)} /{length} ranges "
+                                 f"(ipv6_prefixshift {shift}), not {index + 1}")
+    number = index + 1
+    for subnet in taken:
+        if subnet <= number:
+            number += 1
+    return f"{ipaddress.ip_address(int(parsed.network_address) + (number << size))}/{length}"
 
 
 def interface_prefix(addresses: list[InterfaceAddress], own: set[str]) -> IPv6Network | None:
@@ -234,6 +263,18 @@ def remove_address(interface: str, address: str, prefixlen: int) -> bool:
     _ip(["addr", "del", f"{address}/{prefixlen}", "dev", interface], f"cannot remove {address} from {interface}",
         ok_if=lambda: not has_address(interface_addresses(interface), address))
     return True
+
+
+def ensure_local_route(prefix: str) -> None:
+    """Make every address of `prefix` this machine's (a ``local`` route on loopback), so that a
+    partition can bind any address of its range."""
+    check_interface_name(LOOPBACK)
+    _ip(["-6", "route", "replace", "local", prefix, "dev", LOOPBACK], f"cannot route {prefix} to this machine")
+
+
+def remove_local_route(prefix: str) -> None:
+    _ip(["-6", "route", "del", "local", prefix, "dev", LOOPBACK], f"cannot remove the route of {prefix}",
+        ok_if=lambda: True)
 
 
 def _ip(arguments: list[str], what: str, ok_if: Callable[[], bool] | None = None) -> str:

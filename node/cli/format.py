@@ -29,7 +29,8 @@ def summary_lines(report: FormatReport) -> list[str]:
     width = max((len(p.partition_id) for p in report.partitions), default=0)
     user_width = max((len(p.user) for p in report.partitions), default=0)
     for partition in report.partitions:
-        note = "  (busy, beyond partition_amount)" if partition.busy_extra else ""
+        note = f"  range {partition.ipv6_range}" if partition.ipv6_range else ""
+        note += "  (busy, beyond partition_amount)" if partition.busy_extra else ""
         lines.append(f"{partition.partition_id:<{width}}  {partition.user:<{user_width}}  "
                      f"{partition.ipv4:<15}  {partition.ipv6 or '-'}{note}")
     if report.removed:

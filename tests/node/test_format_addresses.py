@@ -1,8 +1,9 @@
 """Issue 13: the addresses `slapos node format` gives partitions, for real, as root, each test in a
 network namespace of its own (``ip netns``) so that it sees only its own interfaces and claims:
 
-- IPv6 from the global prefix of a (dummy) interface, its own addresses skipped, stable across
-  formats, released when partitions are dropped;
+- IPv6 from the global prefix of a (veth) interface, its own addresses skipped, stable across
+  formats; a /80 range per partition routed to the machine; old addresses taken off when the
+  range changes;
 - two nodes on one machine with default settings: the second is refused, naming the address and
   the first node, and changes nothing; it formats once the first node is gone (its claims stale);
   an address someone else put on the interface is refused too.
@@ -26,6 +27,17 @@ import pytest
 from tests.support.server import SLAPOS
 
 pytestmark = pytest.mark.root
+
+
+SERVE_AND_CONNECT = """
+import socket
+server = socket.socket(socket.AF_INET6)
+server.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: bind an address of a range, not on an interface
+server.bind(("2001:db8:13:0:2::7", 0))
+server.listen()
+socket.create_connection(server.getsockname()[:2], timeout=5).sendall(b"ok")
+print(server.accept()[0].recv(2).decode())
+"""
 
 
 def ip(*args: str, namespace: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -104,7 +116,7 @@ def nodes() -> Iterator[list[Node]]:
 
 def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: list[Node]) -> None:
     node = Node("pta" + secrets.token_hex(2), interface_name="pt0", ipv4_local_network="192.0.2.64/26",
-                partition_amount="3")
+                partition_amount="3", partition_has_ipv6_range="true")
     nodes.append(node)
     first = node.format(namespace)
     formatted_locally(first)
@@ -114,6 +126,14 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     assert [node.resource(i)["ipv6_address"] for i in range(3)] == ["2001:db8:13::3", "2001:db8:13::4",
                                                                     "2001:db8:13::5"]
     assert "2001:db8:13::3" in first.stdout
+    ranges = [node.resource(i)["ipv6_range"] for i in range(3)]
+    assert ranges == ["2001:db8:13:0:1::/80", "2001:db8:13:0:2::/80", "2001:db8:13:0:3::/80"]
+    assert "range 2001:db8:13:0:1::/80" in first.stdout
+    routes = ip("-6", "route", "show", "table", "local", "type", "local", namespace=namespace).stdout
+    assert all(f"local {r} dev lo" in routes for r in ranges), routes
+    bind = subprocess.run(["ip", "netns", "exec", namespace, "/usr/bin/python3", "-c", SERVE_AND_CONNECT],
+                          capture_output=True, text=True, timeout=30)
+    assert (bind.returncode, bind.stdout) == (0, "ok\n"), bind.stderr  # any address of a range answers
     ip("addr", "del", "2001:db8:13::2/64", "dev", "pt0", namespace=namespace)  # another host's, gone
     again = node.format(namespace)
     formatted_locally(again)

@@ -209,3 +209,22 @@ def test_parse_ip_json_reads_scope_and_unusable_flags() -> None:
         ("2001:db8::8", "global", True), ("fe80::8", "link", True)]
     assert network.interface_prefix(found, set()) == network.IPv6Network(
         "2001:db8::/64", "2001:db8::8/64", ("2001:db8::5", "2001:db8::6", "2001:db8::7", "2001:db8::8"))
+
+
+def test_partition_ranges_are_sub_prefixes_after_the_first() -> None:
+    ula = network.IPv6Network("fd70:6172:7469:7461::/64", "the default")
+    assert network.partition_range(ula, 0, 16) == "fd70:6172:7469:7461:1::/80"
+    assert network.partition_range(ula, 9, 16) == "fd70:6172:7469:7461:a::/80"
+    assert network.partition_range(ula, 0, 8) == "fd70:6172:7469:7461:100::/72"
+    with pytest.raises(ConfigurationError, match=r"ipv6_local_network fd70:6172:7469:7461::/64 has room for "
+                                                 r"3 /66 ranges \(ipv6_prefixshift 2\), not 4"):
+        network.partition_range(ula, 3, 2)
+    with pytest.raises(ConfigurationError, match=r"ipv6_prefixshift 64 does not fit .*/128 \(at most /126\)"):
+        network.partition_range(ula, 0, 64)
+
+
+def test_a_range_holding_an_address_of_the_interface_is_skipped() -> None:
+    eth0 = network.IPv6Network("2001:db8:7::/64", "eth0 (2001:db8:7::1/64)",
+                               ("2001:db8:7::1", "2001:db8:7:0:2:5054:ff:fe12"))  # in sub-prefix 0, then 2
+    assert [network.partition_range(eth0, i, 16) for i in range(3)] == [
+        "2001:db8:7:0:1::/80", "2001:db8:7:0:3::/80", "2001:db8:7:0:4::/80"]
