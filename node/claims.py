@@ -9,7 +9,8 @@ would answer for each other. So a node that puts addresses on an interface (root
 - another node holds a live claim on: "127.0.1.1 is already used by the node of /srv/slapgrid
   (ipv4_local_network 127.0.1.0/24); give this node another ipv4_local_network";
 - is already on the interface and claimed by no node (someone else put it there): "… is already
-  on lo and no Partita node claims it; …".
+  on lo and no Partita node claims it; …". A node that has no record yet (formatted by a version
+  without claims) adopts the addresses of the partitions whose directories it already has.
 
 The registry, ``/var/lib/partita/address-claims``, is root's (mode 0700; refused if it is a link,
 not root's, or writable by others), one file per address named ``<netns>-<address>`` (``netns``:
@@ -124,15 +125,16 @@ def parse_record(text: str | None) -> Record | None:
 
 
 def find_conflict(wanted: Sequence[Claim], held: Mapping[str, Claim], live: Iterable[str],
-                  present: Iterable[str], interface: str) -> str | None:
+                  present: Iterable[str], interface: str, adoptable: Iterable[str] = ()) -> str | None:
     """The message for the first address of `wanted` (in order) this node may not take, or None.
 
     `held`: the claims of the namespace by address; `live`: the addresses whose claim is live;
     `present`: the addresses on the interface. An address is taken if another node's claim on it
     is live, or if it is on the interface without a claim (this node's own, or a stale one, are
-    fine: it is this node's, or left by a node that is gone)."""
+    fine: it is this node's, or left by a node that is gone) unless it is `adoptable`: the
+    address of a partition this node formatted before it kept claims (its directory exists)."""
     live_set = {str(ipaddress.ip_address(a)) for a in live}
-    present_set = {str(ipaddress.ip_address(a)) for a in present}
+    present_set = {str(ipaddress.ip_address(a)) for a in present} - {str(ipaddress.ip_address(a)) for a in adoptable}
     for want in wanted:
         address = str(ipaddress.ip_address(want.address))
         claim = held.get(address)

@@ -307,13 +307,24 @@ def _claim(config: NodeConfig, registry: claims.Registry, addresses: _Addresses,
         live = [a for a, claim in held.items()
                 if a in asked and (claim.instance_root == root or claims.holder_is_live(claim))]
         conflict = claims.find_conflict(wanted, held, live, [p.address for p in present],
-                                        config.interface_name)
+                                        config.interface_name, _adoptable(config, addresses, plan, record))
         if conflict is not None:
             raise AddressInUse(conflict)
         _make_root(config.instance_root)
         kept = [c.address for c in held.values() if c.instance_root == root]
         _write_record(config, registry.netns, addresses, [c.address for c in wanted] + kept)
         view.take(wanted)
+
+
+def _adoptable(config: NodeConfig, addresses: _Addresses, plan: FormatPlan,
+               record: claims.Record | None) -> list[str]:
+    """Without a record (a node formatted before claims existed), the addresses of the partitions
+    whose directories exist in the root-owned instance root: the node's own."""
+    if record is not None:
+        return []
+    made = [i for i in plan.keep
+            if config.partition_path(f"{config.partition_base_name}{i}").is_dir()]
+    return [c.address for c in addresses.claims(made, "", 0)]
 
 
 def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresses, plan: FormatPlan) -> None:

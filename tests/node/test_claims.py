@@ -95,3 +95,12 @@ def test_the_registry_is_roots_alone_and_never_followed_through_a_link(tmp_path:
     with pytest.raises(SetupError, match="cannot use the address claims"):
         with registry.locked():
             pass
+
+
+def test_a_node_without_a_record_adopts_its_partitions_addresses() -> None:
+    """A node formatted before claims existed: its addresses are on lo, unclaimed (issue 13)."""
+    wanted = [_claim("127.0.1.1"), _claim("127.0.1.2")]
+    assert claims.find_conflict(wanted, {}, [], ["127.0.1.1", "127.0.1.2"], "lo", adoptable=["127.0.1.1"]) == (
+        "127.0.1.2 is already on lo and no Partita node claims it; remove it from lo or give this node "
+        "another ipv4_local_network")
+    assert claims.find_conflict(wanted, {}, [], ["127.0.1.1"], "lo", adoptable=["127.0.1.1"]) is None

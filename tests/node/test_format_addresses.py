@@ -6,7 +6,8 @@ network namespace of its own (``ip netns``) so that it sees only its own interfa
   range changes;
 - two nodes on one machine with default settings: the second is refused, naming the address and
   the first node, and changes nothing; it formats once the first node is gone (its claims stale);
-  an address someone else put on the interface is refused too.
+  a node formatted before claims existed adopts its own addresses; an address someone else put on
+  the interface is refused.
 
 The master is out of reach from the namespace (exit 2, "formatted locally"): what is posted is
 `partition_entry`'s, tested in test_format.py.
@@ -14,6 +15,7 @@ The master is out of reach from the namespace (exit 2, "formatted locally"): wha
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import secrets
 import shutil
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from partita.node.claims import CLAIMS_DIRECTORY
 from tests.support.server import SLAPOS
 
 pytestmark = pytest.mark.root
@@ -169,6 +172,13 @@ def test_two_default_nodes_on_one_machine(namespace: str, nodes: list[Node]) -> 
 
     formatted_locally(first.format(namespace))  # re-formatting the holder is idempotent
     assert addresses(namespace, "lo") == on_lo
+
+    (first.root / "srv" / ".slapos-addresses").unlink()  # as formatted before claims existed:
+    for claim in CLAIMS_DIRECTORY.glob(f"{os.stat(f'/run/netns/{namespace}').st_ino}-*"):
+        claim.unlink()  # its addresses on lo, unclaimed, and its partition directories there
+    formatted_locally(first.format(namespace))  # adopts them
+    assert addresses(namespace, "lo") == on_lo and (first.root / "srv" / ".slapos-addresses").exists()
+    assert second.format(namespace).returncode == 1  # held again
 
     shutil.rmtree(first.root / "srv")  # the first node is gone: its claims are stale, taken over
     formatted_locally(second.format(namespace))
