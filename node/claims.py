@@ -20,7 +20,8 @@ addresses), JSON naming the holder's instance root. Every change happens under a
 and replaced by rename. Partition users cannot reach it.
 
 Each such node keeps a *record* of what it holds, ``instance_root/.slapos-addresses`` (root's, in
-the root-owned instance root). A claim is **live** while its holder's instance root holds a record,
+the root-owned instance root): its addresses, its IPv6 network and each partition's IPv6 range,
+which the node's squat check (`node.instance`) also reads. A claim is **live** while its holder's instance root holds a record,
 in the same namespace, that lists the address; otherwise it is **stale** and taken over: a node
 whose instance root was removed, or that formatted fewer partitions or another range, holds
 nothing. A node that was killed but whose instance root remains still holds its addresses: the
@@ -86,6 +87,15 @@ class Record:
     addresses: tuple[str, ...] = ()
     ipv6_network: str = ""
     ipv6_skip: tuple[str, ...] = field(default=())
+    ranges: Mapping[str, str] = field(default_factory=dict)  # partition id -> its IPv6 range
+
+    def partition_range(self, partition_id: str) -> ipaddress.IPv6Network | None:
+        """The IPv6 range of `partition_id` the node gave it, if any."""
+        value = self.ranges.get(partition_id)
+        try:
+            return ipaddress.IPv6Network(value) if value else None
+        except ValueError:
+            return None
 
 
 # -- pure --------------------------------------------------------------------------------------
@@ -111,7 +121,7 @@ def parse_claim(text: str | None) -> Claim | None:
 
 
 def render_record(record: Record) -> str:
-    return json.dumps(asdict(record), indent=1, sort_keys=True) + "\n"
+    return json.dumps({**asdict(record), "ranges": dict(record.ranges)}, indent=1, sort_keys=True) + "\n"
 
 
 def parse_record(text: str | None) -> Record | None:
@@ -119,7 +129,8 @@ def parse_record(text: str | None) -> Record | None:
         data: Any = json.loads(text or "")
         return Record(int(data["netns"]), str(data["interface"]),
                       tuple(str(a) for a in data.get("addresses", ())),
-                      str(data.get("ipv6_network", "")), tuple(str(a) for a in data.get("ipv6_skip", ())))
+                      str(data.get("ipv6_network", "")), tuple(str(a) for a in data.get("ipv6_skip", ())),
+                      {str(k): str(v) for k, v in dict(data.get("ranges", {})).items()})
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -312,7 +312,7 @@ def _claim(config: NodeConfig, registry: claims.Registry, addresses: _Addresses,
             raise AddressInUse(conflict)
         _make_root(config.instance_root)
         kept = [c.address for c in held.values() if c.instance_root == root]
-        _write_record(config, registry.netns, addresses, [c.address for c in wanted] + kept)
+        _write_record(config, registry.netns, addresses, [c.address for c in wanted] + kept, plan.keep)
         view.take(wanted)
 
 
@@ -334,7 +334,7 @@ def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresse
     with registry.locked() as view:
         wanted = addresses.claims(plan.keep + plan.unknown, root, registry.netns)
         keep = {str(ipaddress.ip_address(c.address)) for c in wanted}
-        _write_record(config, registry.netns, addresses, sorted(keep))
+        _write_record(config, registry.netns, addresses, sorted(keep), plan.keep + plan.unknown)
         mine = [c for c in view.claims().values() if c.instance_root == root
                 and str(ipaddress.ip_address(c.address)) not in keep]
         stale = [c for c in view.every_claim() if c.instance_root != root and not claims.holder_is_live(c)]
@@ -356,11 +356,20 @@ def _take_off(claim: claims.Claim) -> None:
             network.remove_address(claim.interface, address.address, address.prefixlen)
 
 
-def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: Iterable[str]) -> None:
+def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: Iterable[str],
+                  partitions: Iterable[int]) -> None:
     unique = sorted({ipaddress.ip_address(a) for a in held}, key=lambda a: (a.version, a))
+    ranges = {}
+    for index in partitions:
+        try:
+            found = addresses.range(index)
+        except ConfigurationError:
+            continue
+        if found is not None:
+            ranges[f"{config.partition_base_name}{index}"] = found
     claims.write_record(config.instance_root, claims.Record(
         netns=netns, interface=config.interface_name, addresses=tuple(map(str, unique)),
-        ipv6_network=addresses.ipv6.network, ipv6_skip=addresses.ipv6.skip))
+        ipv6_network=addresses.ipv6.network, ipv6_skip=addresses.ipv6.skip, ranges=ranges))
 
 
 def _mode_user(config: NodeConfig, mode: str) -> str:

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from partita.node import progress, promises
+from partita.node import claims, progress, promises
 from partita.node.certificates import PartitionFiles, ensure_partition_certificate
 from partita.node.context import NodeContext, PartitionWork
 from partita.node.desired import release_digest, stamp
@@ -278,7 +278,12 @@ def _squatting(ctx: NodeContext, work: PartitionWork, user: RunAs) -> str | None
         return None
     networks = [ipaddress.ip_network(ctx.config.ipv4_local_network, strict=False),
                 ipaddress.ip_network(ctx.config.ipv6_local_network, strict=False)]
+    record = claims.read_record(ctx.config.instance_root)  # issue 13: the IPv6 network and ranges format chose
+    if record is not None and record.ipv6_network:
+        networks.append(ipaddress.ip_network(record.ipv6_network, strict=False))
     found = squats(read_listeners(), user.uid, (address for _, address in work.partition.ip_list), networks)
+    own_range = record.partition_range(work.pid) if record is not None else None
+    found = [f for f in found if own_range is None or ipaddress.ip_address(f.address) not in own_range]
     if not found:
         return None
     ctx.services().stop(work.pid)

@@ -2,6 +2,7 @@
 data, then the registry and the records on disk (as root: the registry must be root's)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 from pathlib import Path
@@ -48,7 +49,9 @@ def test_claims_and_records_round_trip_and_garbage_is_none() -> None:
     claim = _claim("fd00::1", option="ipv6_local_network", label="ipv6_local_network fd00::/64")
     assert claims.parse_claim(claims.render_claim(claim)) == claim
     assert claim.name == f"{NS}-fd00::1"
-    record = Record(NS, "lo", ("127.0.1.1", "fd00::1"), "fd00::/64", ("fd00::9",))
+    record = Record(NS, "lo", ("127.0.1.1", "fd00::1"), "fd00::/64", ("fd00::9",), {"slappart0": "fd00:0:0:0:1::/80"})
+    assert record.partition_range("slappart0") == ipaddress.IPv6Network("fd00:0:0:0:1::/80")
+    assert record.partition_range("slappart1") is None
     assert claims.parse_record(claims.render_record(record)) == record
     for text in (None, "", "[]", '{"address": "x"}', '{"address": "nope", "instance_root": "/", "netns": 1, '
                  '"option": "o", "label": "l"}'):
