@@ -7,6 +7,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_WAIT_SECONDS = 60.0
 MAX_INSTANCES_PER_OWNER = 10_000
 MAX_PARAMETER_BYTES_PER_OWNER = 256 * 1024 * 1024
+# A node whose last call is older than this is "unreachable" (`master.services.contact`); its long
+# poll (node.daemon.LONG_POLL, 30 s) and the master's cap on it (MAX_WAIT_SECONDS) are shorter.
+UNREACHABLE_AFTER_SECONDS = 120.0
 # Host names every app answers to besides IP addresses (`master.api.origin`); `slapos master
 # start` adds its host, its certificate's names and [slapmaster] allowed_hosts.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -24,7 +27,8 @@ class AppSettings:
     `max_instances_per_owner`, `max_parameter_bytes_per_owner`: the quotas of every owner
     (`master.services.quotas`). `allowed_hosts`: the names and addresses (without port) a
     request's ``Host`` header may carry, and an ``Origin`` may name; ``*`` allows any
-    (`master.api.origin`)."""
+    (`master.api.origin`). `unreachable_after_seconds`: how long after its last call a node is
+    shown unreachable (`master.services.contact`); longer than `max_wait_seconds`."""
 
     mode: str = "proxy"
     computer_id: str | None = None
@@ -36,3 +40,4 @@ class AppSettings:
     max_instances_per_owner: int = MAX_INSTANCES_PER_OWNER
     max_parameter_bytes_per_owner: int = MAX_PARAMETER_BYTES_PER_OWNER
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    unreachable_after_seconds: float = UNREACHABLE_AFTER_SECONDS

@@ -261,6 +261,22 @@ class MasterClient:
         """``slapos.get.v0.compute_node``: one computer with its certificates and partitions."""
         return self.call("slapos.get.v0.compute_node", {"computer_guid": computer_guid})
 
+    def tag_compute_node(self, computer_guid: str, tags: JSONDict | None = None,
+                         unset: list[str] | None = None) -> JSONDict:
+        """``slapos.put.v0.compute_node_tags``: set `tags` and remove the `unset` names; ``tags``."""
+        return self.call("slapos.put.v0.compute_node_tags",
+                         {"computer_guid": computer_guid, "set": tags or {}, "unset": unset or []})
+
+    def set_compute_node_network(self, computer_guid: str, network_guid: str) -> JSONDict:
+        """``slapos.put.v0.compute_node_network``: put the computer in a network ("" takes it out)."""
+        return self.call("slapos.put.v0.compute_node_network",
+                         {"computer_guid": computer_guid, "network_guid": network_guid})
+
+    def set_compute_node_allocation_scope(self, computer_guid: str, scope: str) -> JSONDict:
+        """``slapos.put.v0.compute_node_allocation_scope``: ``open``, ``close`` or ``drain``."""
+        return self.call("slapos.put.v0.compute_node_allocation_scope",
+                         {"computer_guid": computer_guid, "allocation_scope": scope})
+
     def create_user(self, name: str, admin: bool = False, ttl: int | None = None) -> JSONDict:
         """``slapos.post.v0.user`` (admin): a new user and its enrolment ``token``."""
         return self.call("slapos.post.v0.user", {"name": name, "admin": bool(admin), **_present(ttl=ttl)})

@@ -30,12 +30,15 @@ PARTITION_KEYS = (COMPUTER, NETWORK, MODE)
 TAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
 
-def check_tag_name(name: str, what: str = "tag name") -> str:
+def is_tag_name(name: object) -> bool:
     """A tag name is a short identifier: a letter or _, then letters, digits, _ or - (63 at most)."""
-    if not isinstance(name, str) or not TAG_NAME.match(name):
-        raise UnknownSlaKey(f"{what} {name!r} is not a short identifier (a letter or _, then letters, "
-                            "digits, _ or -; 63 characters at most)")
-    return name
+    return isinstance(name, str) and TAG_NAME.match(name) is not None
+
+
+def bad_tag_name(name: object, what: str = "tag name") -> str:
+    """The message that refuses `name` as a tag name."""
+    return (f"{what} {name!r} is not a short identifier (a letter or _, then letters, digits, _ or -; "
+            "63 characters at most)")
 
 
 def tag_filters(sla: Mapping[str, str]) -> dict[str, str]:
@@ -51,7 +54,8 @@ def check_sla(sla: Mapping[str, str], shared: bool) -> None:
 
 def _check_key(key: str, value: str, shared: bool) -> None:
     if key.startswith(TAG_PREFIX):
-        check_tag_name(key[len(TAG_PREFIX):], f"SLA key {key!r}: the tag name")
+        if not is_tag_name(key[len(TAG_PREFIX):]):
+            raise UnknownSlaKey(bad_tag_name(key[len(TAG_PREFIX):], f"SLA key {key!r}: the tag name"))
     elif key not in (*SHARED_KEYS, *PARTITION_KEYS):
         raise UnknownSlaKey(
             f"unknown SLA key {key!r}: the master knows {', '.join((COMPUTER, INSTANCE, NETWORK, MODE))} "

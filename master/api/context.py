@@ -9,11 +9,14 @@ names (as slapproxy does): there, they are the identity.
 from __future__ import annotations
 
 import re
+import time
 
 from flask import current_app, request
 
 from partita.master.api import authentication
 from partita.master.db.database import Database
+from partita.master.services import contact
+from partita.master.services.contact import ContactThrottle
 from partita.master.services.identity import Caller
 from partita.master.services.quotas import Quota
 from partita.master.settings import AppSettings
@@ -30,6 +33,16 @@ def database() -> Database:
 
 def settings() -> AppSettings:
     return current_app.extensions["partita.settings"]
+
+
+def heard_from(reference: str) -> None:
+    """Record the contact of computer `reference`'s node (its calls are its heartbeat), at most
+    every few seconds per process (`master.services.contact`). Called once the call was allowed
+    to read the computer: the caller is its node (or, in the proxy, the node)."""
+    now = time.time()
+    throttle = current_app.extensions.setdefault("partita.contacts", ContactThrottle())
+    if throttle.due(reference, now):
+        database().run_write(lambda session: contact.record(session, reference, now))
 
 
 def quota() -> Quota:

@@ -128,20 +128,23 @@ def _computer_document(entry: ComputerEntry) -> dict[str, Any]:
     return {"computer_guid": entry.reference, "title": entry.title, "owner": entry.owner,
             "created_at": _iso(entry.created_at), "partition_count": entry.partition_count,
             "busy_partition_count": entry.busy_partition_count,
-            "certificate": _certificate_document(entry.certificate)}
+            "certificate": _certificate_document(entry.certificate),
+            "allocation_scope": entry.allocation_scope, "tags": dict(entry.tags), "network_guid": entry.network,
+            "contact_state": entry.contact_state, "last_contact": _iso(entry.last_contact)}
 
 
 def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
     caller = context.caller()
     with context.database().read() as session:
-        entries = computer_registry.list_computers(session, caller)
+        entries = computer_registry.list_computers(session, caller, context.settings().unreachable_after_seconds)
     return {"result_list": [_computer_document(entry) for entry in entries]}
 
 
 def get_compute_node(body: dict[str, Any]) -> dict[str, Any]:
     caller = context.caller()
     with context.database().read() as session:
-        entry = computer_registry.computer_info(session, caller, body["computer_guid"])
+        entry = computer_registry.computer_info(session, caller, body["computer_guid"],
+                                                context.settings().unreachable_after_seconds)
     return {**_computer_document(entry),
             "certificates": [_certificate_document(c) for c in entry.certificates],
             "partitions": [{"partition_id": p, "state": s} for p, s in entry.partitions]}
@@ -228,17 +231,18 @@ def _authenticated(handler: Handler) -> Handler:
     return checked
 
 
-# whoami answers everywhere; compute_node_certificate keeps slapproxy's empty answer without a CSR.
+# whoami answers everywhere; compute_node_certificate keeps slapproxy's empty answer without a CSR;
+# the computers' list and info too (the proxy's computer: its scope, tags and node, no certificate).
 METHODS: dict[str, Handler] = {
     "slapos.get.v0.whoami": whoami,
     "slapos.post.v0.compute_node_certificate": post_compute_node_certificate,
+    "slapos.allDocs.v0.compute_node_list": compute_node_list,
+    "slapos.get.v0.compute_node": get_compute_node,
 } | {name: _authenticated(handler) for name, handler in {
     "slapos.post.v0.enrolment": post_enrolment,
     "slapos.post.v0.compute_partition_certificate": post_compute_partition_certificate,
     "slapos.post.v0.compute_node_token": post_compute_node_token,
     "slapos.post.v0.compute_node_revocation": post_compute_node_revocation,
-    "slapos.allDocs.v0.compute_node_list": compute_node_list,
-    "slapos.get.v0.compute_node": get_compute_node,
     "slapos.post.v0.user": post_user,
     "slapos.post.v0.user_token": post_user_token,
     "slapos.post.v0.user_revocation": post_user_revocation,

@@ -12,7 +12,9 @@ from flask import request
 
 from partita.master.api import context
 from partita.master.api import json_rpc_documents as documents
-from partita.master.services import access, computer_registry, computer_views, computers, lifecycle, supplies, views
+from partita.master.services import (
+    access, computer_placement, computer_registry, computer_views, computers, lifecycle, supplies, views,
+)
 from partita.master.services.computers import AddressSpec, PartitionSpec
 from partita.slap.states import BuildState, parse_build_state, parse_supply_state
 
@@ -123,6 +125,32 @@ def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:
     return {"result_list": [{"computer_guid": reference, "title": title} for reference, title in found]}
 
 
+def put_compute_node_tags(body: dict[str, Any]) -> dict[str, Any]:
+    """Set and remove tags of a compute node (owner or admin); its tags after the change."""
+    caller, reference = context.caller(), body["computer_guid"]
+    tags = context.database().run_write(lambda session: computer_placement.set_tags(
+        session, caller, reference, body.get("set", {}), body.get("unset", [])))
+    return {**documents.success(f"Tagged {reference}"), "computer_guid": reference, "tags": tags}
+
+
+def put_compute_node_network(body: dict[str, Any]) -> dict[str, Any]:
+    """Put a compute node in a network, or out of any ("") (owner or admin)."""
+    caller, reference = context.caller(), body["computer_guid"]
+    network = context.database().run_write(lambda session: computer_placement.set_network(
+        session, caller, reference, body["network_guid"]))
+    return {**documents.success(f"Network of {reference} set"), "computer_guid": reference,
+            "network_guid": network}
+
+
+def put_compute_node_allocation_scope(body: dict[str, Any]) -> dict[str, Any]:
+    """Open, close or drain a compute node to new instances (owner or admin)."""
+    caller, reference = context.caller(), body["computer_guid"]
+    scope = context.database().run_write(lambda session: computer_placement.set_scope(
+        session, caller, reference, body["allocation_scope"]))
+    return {**documents.success(f"Allocation scope of {reference} set"), "computer_guid": reference,
+            "allocation_scope": scope}
+
+
 def hateoas_url(body: dict[str, Any]) -> dict[str, Any]:
     """The absolute URL of this server's HATEOAS API (honours the script root)."""
     return {"hateoas_url": request.url_root.rstrip("/") + "/hateoas/"}
@@ -142,4 +170,7 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.get.v0.compute_node_status": compute_node_status,
     "slapos.allDocs.WIP.compute_node_list": compute_node_list,
     "slapos.get.v0.hateoas_url": hateoas_url,
+    "slapos.put.v0.compute_node_tags": put_compute_node_tags,
+    "slapos.put.v0.compute_node_network": put_compute_node_network,
+    "slapos.put.v0.compute_node_allocation_scope": put_compute_node_allocation_scope,
 }

@@ -36,9 +36,14 @@ def post_software_instance(body: dict[str, Any]) -> dict[str, Any]:
                 spec.title, _root_title(session, caller, spec.title), spec.software_release,
                 spec.software_type, spec.parameters, spec.shared,
             )
-        return documents.instance_document(views.instance_view(session, instance))
+        return documents.instance_document(_read_view(session, instance))
 
     return context.database().run_write(work)
+
+
+def _read_view(session: Session, instance: Any) -> views.InstanceView:
+    """The view a reader gets: its status says when its computer's node is unreachable."""
+    return views.instance_view(session, instance, context.settings().unreachable_after_seconds)
 
 
 def _root_title(session: Session, caller: Caller, title: str) -> str:
@@ -50,21 +55,21 @@ def _root_title(session: Session, caller: Caller, title: str) -> str:
 def get_software_instance(body: dict[str, Any]) -> dict[str, Any]:
     with context.database().read() as session:
         instance = instances.get_instance_by_guid(session, context.caller(), body["instance_guid"])
-        return documents.instance_document(views.instance_view(session, instance))
+        return documents.instance_document(_read_view(session, instance))
 
 
 def get_instance_tree(body: dict[str, Any]) -> dict[str, Any]:
     caller = context.caller()
     with context.database().read() as session:
         root = instances.get_root_by_title(session, caller, body["title"])
-        return documents.instance_document(views.instance_view(session, root))
+        return documents.instance_document(_read_view(session, root))
 
 
 def instance_tree_list(body: dict[str, Any]) -> dict[str, Any]:
     caller = context.caller()
     with context.database().read() as session:
         roots = instances.list_roots(session, caller)
-        return {"result_list": [documents.tree_entry(views.instance_view(session, r)) for r in roots]}
+        return {"result_list": [documents.tree_entry(_read_view(session, r)) for r in roots]}
 
 
 def instance_node_instance_list(body: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,9 @@ def compute_node_state(body: dict[str, Any]) -> dict[str, Any]:
         computer = computers.get_computer(session, body["computer_guid"])
         access.check_computer(session, caller, computer)
         view = computer_views.computer_view(session, computer)
+    context.heard_from(computer.reference)
     return documents.compute_node_state(view)
+
 
 
 def _generation(db: Database, caller: Caller, reference: str) -> int:
@@ -49,9 +51,13 @@ def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + max(timeout, 0.0)
     db, caller = context.database(), context.caller()
     db.wait_for_change(reference, db.bus.counter(reference), 0)  # step 1: start listening first
+    heard = False
     while True:
         seen = db.bus.counter(reference)
         generation = _generation(db, caller, reference)
+        if not heard:  # allowed (404 or 403 otherwise): the node's heartbeat
+            context.heard_from(reference)
+            heard = True
         remaining = deadline - time.monotonic()
         if generation != known or remaining <= 0 or db.bus.closing:
             return {"computer_guid": reference, "generation": generation, "changed": generation != known}

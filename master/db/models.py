@@ -45,7 +45,8 @@ class Owner(Base):
 
 
 class Computer(Base):
-    """A node. ``generation`` grows on every change that concerns it (the node's wake-up signal)."""
+    """A node. ``generation`` grows on every change that concerns it (the node's wake-up signal);
+    ``last_contact`` is when its node last called (written at most every few seconds)."""
 
     __tablename__ = "computers"
 
@@ -57,6 +58,12 @@ class Computer(Base):
     netmask: Mapped[str | None] = mapped_column(String(64), nullable=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[float] = mapped_column(Float)
+    # Placement (`master.allocation`): free-form tags matched by the SLA's tag.NAME, the network
+    # matched by network_guid and mode=unique_by_network, and whether it takes new instances.
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=dict)
+    network: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    allocation_scope: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    last_contact: Mapped[float | None] = mapped_column(Float, nullable=True)  # the node's, on its calls
 
     partitions: Mapped[list[Partition]] = relationship(
         back_populates="computer", order_by="Partition.id", cascade="all, delete-orphan"

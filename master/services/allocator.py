@@ -21,19 +21,19 @@ SQLAlchemy Core statement prepared once at import.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from partita.master import allocation
 from partita.master.allocation import Demand, HostCandidate, PartitionCandidate, Waiting
+from partita.master.allocation.model import OPEN
 from partita.master.db.changes import bump, mark_changed, next_timestamp
 from partita.master.db.models import Computer, Partition, SharedAttachment, SoftwareInstance, Supply
 from partita.slap.states import InstanceState, PartitionState
-
-CANDIDATE_BATCH = 32
 
 _PARTITIONS = Partition.__table__
 _COMPUTERS = Computer.__table__
@@ -43,7 +43,7 @@ _ATTACHMENTS = SharedAttachment.__table__
 
 # Statements of every allocation, prepared once (building one costs more than running it).
 _LOCK_FREE = (
-    select(_PARTITIONS.c.id)
+    select(_PARTITIONS.c.reference)
     .where(_PARTITIONS.c.id == bindparam("partition_id"), _PARTITIONS.c.state == PartitionState.FREE.value)
     .with_for_update(skip_locked=True)
 )
@@ -52,6 +52,23 @@ _MARK_BUSY = (update(_PARTITIONS).where(_PARTITIONS.c.id == bindparam("partition
 _SUPPLIES_OF = select(_SUPPLIES.c.computer_id, _SUPPLIES.c.requested_state).where(
     _SUPPLIES.c.url == bindparam("url"),
 )
+_TREE_PLACES = (
+    select(_PARTITIONS.c.computer_id, _COMPUTERS.c.network, func.count())
+    .join(_PARTITIONS, _PARTITIONS.c.id == _INSTANCES.c.partition_id)
+    .join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
+    .where(_INSTANCES.c.root_id == bindparam("tree"))
+    .group_by(_PARTITIONS.c.computer_id, _COMPUTERS.c.network)
+)
+_BUSY_COUNTS = (
+    select(_PARTITIONS.c.computer_id, func.count())
+    .where(_PARTITIONS.c.computer_id.in_(bindparam("computers", expanding=True)),
+           _PARTITIONS.c.state != PartitionState.FREE.value)
+    .group_by(_PARTITIONS.c.computer_id)
+)
+_COMPUTER_PLACES = select(
+    _COMPUTERS.c.id, _COMPUTERS.c.reference, _COMPUTERS.c.tags, _COMPUTERS.c.network,
+    _COMPUTERS.c.allocation_scope,
+).where(_COMPUTERS.c.id.in_(bindparam("computers", expanding=True)))
 _HOSTS = (
     select(_INSTANCES.c.id, _INSTANCES.c.guid, _COMPUTERS.c.reference, _INSTANCES.c.software_release,
            _INSTANCES.c.software_type, _INSTANCES.c.requested_state)
@@ -94,9 +111,12 @@ class Hosting:
 Outcome = Placement | Hosting | Waiting
 
 
-def demand_of(instance: SoftwareInstance) -> Demand:
+def demand_of(instance: SoftwareInstance, needs_supply: bool) -> Demand:
+    """What a stored instance asks for. `needs_supply`: on a master (an authenticated caller)
+    an instance goes only where its release is supplied; the proxy places as slapproxy does."""
     return Demand(instance.software_release, instance.software_type, dict(instance.sla or {}),
-                  shared=bool(instance.shared))
+                  shared=bool(instance.shared), needs_supply=needs_supply,
+                  tree=instance.root_id or instance.id)
 
 
 def is_waiting(instance: SoftwareInstance) -> bool:
@@ -142,14 +162,15 @@ def settle(session: Session, instance: SoftwareInstance, outcome: Outcome) -> bo
     return True
 
 
-def allocate(session: Session, instance: SoftwareInstance) -> bool:
+def allocate(session: Session, instance: SoftwareInstance, needs_supply: bool) -> bool:
     """Give a stored, waiting `instance` its place (a partition, or a host if shared); on failure
     record why it waits."""
-    return settle(session, instance, place(session, demand_of(instance)))
+    return settle(session, instance, place(session, demand_of(instance, needs_supply)))
 
 
-def allocate_waiting(session: Session) -> int:
-    """Allocate waiting (non-shared) requests, oldest first, while partitions are free."""
+def allocate_waiting(session: Session, needs_supply: bool) -> int:
+    """Allocate waiting (non-shared) requests, oldest first, while partitions are free.
+    `needs_supply`: see `demand_of` (the caller that formatted, freed or supplied is on a master)."""
     waiting = session.scalars(
         select(SoftwareInstance).where(
             SoftwareInstance.shared.is_(False),
@@ -160,7 +181,7 @@ def allocate_waiting(session: Session) -> int:
     )
     allocated = 0
     for instance in list(waiting):
-        outcome = place(session, demand_of(instance))
+        outcome = place(session, demand_of(instance, needs_supply))
         if settle(session, instance, outcome):
             allocated += 1
         elif isinstance(outcome, Waiting) and outcome.none_free:
@@ -176,7 +197,7 @@ def attach_waiting_shared(session: Session, host: SoftwareInstance) -> None:
     for shared_id in waiting:
         shared = session.get(SoftwareInstance, shared_id)
         assert shared is not None
-        allocate(session, shared)
+        allocate(session, shared, needs_supply=False)
 
 
 def _take_partition(session: Session, connection: Connection, demand: Demand) -> Placement | Waiting:
@@ -184,20 +205,22 @@ def _take_partition(session: Session, connection: Connection, demand: Demand) ->
 
     Candidates are read without locks; only the chosen one is locked (``SKIP LOCKED`` on
     PostgreSQL; SQLite has one writer), so concurrent requests do not starve each other. A lost
-    race removes that candidate and allocation chooses again; a batch lost entirely is read again
-    without the partitions tried.
+    race removes that candidate and allocation chooses again; when every candidate of a read is
+    lost, candidates are read again without the partitions tried.
     """
     supplies = {cid: state for cid, state in connection.execute(_SUPPLIES_OF, {"url": demand.software_release})}
+    demand, tree_counts = _with_tree(connection, demand)
     tried: set[int] = set()
     while True:
-        batch = _free_partitions(connection, demand, supplies, tried)
+        batch = _free_partitions(connection, demand, supplies, tree_counts, tried)
         lost_a_race = False
         decision = allocation.place(demand, batch)
         while isinstance(decision, PartitionCandidate):
             tried.add(decision.partition_id)
-            if _lock_free(connection, decision.partition_id):
+            reference = _lock_free(connection, decision.partition_id)
+            if reference is not None:
                 _mark_busy(session, connection, decision.partition_id)
-                return batch[decision]
+                return replace(batch[decision], partition_reference=reference)
             del batch[decision]
             lost_a_race = True
             decision = allocation.place(demand, batch)
@@ -206,51 +229,70 @@ def _take_partition(session: Session, connection: Connection, demand: Demand) ->
             return decision
 
 
-def _free_partitions(connection: Connection, demand: Demand, supplies: dict[int, str],
+def _with_tree(connection: Connection, demand: Demand) -> tuple[Demand, dict[int, int]]:
+    """The demand with the networks its tree runs on, and how many of its tree's instances each
+    computer has (by computer id): what spread and ``mode=unique_by_network`` need."""
+    if demand.tree is None:
+        return demand, {}
+    counts: dict[int, int] = {}
+    networks: set[str] = set()
+    for computer_id, network, count in connection.execute(_TREE_PLACES, {"tree": demand.tree}):
+        counts[computer_id] = int(count)
+        if network is not None:
+            networks.add(network)
+    return replace(demand, tree_networks=frozenset(networks)), counts
+
+
+def _free_partitions(connection: Connection, demand: Demand, supplies: dict[int, str], tree_counts: dict[int, int],
                      exclude: set[int]) -> dict[PartitionCandidate, Placement]:
-    """The first free partitions (formatting order), on the SLA's computer if it names one: those
-    of the computers that have a supply of the release, and those of any computer (two short
-    indexed queries, whatever the number of partitions). The first batch alone would miss a
-    supplied computer formatted after others; whether its supply counts, and how much, is
-    allocation's to say."""
+    """The first free partition (formatting order) of every computer, on the SLA's computer if it
+    names one, with what placement needs of its computer: partitions of one computer are alike,
+    so one each is enough to choose, whatever the number of partitions."""
     computer = demand.sla.get("computer_guid")
-    parameters = {"computers": sorted(supplies), "computer": computer, "exclude": sorted(exclude)}
+    parameters = {"computer": computer, "exclude": sorted(exclude)}
+    firsts = dict(connection.execute(_first_free_query(computer is not None, bool(exclude)), parameters).all())
+    if not firsts:
+        return {}
+    ids = {"computers": sorted(firsts)}
+    busy = dict(connection.execute(_BUSY_COUNTS, ids).all())
+    candidates: dict[PartitionCandidate, Placement] = {}
+    for cid, cref, tags, network, scope in connection.execute(_COMPUTER_PLACES, ids):
+        pid = firsts[cid]
+        candidate = PartitionCandidate(
+            partition_id=pid, computer_reference=cref, order=pid, supply=supplies.get(cid),
+            tags=tuple(sorted((str(k), str(v)) for k, v in _tags(tags).items())), network=network,
+            scope=scope or OPEN, tree_instances=tree_counts.get(cid, 0), allocated=int(busy.get(cid, 0)))
+        candidates[candidate] = Placement(pid, "", cid, cref)
+    return candidates
 
-    def first_free(on_supplied: bool) -> list[Any]:
-        query = _candidates_query(on_supplied, computer is not None, bool(exclude))
-        return list(connection.execute(query, parameters))
 
-    rows = first_free(True) if supplies else []
-    seen = {row[0] for row in rows}
-    rows += [row for row in first_free(False) if row[0] not in seen]
-    return {
-        PartitionCandidate(partition_id=pid, computer_reference=cref, order=pid, supply=supplies.get(cid)):
-            Placement(pid, pref, cid, cref)
-        for pid, pref, cid, cref in rows
-    }
+def _tags(stored: Any) -> dict[str, Any]:
+    """A computer's tags as read (a JSON column read by a Core statement may still be text)."""
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    return dict(stored) if isinstance(stored, dict) else {}
 
 
 @functools.cache
-def _candidates_query(on_computers: bool, on_computer: bool, excluding: bool) -> Select[Any]:
-    """The first free partitions in formatting order: on the given computers only, on the SLA's
-    computer only, excluding partitions already tried, as asked (one prepared statement per shape)."""
+def _first_free_query(on_computer: bool, excluding: bool) -> Select[Any]:
+    """(computer id, its first free partition's id), on the SLA's computer only, excluding
+    partitions already tried, as asked (one prepared statement per shape)."""
     query = (
-        select(_PARTITIONS.c.id, _PARTITIONS.c.reference, _PARTITIONS.c.computer_id, _COMPUTERS.c.reference)
-        .join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
+        select(_PARTITIONS.c.computer_id, func.min(_PARTITIONS.c.id))
         .where(_PARTITIONS.c.state == PartitionState.FREE.value)
-        .order_by(_PARTITIONS.c.id).limit(CANDIDATE_BATCH)
+        .group_by(_PARTITIONS.c.computer_id)
     )
-    if on_computers:
-        query = query.where(_PARTITIONS.c.computer_id.in_(bindparam("computers", expanding=True)))
     if on_computer:
-        query = query.where(_COMPUTERS.c.reference == bindparam("computer"))
+        query = query.join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id).where(
+            _COMPUTERS.c.reference == bindparam("computer"))
     if excluding:
         query = query.where(_PARTITIONS.c.id.not_in(bindparam("exclude", expanding=True)))
     return query
 
 
-def _lock_free(connection: Connection, partition_id: int) -> bool:
-    return connection.execute(_LOCK_FREE, {"partition_id": partition_id}).first() is not None
+def _lock_free(connection: Connection, partition_id: int) -> str | None:
+    """The reference of the partition, locked, if it is still free."""
+    return connection.execute(_LOCK_FREE, {"partition_id": partition_id}).scalar()
 
 
 def _mark_busy(session: Session, connection: Connection, partition_id: int) -> None:

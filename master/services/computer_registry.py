@@ -1,4 +1,6 @@
-"""Computers as an operator sees them: owner, partitions, and the state of their certificate."""
+"""Computers as an operator sees them: owner, partitions, the state of their certificate, what
+placement knows of them (tags, network, allocation scope) and whether their node calls
+(`master.services.contact`)."""
 from __future__ import annotations
 
 import time
@@ -8,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
-from partita.master.services import access, certificates
+from partita.master.services import access, certificates, contact
 from partita.master.services.computers import get_computer
 from partita.master.services.identity import Caller
+from partita.master.settings import UNREACHABLE_AFTER_SECONDS
 from partita.slap.states import PartitionState
 
 
@@ -34,13 +37,19 @@ class ComputerEntry:
     certificate: CertificateEntry | None
     certificates: tuple[CertificateEntry, ...] = ()
     partitions: tuple[tuple[str, str], ...] = ()
+    allocation_scope: str = "open"
+    tags: tuple[tuple[str, str], ...] = ()
+    network: str | None = None
+    last_contact: float | None = None
+    contact_state: str = contact.NEVER_SEEN
 
 
 def _entry(row: IssuedCertificate, now: float) -> CertificateEntry:
     return CertificateEntry(row.serial, row.not_before, row.not_after, certificates.state(row, now), row.revoked_at)
 
 
-def _summary(session: Session, computer: Computer, owner: str, now: float, *, detailed: bool) -> ComputerEntry:
+def _summary(session: Session, computer: Computer, owner: str, now: float, unreachable_after: float, *,
+             detailed: bool) -> ComputerEntry:
     states = [state for (state,) in session.execute(
         select(Partition.state).where(Partition.computer_id == computer.id).order_by(Partition.id))]
     history = certificates.history(session, computer.id)
@@ -55,22 +64,28 @@ def _summary(session: Session, computer: Computer, owner: str, now: float, *, de
         busy_partition_count=sum(1 for state in states if state != PartitionState.FREE.value),
         certificate=_entry(history[0], now) if history else None,
         certificates=tuple(_entry(row, now) for row in history) if detailed else (),
-        partitions=partitions,
+        partitions=partitions, allocation_scope=computer.allocation_scope or "open",
+        tags=tuple(sorted((str(k), str(v)) for k, v in (computer.tags or {}).items())),
+        network=computer.network, last_contact=computer.last_contact,
+        contact_state=contact.contact_state(computer.last_contact, now, unreachable_after),
     )
 
 
-def list_computers(session: Session, caller: Caller) -> list[ComputerEntry]:
+def list_computers(session: Session, caller: Caller,
+                   unreachable_after: float = UNREACHABLE_AFTER_SECONDS) -> list[ComputerEntry]:
     """Every computer for an admin; the caller's own computers for a user."""
     access.require_user(caller, "list computers")
     now = time.time()
     query = select(Computer, Owner.name).join(Owner, Owner.id == Computer.owner_id).order_by(Computer.id)
     if not caller.is_admin:
         query = query.where(Owner.name == caller.owner)
-    return [_summary(session, computer, owner, now, detailed=False) for computer, owner in session.execute(query)]
+    return [_summary(session, computer, owner, now, unreachable_after, detailed=False)
+            for computer, owner in session.execute(query)]
 
 
-def computer_info(session: Session, caller: Caller, reference: str) -> ComputerEntry:
+def computer_info(session: Session, caller: Caller, reference: str,
+                  unreachable_after: float = UNREACHABLE_AFTER_SECONDS) -> ComputerEntry:
     computer = get_computer(session, reference)
     access.check_computer(session, caller, computer)
     owner = session.scalar(select(Owner.name).where(Owner.id == computer.owner_id)) or ""
-    return _summary(session, computer, owner, time.time(), detailed=True)
+    return _summary(session, computer, owner, time.time(), unreachable_after, detailed=True)

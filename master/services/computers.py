@@ -116,7 +116,7 @@ def format_computer(session: Session, caller: Caller, reference: str, partitions
             computer.partitions.remove(partition)
     mark_computer_changed(session, computer)
     session.flush()
-    allocator.allocate_waiting(session)
+    allocator.allocate_waiting(session, needs_supply=caller.authenticated)
     return computer
 
 

@@ -193,12 +193,12 @@ def _request(session: Session, caller: Caller, request: CleanRequest,
         if request.state == InstanceState.DESTROYED:
             return None
         _check_quota(session, quota, caller.owner, owner_id, None, request)
-        return _create(session, request, owner_id, scope_id, requester)
+        return _create(session, request, owner_id, scope_id, requester, needs_supply=caller.authenticated)
     if request.state != InstanceState.DESTROYED:
         _check_quota(session, quota, caller.owner, owner_id, instance, request)
     _update(session, instance, request, requester)
     if allocator.is_waiting(instance):
-        allocator.allocate(session, instance)
+        allocator.allocate(session, instance, needs_supply=caller.authenticated)
     return instance
 
 
@@ -241,12 +241,14 @@ def _check_quota(session: Session, quota: quotas.Quota, owner: str, owner_id: in
 
 
 def _create(session: Session, request: CleanRequest, owner_id: int, scope_id: int,
-            requester: SoftwareInstance | None) -> SoftwareInstance:
-    """Store a new instance, placed before its one INSERT (on a partition, or a host if shared)."""
+            requester: SoftwareInstance | None, needs_supply: bool) -> SoftwareInstance:
+    """Store a new instance, placed before its one INSERT (on a partition, or a host if shared).
+    `needs_supply`: on a master, only where its release is supplied (`allocator.demand_of`)."""
     state = request.state or InstanceState.STARTED
     if requester is not None:
         state = _imposed_by_root(session, requester, state)
-    demand = Demand(request.software_release, request.software_type, request.sla, shared=request.shared)
+    demand = Demand(request.software_release, request.software_type, request.sla, shared=request.shared,
+                    needs_supply=needs_supply, tree=scope_id if scope_id != ROOT_SCOPE else None)
     outcome = allocator.place(session, demand)
     now = time.time()
     instance = SoftwareInstance(

@@ -155,7 +155,7 @@ def free_partition(session: Session, caller: Caller, computer: str, partition_re
     mark_computer_changed(session, partition.computer)
     session.flush()
     _collect_destroyed(session, instance)
-    allocator.allocate_waiting(session)
+    allocator.allocate_waiting(session, needs_supply=caller.authenticated)
 
 
 def _collect_destroyed(session: Session, instance: SoftwareInstance) -> None:

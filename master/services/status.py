@@ -1,6 +1,7 @@
 """Why an instance is (not) ready, as one line for `slapos info`: a pure function of its facts."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from partita.slap.states import BuildState, InstanceState
@@ -20,6 +21,7 @@ class StatusFacts:
     supplied: bool
     host_title: str | None = None
     computer: str | None = None
+    unreachable_since: float | None = None  # the last contact of its computer's node, if unreachable
 
 
 def tail(text: str, limit: int = LOG_TAIL) -> str:
@@ -32,6 +34,10 @@ def describe(facts: StatusFacts) -> str:
         return "being destroyed"
     if not facts.allocated:
         return facts.stored_reason or "waiting for allocation"
+    if facts.unreachable_since is not None:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(facts.unreachable_since))
+        return (f"the node of computer {facts.computer} is unreachable since {since} (its last contact); "
+                "the instance stays there (its data lives there)")
     if facts.shared:
         return f"hosted by instance {facts.host_title}"
     if not facts.supplied:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Partition, SoftwareInstance, Supply
-from partita.master.services import access, audit, software_names
+from partita.master.services import access, allocator, audit, software_names
 from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.computers import get_computer, known_computer
 from partita.master.services.identity import Caller
@@ -41,6 +41,8 @@ def supply(session: Session, caller: Caller, computer_reference: str, url: str,
     if caller.authenticated:
         audit.record(session, caller, f"supply.{state.value}", computer.reference, detail=url)
     session.flush()
+    if caller.authenticated and state == SupplyState.AVAILABLE:
+        allocator.allocate_waiting(session, needs_supply=True)  # requests waiting for this supply
     return row
 
 

@@ -5,6 +5,7 @@ what a node asks for on every pass, is built by `master.services.computer_views`
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from partita.master.db.models import Computer, Partition, PartitionAddress, SharedAttachment, SoftwareInstance, Supply
+from partita.master.services import contact
 from partita.master.services.status import StatusFacts, describe
 from partita.slap.states import InstanceState, SupplyState
 
@@ -102,6 +104,7 @@ class _Placement:
     build_state: str | None
     build_error: str
     supplied: bool
+    last_contact: float | None = None
 
 
 _PARTITIONS, _COMPUTERS, _SUPPLIES = Partition.__table__, Computer.__table__, Supply.__table__
@@ -110,7 +113,7 @@ _ADDRESSES, _INSTANCES, _ATTACHMENTS = PartitionAddress.__table__, SoftwareInsta
 # The queries of `instance_view`, prepared once (it answers every request).
 _PLACEMENT = (
     select(_PARTITIONS.c.reference, _COMPUTERS.c.reference, _SUPPLIES.c.requested_state,
-           _SUPPLIES.c.reported_state, _SUPPLIES.c.error_log)
+           _SUPPLIES.c.reported_state, _SUPPLIES.c.error_log, _COMPUTERS.c.last_contact)
     .select_from(_PARTITIONS.join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
                  .outerjoin(_SUPPLIES, and_(_SUPPLIES.c.computer_id == _COMPUTERS.c.id,
                                             _SUPPLIES.c.url == bindparam("software_release"))))
@@ -129,12 +132,12 @@ _HOSTED = (
 
 
 def _placement(connection: Connection, partition_id: int, software_release: str) -> _Placement:
-    partition, computer, requested, reported, error_log = connection.execute(
+    partition, computer, requested, reported, error_log, last_contact = connection.execute(
         _PLACEMENT, {"partition_id": partition_id, "software_release": software_release}
     ).one()
     addresses = tuple(Address(*row) for row in connection.execute(_PARTITION_ADDRESSES, {"partition_id": partition_id}))
     return _Placement(computer, partition, addresses, build_state=reported, build_error=error_log or "",
-                      supplied=requested == SupplyState.AVAILABLE.value)
+                      supplied=requested == SupplyState.AVAILABLE.value, last_contact=last_contact)
 
 
 def _hosted_by_instance(connection: Connection, host_id: int) -> tuple[SharedView, ...]:
@@ -145,9 +148,13 @@ def _hosted_by_instance(connection: Connection, host_id: int) -> tuple[SharedVie
     )
 
 
-def instance_view(session: Session, instance: SoftwareInstance) -> InstanceView:
+def instance_view(session: Session, instance: SoftwareInstance,
+                  unreachable_after: float | None = None) -> InstanceView:
     """A snapshot of `instance`: plain queries for its placement and what it hosts, no object
-    loading beyond its host, root and requester (this answers every request)."""
+    loading beyond its host, root and requester (this answers every request).
+
+    With `unreachable_after` (what users read: `slapos info`), an instance on a computer whose
+    node has not called for longer says so in its status (`master.services.contact`)."""
     session.flush()
     connection = session.connection()
     host = instance.attachment.host_instance if instance.shared and instance.attachment else None
@@ -165,6 +172,8 @@ def instance_view(session: Session, instance: SoftwareInstance) -> InstanceView:
         supplied=place is not None and place.supplied,
         host_title=host.title if host is not None else None,
         computer=place.computer if place is not None else None,
+        unreachable_since=None if place is None or unreachable_after is None else
+        contact.unreachable_since(place.last_contact, time.time(), unreachable_after),
     )
     return InstanceView(
         guid=instance.guid, title=instance.title, root_title=root.title if root else instance.title,

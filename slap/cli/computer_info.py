@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from partita.slap.cli.common import cfg_option, format_option, open_client
-from partita.slap.cli.computers import certificate_expiry, certificate_state, partitions
+from partita.slap.cli.computers import ago, certificate_expiry, certificate_state, partitions, scope, show_tags
 from partita.slap.cli.durations import show_time
 from partita.slap.cli.output import print_json, print_mapping, print_table
 
@@ -19,13 +19,21 @@ PARTITION_COLUMNS = ("partition", "state")
 @cfg_option
 @format_option
 def command(computer_guid: str, cfg: str | None, output_format: str) -> None:
-    """Show the computer COMP-ID: owner, partitions, certificates."""
+    """Show the computer COMP-ID: owner, partitions, placement, node, certificates."""
     with open_client(cfg) as client:
         entry = client.get_compute_node(computer_guid)
     if output_format == "json":
         print_json(entry)
         return
     show(entry)
+
+
+def _scope_line(entry: dict[str, Any]) -> str:
+    shown = scope(entry)
+    if shown == "draining":
+        count = int(entry.get("busy_partition_count") or 0)
+        return f"draining ({count} instance{'s' if count != 1 else ''} remain{'' if count != 1 else 's'})"
+    return shown
 
 
 def show(entry: dict[str, Any]) -> None:
@@ -36,6 +44,10 @@ def show(entry: dict[str, Any]) -> None:
         "owner": entry.get("owner"),
         "created": show_time(entry.get("created_at")),
         "partitions busy/total": partitions(entry),
+        "allocation scope": _scope_line(entry),
+        "node": f"{entry.get('contact_state') or 'never seen'} (last contact {ago(entry.get('last_contact'))})",
+        "tags": show_tags(entry.get("tags")),
+        "network": entry.get("network_guid") or "(none)",
         "certificate": certificate_state(entry),
         "expires": certificate_expiry(entry),
     })

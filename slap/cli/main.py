@@ -6,7 +6,8 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
 - the client commands of this package (`BUILTIN_COMMANDS`): ``request``, ``supply``, ``remove``,
   ``info``, ``list``, and SlapOS's names ``service list`` and ``service info`` for the last two;
   ``start``, ``stop`` and ``destroy`` (the state alone);
-  the identity commands ``computer token create``, ``computer revoke|list|info``,
+  the identity commands ``computer token create``, ``computer revoke|list|info``, the placement
+  commands ``computer tag set|unset``, ``computer network set``, ``computer open|close|drain``,
   ``user create|token``, ``token create|list|revoke`` and ``audit list``;
 - the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
   becomes the sub-command ``b`` of the group ``a`` (groups are created on the fly).
@@ -52,6 +53,12 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "computer.revoke": "partita.slap.cli.computer_revoke:command",
     "computer.list": "partita.slap.cli.computer_list:command",
     "computer.info": "partita.slap.cli.computer_info:command",
+    "computer.tag.set": "partita.slap.cli.computer_tag_set:command",
+    "computer.tag.unset": "partita.slap.cli.computer_tag_unset:command",
+    "computer.network.set": "partita.slap.cli.computer_network_set:command",
+    "computer.open": "partita.slap.cli.computer_open:command",
+    "computer.close": "partita.slap.cli.computer_close:command",
+    "computer.drain": "partita.slap.cli.computer_drain:command",
     "user.create": "partita.slap.cli.user_create:command",
     "user.token": "partita.slap.cli.user_token:command",
     "user.revoke": "partita.slap.cli.user_revoke:command",
@@ -69,8 +76,10 @@ GROUP_HELP: dict[str, str] = {
     "master": "The master: the catalog and its APIs.",
     "configure": "Write configuration files.",
     "node": "The node agent.",
-    "computer": "Computers (nodes): enrolment tokens, list, info, revocation.",
+    "computer": "Computers (nodes): enrolment tokens, list, info, revocation, placement.",
     "computer.token": "Single-use tokens a node enrols with.",
+    "computer.tag": "Tags placement matches (an SLA's tag.NAME=value).",
+    "computer.network": "The network placement matches (network_guid, mode=unique_by_network).",
     "user": "Users of the master (admin).",
     "token": "API tokens for scripts (used instead of a certificate).",
     "audit": "What happened on the master: who did what, when, from where.",

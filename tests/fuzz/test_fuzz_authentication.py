@@ -66,7 +66,7 @@ FRONTEND = "192.0.2.7"  # the one TLS front end the app believes (TEST-NET-1: ne
 LOOPBACK = "127.0.0.1"
 ERROR_CODES = {"BAD_REQUEST", "BAD_ENCODING", "INVALID", "BAD_AUTHORIZATION", "TOO_LARGE", "FORBIDDEN",
                "NOT_FOUND", "CONFLICT", "METHOD_NOT_ALLOWED", "UNAUTHENTICATED", "REVOKED", "BAD_TOKEN",
-               "BAD_CONTENT_TYPE", "QUOTA"}
+               "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA"}
 AUDIT = "audit_events"
 PUBLIC_METHODS = {"slapos.post.v0.enrolment"}
 LISTINGS = ("slapos.allDocs.v0.api_token_list", "slapos.allDocs.v0.compute_node_list",

@@ -49,7 +49,7 @@ from tests.fuzz.conftest import (
 
 METHODS = openapi.documented_methods()
 ERROR_CODES = {"BAD_REQUEST", "BAD_ENCODING", "INVALID", "BAD_AUTHORIZATION", "TOO_LARGE", "FORBIDDEN",
-               "NOT_FOUND", "CONFLICT", "INVALID_TRANSITION", "METHOD_NOT_ALLOWED", "BAD_CONTENT_TYPE", "QUOTA"}
+               "NOT_FOUND", "CONFLICT", "INVALID_TRANSITION", "METHOD_NOT_ALLOWED", "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]
 

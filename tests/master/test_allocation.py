@@ -1,12 +1,10 @@
 """Allocation as pure functions: filter -> score -> plan, through the one entry point `place`."""
 from __future__ import annotations
 
-import pytest
-
 from partita.master.allocation import Demand, HostCandidate, PartitionCandidate, Waiting, place
 from partita.master.allocation.filter import hosts_matching, partitions_matching
 from partita.master.allocation.plan import describe_filter, waiting_reason
-from partita.master.allocation.score import host_rank, partition_rank
+from partita.master.allocation.score import host_rank
 
 SR = "https://example.invalid/sr/software.cfg"
 OTHER = "https://other.invalid/software.cfg"
@@ -55,20 +53,18 @@ def test_computer_guid_filters() -> None:
     assert waiting == Waiting("waiting for a free partition (computer_guid=C)", none_free=False)
 
 
-def test_supplied_computer_is_preferred() -> None:
-    decision = place(Demand(SR), partitions(("A", 1, None), ("B", 9, "available")))
+def test_a_master_places_only_where_the_release_is_supplied() -> None:
+    candidates = partitions(("A", 1, None), ("B", 9, "available"), ("C", 2, "destroyed"))
+    decision = place(Demand(SR, needs_supply=True), candidates)
     assert isinstance(decision, PartitionCandidate) and decision.computer_reference == "B"
-
-
-def test_a_supply_being_removed_is_not_preferred() -> None:
-    decision = place(Demand(SR), partitions(("A", 1, None), ("B", 9, "destroyed")))
-    assert isinstance(decision, PartitionCandidate) and decision.computer_reference == "A"
+    assert chosen(Demand(SR), candidates) == 0  # the proxy places as slapproxy does
 
 
 def test_supplied_and_pinned_together() -> None:
     candidates = partitions(("B", 1, None), ("A", 2, "available"), ("B", 3, None))
-    assert chosen(Demand(SR, sla={"computer_guid": "B"}), candidates) == 0  # the SLA before the preference
-    assert chosen(Demand(SR), candidates) == 1
+    waiting = place(Demand(SR, sla={"computer_guid": "B"}, needs_supply=True), candidates)
+    assert waiting == Waiting(f"waiting for a supply of {SR} on computer B (`slapos supply`)")
+    assert chosen(Demand(SR, needs_supply=True), candidates) == 1
 
 
 def test_a_partition_never_serves_a_shared_demand() -> None:
@@ -121,13 +117,6 @@ def test_filters_keep_the_kind_the_demand_needs() -> None:
     assert [c.instance_id for c in hosts_matching(mixed, Demand(SR, shared=True))] == [1, 2]
 
 
-@pytest.mark.parametrize(("supply", "first"), [("available", True), ("destroyed", False), (None, False)])
-def test_partition_rank_puts_supplied_computers_first(supply: str | None, first: bool) -> None:
-    supplied = PartitionCandidate(1, "A", 9, supply)
-    other = PartitionCandidate(2, "B", 1, None)
-    assert (partition_rank(supplied) < partition_rank(other)) is first
-
-
 def test_host_rank_is_the_oldest_first() -> None:
     assert sorted(hosts(), key=host_rank)[0].instance_id == 1
 
@@ -137,7 +126,7 @@ def test_describe_filter() -> None:
     assert describe_filter(Demand(SR, sla={"computer_guid": "C"}), ("computer_guid",)) == "computer_guid=C"
 
 
-def test_unknown_sla_keys_do_not_filter() -> None:
-    demand = Demand(SR, sla={"network": "x"})
+def test_keys_that_are_no_filter_do_not_filter() -> None:
+    demand = Demand(SR, sla={"instance_guid": "x"})  # refused before placement (`allocation.sla`)
     assert waiting_reason(demand) == "waiting for a free partition (any computer)"
     assert place(demand, []) == Waiting("waiting for a free partition (any computer)", none_free=True)

@@ -94,7 +94,7 @@ class Realm:
         token = self.ok(self.admin, "slapos.post.v0.user", {"name": name, "admin": admin})["token"]
         return self.enrol(token)
 
-    def computer(self, partitions: int = 2) -> Identity:
+    def computer(self, partitions: int = 2, supplied: bool = True) -> Identity:
         token = self.ok(self.admin, "slapos.post.v0.compute_node_token", {"title": "a node"})["token"]
         computer = self.enrol(token)
         self.ok(computer, "slapos.put.v0.compute_node_format", {
@@ -102,6 +102,9 @@ class Realm:
             "compute_partition_list": [{"partition_id": f"slappart{i}", "ip_list": [
                 {"ip-address": f"127.0.{len(computer.name)}.{i + 1}", "network-interface": "lo"}]}
                 for i in range(partitions)]})
+        if supplied:  # a master places an instance only where its release is supplied (issue 13)
+            self.ok(self.admin, "slapos.post.v0.software_installation",
+                    {"computer_guid": computer.name, "software_release_uri": SR})
         return computer
 
     def partition_identity(self, computer: Identity, partition: str) -> Identity:

@@ -127,10 +127,10 @@ def test_request_is_idempotent_and_answers_the_slapproxy_document(api: Api) -> N
 def test_sla_pins_the_computer_and_waits_naming_it(api: Api) -> None:
     api.format("slappart0")
     api.format(computer="COMP-9")  # known, without partitions yet (an unknown one is refused, issue 11)
-    waiting = api.request("pinned", sla_parameters={"computer_guid": "COMP-9", "network_guid": "2"})
+    waiting = api.request("pinned", sla_parameters={"computer_guid": "COMP-9"})
     assert waiting["compute_partition_id"] is None
     assert "computer_guid=COMP-9" in waiting["status_reason"]
-    assert waiting["sla_parameters"] == {"computer_guid": "COMP-9", "network_guid": "2"}
+    assert waiting["sla_parameters"] == {"computer_guid": "COMP-9"}
     api.format("slappart0", computer="COMP-9")
     assert api.instance(waiting["instance_guid"])["computer_guid"] == "COMP-9"
 

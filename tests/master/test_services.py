@@ -18,6 +18,7 @@ from partita.slap.states import BuildState, InstanceState, ReportedState, Supply
 
 SR = "https://example.invalid/hello/software.cfg"
 USER = Caller()
+MASTER_USER = Caller(role="user")  # authenticated, owner of the computers USER formats
 COMPUTER = "COMP-1"
 
 
@@ -65,12 +66,21 @@ def test_waiting_request_gets_a_partition_when_formatted(db: Database) -> None:
     assert allocated is not None and (allocated.computer, allocated.partition) == ("COMP-2", "slappart0")
 
 
-def test_supplied_computer_is_preferred(db: Database) -> None:
+def test_a_master_places_only_where_the_release_is_supplied(db: Database) -> None:
+    """Issue 13: on a master (an authenticated caller) an instance waits for a supply of its
+    release, saying so, and gets its partition when the release is supplied."""
     format_partitions(db, 2, computer="COMP-A")
     format_partitions(db, 2, computer="COMP-B")
+    waiting = request(db, "a", caller=MASTER_USER)
+    assert waiting is not None and waiting.partition is None
+    assert waiting.status == f"waiting for a supply of {SR} (`slapos supply`)"
+    pinned = request(db, "p", caller=MASTER_USER, sla={"computer_guid": "COMP-A"})
+    assert pinned is not None and pinned.status == f"waiting for a supply of {SR} on computer COMP-A (`slapos supply`)"
     with db.write() as session:
-        supplies.supply(session, USER, "COMP-B", SR, SupplyState.AVAILABLE)
-    assert request(db, "a").computer == "COMP-B"  # type: ignore[union-attr]
+        supplies.supply(session, MASTER_USER, "COMP-B", SR, SupplyState.AVAILABLE)
+    assert request(db, "a", caller=MASTER_USER).computer == "COMP-B"  # type: ignore[union-attr]
+    assert request(db, "p", caller=MASTER_USER, sla={"computer_guid": "COMP-A"}).partition is None  # type: ignore[union-attr]
+    assert request(db, "proxy-style").computer == "COMP-A"  # type: ignore[union-attr]  # the proxy: no supply needed
 
 
 PARKED = {"computer_guid": "COMP-NOWHERE"}
@@ -95,12 +105,13 @@ def arrive(request: pytest.FixtureRequest, db: Database) -> Callable[..., views.
     return functools.partial(arrive_by, request.param, db)
 
 
-def test_place_prefers_a_supplied_computer(db: Database, arrive: Callable[..., views.InstanceView]) -> None:
+def test_place_on_a_master_takes_a_supplied_computer(db: Database,
+                                                      arrive: Callable[..., views.InstanceView]) -> None:
     format_partitions(db, 2, computer="COMP-A")
     format_partitions(db, 2, computer="COMP-B")
     with db.write() as session:
         supplies.supply(session, USER, "COMP-B", SR, SupplyState.AVAILABLE)
-    assert arrive("a").computer == "COMP-B"
+    assert arrive("a", caller=MASTER_USER).computer == "COMP-B"
 
 
 def test_place_does_not_prefer_a_supply_being_removed(db: Database, arrive: Callable[..., views.InstanceView]) -> None:

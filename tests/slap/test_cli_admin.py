@@ -19,7 +19,9 @@ ENROLMENT_TOKEN = "0123456789ab." + "a" * 40 + "." + "b" * 64
 API_TOKEN = "0123456789cd." + "c" * 40
 COMPUTER = {"computer_guid": "COMP-1", "title": "rack 4", "owner": "admin", "created_at": "2026-11-30T09:00:00+00:00",
             "partition_count": 10, "busy_partition_count": 3,
-            "certificate": {"serial": "1f2e", "not_after": "2027-11-30T09:00:00+00:00", "state": "valid"}}
+            "certificate": {"serial": "1f2e", "not_after": "2027-11-30T09:00:00+00:00", "state": "valid"},
+            "allocation_scope": "drain", "tags": {"region": "rennes"}, "network_guid": "rack-4",
+            "contact_state": "unreachable", "last_contact": "2026-11-30T09:00:00+00:00"}
 NEW_COMPUTER = {"computer_guid": "COMP-2", "title": None, "owner": "admin", "created_at": "2026-12-01T09:00:00+00:00",
                 "partition_count": 0, "busy_partition_count": 0, "certificate": None}
 
@@ -118,9 +120,11 @@ def test_computer_list_table_and_json(fake: FakeMaster, cfg: str) -> None:
     result = run(cfg, "computer", "list")
     assert result.exit_code == 0, result.output
     header, _rule, first, second = result.stdout.splitlines()
-    assert header.split() == ["computer", "title", "owner", "partitions", "busy/total", "certificate", "expires"]
-    assert first.split() == ["COMP-1", "rack", "4", "admin", "3/10", "valid", "2027-11-30", "09:00", "UTC"]
-    assert second.split() == ["COMP-2", "admin", "0/0", "none"]
+    assert header.split() == ["computer", "scope", "state", "last", "contact", "instances", "certificate"]
+    assert first.split()[:3] == ["COMP-1", "draining", "unreachable"] and first.split()[-2:] == ["3/10", "valid"]
+    assert first.split()[4:6] == ["d", "ago"]
+    assert second.split() == ["COMP-2", "open", "never", "seen", "never", "0/0", "none"]
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
     result = run(cfg, "computer", "list", "--format", "json")
     assert json.loads(result.stdout) == [COMPUTER, NEW_COMPUTER]
     fake.answers["slapos.allDocs.v0.compute_node_list"] = (200, {"result_list": []})
@@ -139,6 +143,9 @@ def test_computer_info_shows_certificates_and_partitions(fake: FakeMaster, cfg: 
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
     assert ["partitions", "busy/total", "3/10"] in lines
+    assert ["allocation", "scope", "draining", "(3", "instances", "remain)"] in lines
+    assert ["tags", "region=rennes"] in lines and ["network", "rack-4"] in lines
+    assert ["node", "unreachable", "(last", "contact"] == lines[[line[:1] for line in lines].index(["node"])][:4]
     assert ["0a0b", "2025-11-30", "09:00", "UTC", "2026-11-30", "09:00", "UTC", "revoked", "2026-06-01", "08:00",
             "UTC"] in lines
     assert ["slappart1", "free"] in lines

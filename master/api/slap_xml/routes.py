@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
-from partita.master.api.context import caller, database, partition_from_header, settings
+from partita.master.api.context import caller, database, heard_from, partition_from_header, settings
 from partita.master.api.context import quota as context_quota
 from partita.master.api.slap_xml import encode, forms
 from partita.master.api.slap_xml.computer_cache import ComputerCache
@@ -163,10 +163,9 @@ def _full_computer(reference: str) -> bytes:
         access.check_computer(session, who, computer)
         key = (computer.id, computer.generation)
         body = cache.answer(reference, key)
-        if body is not None:
-            return body
-        source = computer_views.computer_source(session, computer)
-    return cache.assemble(key, source)
+        source = computer_views.computer_source(session, computer) if body is None else None
+    heard_from(reference)  # slapgrid's every pass: the node's heartbeat
+    return body if source is None else cache.assemble(key, source)
 
 
 @blueprint.get("/getFullComputerInformation")

@@ -1,0 +1,15 @@
+"""``slapos computer close COMP-ID``: the computer takes no new instance (those it has stay) (owner or admin)."""
+from __future__ import annotations
+
+import click
+
+from partita.slap.cli.common import cfg_option
+from partita.slap.cli.computers import set_scope
+
+
+@click.command("close")
+@click.argument("computer_guid", metavar="COMP-ID")
+@cfg_option
+def command(computer_guid: str, cfg: str | None) -> None:
+    """The computer COMP-ID takes no new instance (those it has stay)."""
+    set_scope(cfg, computer_guid, "close")
