@@ -44,9 +44,10 @@ def test_a_request_made_while_a_node_was_killed_deploys_when_it_returns(cluster:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "gap (issue 13): a service whose supervisord was SIGKILLed lives on as an orphan whose output "
-    "pipes are gone (it answers an empty reply); the restarted node's new supervisord cannot bind the "
-    "held address, the partition stays reported 'started' and the orphan is never replaced"))
+    "gap (issue 13): a service whose supervisord was SIGKILLed lives on as an orphan (parent 1) whose "
+    "output pipe is gone: it answers an empty reply; the restarted node's new supervisord lists the "
+    "program 'STOPPED Not started', the daemon sees nothing to do (the partition did not change) and "
+    "leaves the orphan holding the address, and the master still says 'started'"))
 def test_the_service_of_a_killed_node_answers_again_after_its_restart(cluster: Cluster,
                                                                       restarted: Restarted) -> None:
     other = cluster.nodes[0]

@@ -36,6 +36,10 @@ def test_an_instance_pinned_to_each_node_answers_from_another_namespace(cluster:
         other = nodes[node.namespace.index % len(nodes)]
         assert http_get_in(cluster.network, other.namespace, url).strip() == f"node {node.namespace.index}"
         assert len(listeners(cluster.network, node.namespace, host, port)) == 1
+        # the partition's IPv6 address is reached too (nothing listens there: the kernel refuses)
+        ipv6 = [address for _, address in doc["ip_list"] if ":" in address]
+        assert ipv6 and ipaddress.ip_address(ipv6[0]) in ipaddress.ip_network(node.ipv6_network), doc["ip_list"]
+        assert netns.probe(cluster.network, other.namespace, ipv6[:1], port=port) == ["refused"]
 
 
 def test_namespaces_reach_only_the_cluster_network(cluster: Cluster, postgres_server: PostgresServer) -> None:
