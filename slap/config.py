@@ -192,6 +192,7 @@ class MasterConfig:
     partition_certificate_days: int = 30
     allowed_hosts: tuple[str, ...] = ()
     quotas: Quotas | None = None
+    unreachable_after: int = 120  # seconds without a call before a node is shown unreachable
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -304,7 +305,18 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         partition_certificate_days=_days(parser, "partition_certificate_days", 30),
         allowed_hosts=split_list(get_option(parser, "slapmaster", "allowed_hosts")),
         quotas=quotas_config(parser, "slapmaster"),
+        unreachable_after=_unreachable_after(parser),
     )
+
+
+def _unreachable_after(parser: configparser.ConfigParser) -> int:
+    """``[slapmaster] unreachable_after`` (seconds): longer than a node's long poll (30 s, capped
+    by the master at 60 s), or a node that waits would be shown unreachable."""
+    seconds = get_int(parser, "slapmaster", "unreachable_after", 120)
+    if not 90 <= seconds <= 7 * 86400:
+        raise ConfigurationError(f"[slapmaster] unreachable_after is a number of seconds from 90 to 604800 "
+                                 f"(longer than a node's long poll), not {seconds}")
+    return seconds
 
 
 def _choice(parser: configparser.ConfigParser, section: str, key: str, choices: tuple[str, ...]) -> str:

@@ -77,7 +77,8 @@ def build_app(config: MasterConfig):  # type: ignore[no-untyped-def]
     """One worker's app (runs after the fork: the CA key is read by each worker)."""
     secure = config.authentication == "certificates"
     settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends,
-                           allowed_hosts=allowed_hosts(config), **(config.quotas or Quotas()).settings())
+                           allowed_hosts=allowed_hosts(config), unreachable_after_seconds=config.unreachable_after,
+                           **(config.quotas or Quotas()).settings())
     authority = None
     if secure:
         lifetimes = Lifetimes(user=config.user_certificate_days, computer=config.computer_certificate_days,
