@@ -7,10 +7,11 @@ the stored instance. A new request is placed before its one INSERT (`instances._
 partition is in the INSERT; a waiting one is placed by `allocate` when it is requested again or
 when partitions are formatted or freed (`allocate_waiting`, oldest first).
 
-What the SQL decides is only what cannot be known without the database: which partitions are
-free, which are on the computer the SLA names, which computers have a supply of the release, which
-instances are allocated hosts of a release and type, and which chosen row can still be locked.
-Which candidate fits, which is better, and what a waiting request's reason says is
+What the SQL decides is only what cannot be known without the database: the first free partition
+of each computer (on the computer the SLA names), the tags, network, scope and busy partitions of
+those computers, which computers have a supply of the release, where the request's tree already
+runs, which instances are allocated hosts of a release and type, and which chosen row can still be
+locked. Which candidate fits, which is better, and what a waiting request's reason says is
 `master.allocation`'s.
 
 Atomicity: on PostgreSQL the chosen partition is locked with ``FOR UPDATE SKIP LOCKED`` (a row

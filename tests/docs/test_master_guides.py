@@ -90,6 +90,10 @@ def test_master_two_nodes_on_one_machine(postgres_server: PostgresServer) -> Non
     assert answers[:2] == ["A", "B"], answers  # each instance answers, in its own node's range
     hello = {line.split()[0]: line for line in answers[2:] if line.strip().startswith("hello-")}
     assert "slappart0 on COMP-1" in hello["hello-a"] and "slappart0 on COMP-2" in hello["hello-b"], answers
+    placed = output_of(runner, "slapos computer tag set")  # issue 13: tags, networks, scope, contact
+    for shown in ("COMP-1: gpu=a100 region=rennes", "COMP-1: region=rennes", "COMP-1: network rack-1",
+                  "COMP-2: closed", "COMP-2: open", "online"):
+        assert shown in placed, placed
 
 
 def test_operations_master_users_nodes_rotation_revocation_audit(postgres_server: PostgresServer) -> None:
