@@ -8,7 +8,7 @@
     software-url = ${slap-connection:software-release-url}
     software-type = postgres              # default: default
     config-user = app                     # parameters given to the child
-    sla-computer_guid = COMP-2            # placement
+    sla-computer_guid = COMP-2            # placement (an empty value: no constraint)
     return = url password                 # connection parameters to read back
     shared = false                        # true: a shared instance hosted by another instance
     optional = false                      # true: never fail, leave missing values empty
@@ -42,6 +42,12 @@ def prefixed(options: Mapping[str, str], prefix: str) -> dict[str, str]:
     """The options whose name starts with `prefix`, without it."""
     return {key[len(prefix):]: options[key] for key in options
             if key.startswith(prefix) and len(key) > len(prefix)}
+
+
+def sla_options(options: Mapping[str, str]) -> dict[str, str]:
+    """The ``sla-`` options that say something: an empty one is no constraint, so a profile can
+    pass a parameter that is empty by default (``sla-computer_guid = ${…:leaf-computer}``)."""
+    return {key: value for key, value in prefixed(options, "sla-").items() if value.strip()}
 
 
 def requested_state(options: Mapping[str, str], requester_state: str, name: str) -> str:
@@ -94,7 +100,7 @@ class Recipe:
                 return parse_instance(client.request_instance(
                     self.title, software_url, options.get("software-type", "").strip() or "default",
                     parameters=prefixed(options, "config-"), shared=flag(options, "shared", self.name),
-                    state=state, sla_parameters=prefixed(options, "sla-"),
+                    state=state, sla_parameters=sla_options(options),
                 ))
         except (ClientError, MalformedDocument) as error:
             if not self.optional:

@@ -1,6 +1,6 @@
-"""An instance tree across two namespaced nodes: tree's root pinned to node 1 requests its leaf,
-which lands on node 2 (the only node the leaf's release is supplied to: the tree release offers no
-parameter to place its child), and the two partitions reach each other over their addresses."""
+"""An instance tree across two namespaced nodes: tree's root pinned to node 1 requests its leaf on
+node 2 (its `leaf-computer` parameter, the leaf's SLA; the leaf's release is supplied to both), and
+the two partitions reach each other over their addresses."""
 from __future__ import annotations
 
 import ipaddress
@@ -35,8 +35,10 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5, source
 
 def test_a_root_on_one_node_and_its_leaf_on_another_reach_each_other(cluster: Cluster, hello: dict) -> None:
     root_node, leaf_node = cluster.nodes[0], cluster.nodes[1]
-    cluster.client.supply(leaf_node.computer_id, LEAF_URL)
-    supply_and_request(cluster, "tree", ROOT_URL, root_node, greeting="leaf on node 2", port=str(PORT))
+    for node in (root_node, leaf_node):
+        cluster.client.supply(node.computer_id, LEAF_URL)
+    supply_and_request(cluster, "tree", ROOT_URL, root_node, greeting="leaf on node 2", port=str(PORT),
+                       **{"leaf-computer": leaf_node.computer_id})
     root = cluster.wait_for("tree", ready, timeout=240, what="the root publishing its leaf's url")
     leaf_url = root["connection_parameters"]["url"]
     leaf_host = urlsplit(leaf_url).hostname

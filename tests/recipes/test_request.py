@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from partita.node.toolchain import Toolchain
+from partita.recipes.request import sla_options
 from partita.slap import request_transaction
 from tests.recipes.helpers import Master
 from tests.recipes.helpers import (COMPUTER_ID, check_fails, check_ok, from_master, free_port, listing,
@@ -121,3 +122,9 @@ def test_master_errors_are_one_line(toolchain: Toolchain, tmp_path: Path, master
     prepare(tmp_path, master, master.root(), "name = db", server_url=unreachable)
     check_fails(run_buildout(toolchain, tmp_path),
                 f"[child] cannot request 'db': cannot reach the master at {unreachable}")
+
+
+def test_an_empty_sla_option_is_no_constraint() -> None:
+    options = {"sla-computer_guid": "", "sla-tag.region": " rennes", "sla-": "x", "config-a": "1"}
+    assert sla_options(options) == {"tag.region": " rennes"}
+    assert sla_options({"sla-network_guid": "   "}) == {}
