@@ -189,6 +189,7 @@ def test_partition_certificate_acts_in_its_own_tree_only(secure: SecureSetup, se
     computer = secure.computer(secure.directory / "computer", "library-node")
     guid = computer.name
     secure_peer.ok(computer, format_step(4, guid))
+    secure_peer.ok(alice, {"op": "supply", "url": SR, "computer_id": guid})  # a master places where supplied
     (root,) = secure_peer.ok(alice, request_step("root", parameters={"foo": "bar"}))
     (bobs,) = secure_peer.ok(bob, request_step("bobs", parameters={"owner": "bob"}))
     root_pid, bob_pid = root["answer"]["slap_computer_partition_id"], bobs["answer"]["slap_computer_partition_id"]
