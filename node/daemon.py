@@ -19,6 +19,11 @@ whose instance was last seen started and deployed (`Daemon.restart_locally`); wh
 reported at the next pass once the master is back. ``etc/run`` programs are restarted by
 supervisord itself (`node.supervisor.config`).
 
+A node killed hard (its daemon and supervisord SIGKILLed) leaves its services running as orphans
+that the next supervisord does not know: it lists their programs "Not started". The partition did
+not change, so no pass deploys it again; its check (`node.instance.revive`), and the local restart
+above, kill what the dead supervisord left and start those programs (issue 13).
+
 The daemon never dies of what a later pass can heal (issues 10 and 11): a master answering
 5xx (507 STORAGE_FULL, 503) or unreachable, a report it could not take (sent again at a later
 pass: `node.instance`, `node.software`), a toolchain that cannot be built yet (`open_with_retry`
@@ -150,7 +155,10 @@ class Daemon:
                 if instance_work.processed_stamp(self.ctx.partition_path(pid)) != stamp(instance):
                     continue
                 services = self.ctx.services()
-                exited = [p.name for p in services.processes(pid) if p.state in instance_work.EXITED_STATES]
+                processes = services.processes(pid)
+                work = self.ctx.work_on(partition)
+                exited = instance_work.revive(self.ctx, work, work.user(), processes)
+                exited += [p.name for p in processes if p.state in instance_work.EXITED_STATES]
                 if not exited:
                     continue
                 services.start(pid)

@@ -22,7 +22,9 @@ For an instance requested started or stopped:
    in ``.timestamp``.
 
 `check` is the light path for an unchanged started partition: promises whose period elapsed and
-the watched services, reported only when the verdict changes.
+the watched services, reported only when the verdict changes. Its programs that the current
+supervisord never started (it was started after the previous one died, with the node: issue 13)
+are started first, once the processes the dead one left behind are killed (`revive`).
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from partita.node.desired import release_digest, stamp
 from partita.node.errors import CommandFailed, Interrupted, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
-from partita.node.listeners import kill_squatters, read_listeners, squats
+from partita.node.listeners import kill_orphans, kill_squatters, read_listeners, squats
 from partita.node.reason import clip, status_reason
 from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
 from partita.node.software import is_completed
@@ -296,6 +298,29 @@ def _squatting(ctx: NodeContext, work: PartitionWork, user: RunAs) -> str | None
             "its services were stopped")
 
 
+def revive(ctx: NodeContext, work: PartitionWork, user: RunAs, processes: list | None = None) -> list[str]:
+    """Start the partition's programs the current supervisord never started (it was started after
+    its predecessor died hard), once the processes the dead one left running are killed: those of
+    the partition's user outside the current supervisord and the node (in single-user mode, those
+    of them holding a listening socket on the partition's addresses). The programs started."""
+    services = ctx.services()
+    if processes is None:
+        processes = services.processes(work.pid)
+    never = [process.name for process in processes if process.never_started]
+    if not never:
+        return []
+    keepers = {services.pid(), os.getpid()}
+    if user.switches and user.uid is not None:
+        killed = kill_orphans(user.uid, keepers)
+    else:
+        killed = kill_orphans(os.getuid(), keepers, addresses=[address for _, address in work.partition.ip_list])
+    if killed:
+        log.warning("%s: killed %s, left running by a supervisord that died", work.pid, ", ".join(map(str, killed)))
+    services.start(work.pid)
+    log.warning("%s: started %s (not started by the running supervisord)", work.pid, ", ".join(never))
+    return never
+
+
 def _log_tail(path: Path, lines: int = 5) -> str:
     text = read_text(path)
     if not text:
@@ -355,6 +380,8 @@ def check(ctx: NodeContext, partition: ComputePartition, processes: list | None 
     pid, path = work.pid, work.path
     try:
         user = work.user()
+        if revive(ctx, work, user, processes):
+            processes = None  # read again: they were just started
         problem = (_exited_services(ctx, pid, path, processes) or _squatting(ctx, work, user)
                    or _failing_promise(ctx, path, user, only_due=True))
     except Interrupted:

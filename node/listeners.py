@@ -19,13 +19,22 @@ cannot bind that port); a socket opened between two checks and closed before the
 outside the partition networks (the host's own). Single-user mode has one user for every
 partition: nothing to tell apart.
 
-Pure parsing and comparison (`parse_proc_net`, `squats`) with one reader (`read_listeners`).
+Orphans (issue 13): when the node's supervisord dies hard (SIGKILL), the services it started live
+on with parent 1, holding their addresses, and the supervisord started next knows nothing of
+them. `kill_orphans` finds the processes of a partition's user that do not descend from the
+current supervisord (nor from the node itself) and kills them the same way, through pidfds; in
+single-user mode, where every partition shares the node's user, only those holding a listening
+socket on the partition's own addresses.
+
+Pure parsing and comparison (`parse_proc_net`, `squats`, `orphans`) with thin readers around them.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
+import select
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,3 +155,111 @@ def kill_squatters(found: Iterable[Listener], uid: int, proc: Path = Path("/proc
         finally:
             os.close(pidfd)
     return killed
+
+
+# -- orphans of a dead supervisord (issue 13) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    pid: int
+    ppid: int
+    uid: int
+
+
+def descends_from(pid: int, keepers: set[int], parents: dict[int, int]) -> bool:
+    """Whether `pid` is one of `keepers` or below one of them in `parents` (pid -> parent pid)."""
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        if pid in keepers:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+    return pid in keepers
+
+
+def orphans(processes: Iterable[ProcessFacts], uid: int, keepers: set[int]) -> list[int]:
+    """The pids of `uid` that neither are nor descend from one of `keepers` (pure)."""
+    table = list(processes)
+    parents = {process.pid: process.ppid for process in table}
+    return sorted(process.pid for process in table
+                  if process.uid == uid and not descends_from(process.pid, keepers, parents))
+
+
+def _facts(entry: Path) -> ProcessFacts | None:
+    try:
+        stat = (entry / "stat").read_text()
+        owner = _owner((entry / "status").read_text())
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    if owner is None or len(fields) < 2 or fields[0] in ("Z", "X"):
+        return None
+    return ProcessFacts(int(entry.name), int(fields[1]), owner)
+
+
+def read_processes(proc: Path = Path("/proc")) -> list[ProcessFacts]:
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            facts = _facts(entry)
+            if facts is not None:
+                found.append(facts)
+    return found
+
+
+def kill_orphans(uid: int, keepers: set[int], *, addresses: Iterable[str] | None = None,
+                 proc: Path = Path("/proc"), wait: float = 5.0) -> list[int]:
+    """SIGKILL the processes of `uid` outside the trees of `keepers` (with `addresses`, only those
+    holding a listening socket on one of them), then wait up to `wait` seconds for them to end
+    (their sockets closed); the pids killed. Each is signalled through a pidfd opened before its
+    facts are read again, so a pid reused meanwhile is never signalled."""
+    wanted: set[str] | None = None
+    if addresses is not None:
+        own = {ipaddress.ip_address(address) for address in addresses}
+        wanted = {f"socket:[{listener.inode}]" for listener in read_listeners()
+                  if listener.uid == uid and listener.inode and ipaddress.ip_address(listener.address) in own}
+        if not wanted:
+            return []
+    candidates = orphans(read_processes(proc), uid, keepers)
+    killed, pidfds = [], []
+    for pid in candidates:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue  # gone already
+        try:
+            facts = _facts(proc / str(pid))
+            if facts is None or facts.uid != uid or facts.ppid in keepers:
+                os.close(pidfd)
+                continue
+            if wanted is not None and not _holds(proc / str(pid) / "fd", wanted):
+                os.close(pidfd)
+                continue
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            os.close(pidfd)
+            continue
+        killed.append(pid)
+        pidfds.append(pidfd)
+    try:
+        _wait_ended(pidfds, wait)
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
+    return killed
+
+
+def _wait_ended(pidfds: list[int], seconds: float) -> None:
+    """Wait until every pidfd says its process ended (readable), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    poller = select.poll()
+    for pidfd in pidfds:
+        poller.register(pidfd, select.POLLIN)
+    pending = set(pidfds)
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        for fd, _event in poller.poll(left * 1000):
+            pending.discard(fd)
+            poller.unregister(fd)

@@ -60,6 +60,7 @@ class ProcessInfo:
     exitstatus: int
     watched: bool
     description: str
+    never_started: bool = False   # STOPPED and never started by this supervisord ("Not started")
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -313,6 +314,10 @@ class Supervisor:
         self.stop(partition_id)
         self._call("supervisor.removeProcessGroup", partition_id, accept={Faults.BAD_NAME})
 
+    def pid(self) -> int:
+        """supervisord's own process id."""
+        return int(self._call("supervisor.getPID"))
+
     def processes(self, partition_id: str) -> list[ProcessInfo]:
         """The processes of the group, by name (none when supervisord does not know it)."""
         return sorted((_process_info(info) for info in self._group_states(partition_id)),
@@ -336,4 +341,5 @@ def _process_info(info: dict[str, Any]) -> ProcessInfo:
         exitstatus=int(info["exitstatus"]),
         watched=watched,
         description=str(info["description"]),
+        never_started=str(info["statename"]) == "STOPPED" and not info.get("start"),
     )

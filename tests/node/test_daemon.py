@@ -43,6 +43,15 @@ def wait_until(condition, timeout: float, what: str, env: NodeEnv) -> None:
     raise AssertionError(f"{what} not within {timeout:g}s\n{env.daemon_log()[-4000:]}")
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, whose parent did not reap it yet, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
 def url_of(env: NodeEnv, title: str) -> str:
     doc = env.wait_for(title, lambda d: d["status_reason"] == "started", timeout=120, what="started")
     return doc["connection_parameters"]["url"]
@@ -122,3 +131,31 @@ def test_requests_arriving_during_work_are_not_missed():
             wait_until(lambda: serves(url, "Hello\n"), 20, f"h{i} answering", env)
     finally:
         env.close()
+
+
+def test_a_node_killed_hard_serves_again_after_its_restart(env: NodeEnv):
+    """Issue 13: SIGKILL of the daemon and of supervisord leaves the service an orphan (its output
+    pipe gone) that the next supervisord lists 'Not started'; the restarted daemon kills the orphan
+    and starts the program: the service answers again, with exactly one listener."""
+    from partita.node.listeners import read_listeners
+
+    port = free_port()
+    env.supply_and_request("hello", port=str(port))
+    url = url_of(env, "hello")
+    partition = env.info("hello")["compute_partition_id"]
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    orphan = int(status.split("pid ")[1].split(",")[0])
+    supervisord = int((env.root / "srv/var/run/supervisord.pid").read_text())
+    env.stop_daemon(signal.SIGKILL)
+    os.kill(supervisord, signal.SIGKILL)
+    wait_until(lambda: not alive(supervisord), 10, "supervisord gone", env)
+    assert alive(orphan)  # the service lives on, its supervisor gone
+    env.start_daemon()
+    wait_until(lambda: serves(url, "Hello\n"), 60, "the service back after the restart", env)
+    status = env.slapos("node", "status", f"{partition}:hello-web-on-watch").stdout
+    assert "RUNNING" in status and f"pid {orphan}," not in status
+    assert not alive(orphan)
+    host = url.split("//")[1].split(":")[0]
+    assert [l for l in read_listeners() if l.address == host and l.port == port and l.protocol == "tcp"] != []
+    assert len([l for l in read_listeners() if l.address == host and l.port == port]) == 1
+    assert "left running by a supervisord that died" in env.daemon_log()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -63,6 +64,45 @@ def test_kill_squatters_signals_only_the_holders_of_the_sockets_found() -> None:
         assert kill_squatters(found, os.geteuid()) == [holder.pid]
         assert holder.wait(timeout=10) < 0
         assert bystander.poll() is None
+    finally:
+        for process in (holder, bystander):
+            process.kill()
+            process.wait()
+
+
+def test_orphans_are_the_users_processes_outside_the_keepers_trees():
+    """Issue 13: what a dead supervisord left (parent 1) is an orphan; what the running supervisord
+    or the node started (at any depth) is not; other users' processes never are."""
+    from partita.node.listeners import ProcessFacts, descends_from, orphans
+
+    table = [ProcessFacts(1, 0, 0), ProcessFacts(100, 1, 0),            # the running supervisord
+             ProcessFacts(101, 100, 1001), ProcessFacts(102, 101, 1001),  # its service and a child
+             ProcessFacts(200, 1, 1001), ProcessFacts(201, 200, 1001),    # an orphan and its child
+             ProcessFacts(300, 1, 0), ProcessFacts(301, 300, 1001),       # the node, a promise it runs
+             ProcessFacts(400, 1, 1002)]                                  # another partition's orphan
+    assert orphans(table, 1001, {100, 300}) == [200, 201]
+    assert orphans(table, 1002, {100, 300}) == [400]
+    assert descends_from(102, {100}, {p.pid: p.ppid for p in table})
+    assert not descends_from(201, {100}, {p.pid: p.ppid for p in table})
+    assert not descends_from(5, {100}, {5: 5})  # a loop in a racy table ends
+
+
+def test_kill_orphans_kills_only_the_holder_of_the_partitions_address_and_waits_for_its_end():
+    from partita.node.listeners import kill_orphans
+
+    address = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"  # no one else's
+    code = ("import socket,sys,time; s=socket.socket(); s.bind((sys.argv[1],0)); s.listen(); "
+            "print(s.getsockname()[1], flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, address], stdout=subprocess.PIPE, text=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        port = int(holder.stdout.readline())
+        assert kill_orphans(os.getuid(), {os.getpid()}, addresses=[address]) == []  # below a keeper
+        other = address.rpartition(".")[0] + ".1"  # nothing listens there: nothing to kill
+        assert kill_orphans(os.getuid(), set(), addresses=[other]) == []
+        assert kill_orphans(os.getuid(), set(), addresses=[address]) == [holder.pid]
+        assert holder.wait(timeout=1) == -9 and bystander.poll() is None
+        assert not [l for l in read_listeners() if l.port == port and l.address == address]
     finally:
         for process in (holder, bystander):
             process.kill()
