@@ -88,6 +88,7 @@ class Record:
     ipv6_network: str = ""
     ipv6_skip: tuple[str, ...] = field(default=())
     ranges: Mapping[str, str] = field(default_factory=dict)  # partition id -> its IPv6 range
+    ipv6_base: str = ""  # the interface's address the IPv6 prefix was taken from
 
     def partition_range(self, partition_id: str) -> ipaddress.IPv6Network | None:
         """The IPv6 range of `partition_id` the node gave it, if any."""
@@ -130,7 +131,8 @@ def parse_record(text: str | None) -> Record | None:
         return Record(int(data["netns"]), str(data["interface"]),
                       tuple(str(a) for a in data.get("addresses", ())),
                       str(data.get("ipv6_network", "")), tuple(str(a) for a in data.get("ipv6_skip", ())),
-                      {str(k): str(v) for k, v in dict(data.get("ranges", {})).items()})
+                      {str(k): str(v) for k, v in dict(data.get("ranges", {})).items()},
+                      str(data.get("ipv6_base", "")))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -286,9 +286,11 @@ def _ipv6_network(config: NodeConfig, present: list[network.InterfaceAddress],
                   record: claims.Record | None) -> network.IPv6Network:
     """Where IPv6 comes from (`network.choose_ipv6`), the node's own addresses taken from its record."""
     own = set(record.addresses) if record is not None else set()
-    before = record.ipv6_skip if record is not None and record.interface == config.interface_name else ()
+    same = record is not None and record.interface == config.interface_name
+    before = record.ipv6_skip if record is not None and same else ()
+    base = record.ipv6_base if record is not None and same else ""
     return network.choose_ipv6(config.ipv6_local_network if config.ipv6_configured else None,
-                               config.ipv6_local_network, config.interface_name, present, own, before)
+                               config.ipv6_local_network, config.interface_name, present, own, before, base)
 
 
 def _instance_root_name(config: NodeConfig) -> str:
@@ -369,7 +371,8 @@ def _write_record(config: NodeConfig, netns: int, addresses: _Addresses, held: I
             ranges[f"{config.partition_base_name}{index}"] = found
     claims.write_record(config.instance_root, claims.Record(
         netns=netns, interface=config.interface_name, addresses=tuple(map(str, unique)),
-        ipv6_network=addresses.ipv6.network, ipv6_skip=addresses.ipv6.skip, ranges=ranges))
+        ipv6_network=addresses.ipv6.network, ipv6_skip=addresses.ipv6.skip, ranges=ranges,
+        ipv6_base=addresses.ipv6.base))
 
 
 def _mode_user(config: NodeConfig, mode: str) -> str:

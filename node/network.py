@@ -6,9 +6,11 @@ Partition ``i`` (0-based) gets the ``i + 1``-th address of each configured netwo
   network and broadcast addresses are never used, so a /24 holds 254 partitions;
 - IPv6: ``ipv6_local_network`` when it is configured: ``<prefix>::1`` for ``slappart0``; else,
   on an interface other than loopback, the prefix of the interface's global IPv6 address
-  (`interface_prefix`), so that other nodes can reach the partitions: the addresses the interface
-  already has there (not the node's) are skipped, and the rest counted the same way; else (on
-  loopback, or no global address) a unique-local /64 of Partita's (``DEFAULT_IPV6_NETWORK``).
+  (`interface_prefix`), so that other nodes can reach the partitions: in a prefix of /64 or
+  shorter, which other machines of the link share, this machine's /112 of it (`machine_block`);
+  the addresses the interface already has there (not the node's) are skipped, and the rest
+  counted the same way; else (on loopback, or no global address) a unique-local /64 of
+  Partita's (``DEFAULT_IPV6_NETWORK``).
 
 With ``partition_has_ipv6_range = true`` each partition also gets a range: the (index + 1)-th
 sub-prefix, ``ipv6_prefixshift`` bits longer (default 16: a /80 out of a /64), of the IPv6
@@ -66,11 +68,19 @@ class InterfaceAddress:
 
 @dataclass(frozen=True)
 class IPv6Network:
-    """Where the partitions' IPv6 addresses come from: `network`, counted without `skip`."""
+    """Where the partitions' IPv6 addresses come from: `network` (or its `block`, if any),
+    counted without `skip`."""
 
     network: str
     source: str  # "ipv6_local_network", "the default", or "<interface> (<its address>)"
     skip: tuple[str, ...] = ()
+    block: str = ""  # a shared prefix: this machine's /112 of it (`machine_block`)
+    base: str = ""  # the interface's address the prefix was taken from
+
+    @property
+    def addresses(self) -> str:
+        """The network the partitions' addresses are counted in."""
+        return self.block or self.network
 
 
 # -- pure --------------------------------------------------------------------------------------
@@ -108,13 +118,15 @@ def partition_addresses(config: NetworkConfig, index: int, ipv6: IPv6Network | N
     if ipv6 is None:
         ipv6 = IPv6Network(config.ipv6_local_network, "ipv6_local_network")
     return (_nth(config.ipv4_local_network, index, f"[slapformat] ipv4_local_network {config.ipv4_local_network}"),
-            _nth(ipv6.network, index, ipv6_label(ipv6), ipv6.skip))
+            _nth(ipv6.addresses, index, ipv6_label(ipv6), ipv6.skip))
 
 
 def ipv6_label(ipv6: IPv6Network) -> str:
     """How messages name the IPv6 network: the option, or the interface's prefix."""
     if ipv6.source in ("ipv6_local_network", "the default"):
         return f"[slapformat] ipv6_local_network {ipv6.network}"
+    if ipv6.block:
+        return f"the block {ipv6.block} of the IPv6 prefix {ipv6.network} of {ipv6.source}"
     return f"the IPv6 prefix {ipv6.network} of {ipv6.source}"
 
 
@@ -135,8 +147,9 @@ def partition_range(ipv6: IPv6Network, index: int, shift: int) -> str:
         raise ConfigurationError(f"[slapformat] ipv6_prefixshift {shift} does not fit {parsed}: ranges would be "
                                  f"/{length} (at most /126)")
     size = 128 - length
+    holding = [*ipv6.skip, *([ipv6.block.split("/")[0]] if ipv6.block else [])]
     taken = sorted({(int(ipaddress.ip_address(a)) - int(parsed.network_address)) >> size
-                    for a in ipv6.skip if ipaddress.ip_address(a) in parsed} - {0})
+                    for a in holding if ipaddress.ip_address(a) in parsed} - {0})
     room = (1 << shift) - 1 - len(taken)
     if index >= room:
         raise ConfigurationError(f"{ipv6_label(ipv6)} has room for {max(room, 0)} /{length} ranges "
@@ -148,36 +161,53 @@ def partition_range(ipv6: IPv6Network, index: int, shift: int) -> str:
     return f"{ipaddress.ip_address(int(parsed.network_address) + (number << size))}/{length}"
 
 
-def interface_prefix(addresses: list[InterfaceAddress], own: set[str]) -> IPv6Network | None:
-    """The network of the first global IPv6 address among `addresses` (an interface's) that is
-    not one of `own` (the node's partitions'), skipping every address of the interface there that
-    is not the node's; None if there is none."""
+def interface_prefix(addresses: list[InterfaceAddress], own: set[str], previous: str = "") -> IPv6Network | None:
+    """The network of a global IPv6 address among `addresses` (an interface's) that is not one
+    of `own` (the node's partitions'): `previous` (the one the last format took) while it is
+    there, else the one of the shortest prefix, then the lowest; every address of the interface
+    there that is not the node's is skipped. None if there is none."""
     mine = {ipaddress.ip_address(a) for a in own}
     foreign = [a for a in addresses if a.version == 6 and ipaddress.ip_address(a.address) not in mine]
-    for base in foreign:
-        if base.scope == "global" and base.usable and base.prefixlen < 128:
-            prefix = ipaddress.ip_network(f"{base.address}/{base.prefixlen}", strict=False)
-            skip = tuple(a.address for a in foreign if ipaddress.ip_address(a.address) in prefix)
-            return IPv6Network(str(prefix), f"{base.address}/{base.prefixlen}", skip)
-    return None
+    candidates = [a for a in foreign if a.scope == "global" and a.usable and a.prefixlen < 128]
+    if not candidates:
+        return None
+    kept = [a for a in candidates if previous and ipaddress.ip_address(a.address) == ipaddress.ip_address(previous)]
+    base = (kept or sorted(candidates, key=lambda a: (a.prefixlen, ipaddress.ip_address(a.address))))[0]
+    prefix = ipaddress.ip_network(f"{base.address}/{base.prefixlen}", strict=False)
+    skip = tuple(a.address for a in foreign if ipaddress.ip_address(a.address) in prefix)
+    return IPv6Network(str(prefix), f"{base.address}/{base.prefixlen}", skip, base=base.address)
 
 
 def choose_ipv6(configured: str | None, default: str, interface: str,
                 addresses: list[InterfaceAddress], own: set[str],
-                skipped_before: tuple[str, ...] = ()) -> IPv6Network:
+                skipped_before: tuple[str, ...] = (), previous_base: str = "") -> IPv6Network:
     """Where the partitions' IPv6 addresses come from (see the module docstring). `own` are the
-    node's addresses (its record, `node.claims`); `skipped_before`, the addresses skipped by the
-    previous format in the same prefix, stay skipped so that no partition's address moves when an
-    address of the interface goes away."""
+    node's addresses (its record, `node.claims`); `skipped_before` and `previous_base`, what the
+    previous format skipped and took as the interface's address: they are kept so that no
+    partition's address moves when an address of the interface comes or goes."""
     if configured:
         return IPv6Network(configured, "ipv6_local_network")
-    found = interface_prefix(addresses, own) if interface != LOOPBACK else None
+    found = interface_prefix(addresses, own, previous_base) if interface != LOOPBACK else None
     if found is None:
         return IPv6Network(default, "the default")
     prefix = ipaddress.ip_network(found.network)
     kept = {a for a in skipped_before if ipaddress.ip_address(a) in prefix and a not in own}
     skip = tuple(sorted(kept | set(found.skip), key=ipaddress.ip_address))
-    return IPv6Network(found.network, f"{interface} ({found.source})", skip)
+    return IPv6Network(found.network, f"{interface} ({found.source})", skip,
+                       machine_block(found.network, found.base), found.base)
+
+
+def machine_block(prefix: str, base: str) -> str:
+    """This machine's part of a prefix other machines of the link share: in a prefix of /64 or
+    shorter, the /112 whose bits 64 to 111 are the low 48 bits of the machine's own address
+    `base` (2001:db8::1 -> 2001:db8::1:0/112), so that nodes of different machines on one link
+    never count from the same address; a longer prefix is taken whole ("")."""
+    network = ipaddress.ip_network(prefix)
+    if network.prefixlen > 64:
+        return ""
+    host = int(ipaddress.ip_address(base)) & ((1 << 48) - 1)
+    start = (int(network.network_address) >> 64 << 64) | (host << 16)
+    return str(ipaddress.ip_network((start, 112)))
 
 
 def address_prefixlen(interface: str, network: str) -> int:

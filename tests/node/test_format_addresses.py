@@ -1,8 +1,8 @@
 """Issue 13: the addresses `slapos node format` gives partitions, for real, as root, each test in a
 network namespace of its own (``ip netns``) so that it sees only its own interfaces and claims:
 
-- IPv6 from the global prefix of a (veth) interface, its own addresses skipped, stable across
-  formats; a /80 range per partition routed to the machine; old addresses taken off when the
+- IPv6 from the global prefix of a (veth) interface, in this machine's block of it, the
+  interface's own addresses skipped, stable across formats; a /80 range per partition routed to the machine; old addresses taken off when the
   range changes;
 - two nodes on one machine with default settings: the second is refused, naming the address and
   the first node, and changes nothing; it formats once the first node is gone (its claims stale);
@@ -121,14 +121,15 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     node = Node("pta" + secrets.token_hex(2), interface_name="pt0", ipv4_local_network="192.0.2.64/26",
                 partition_amount="3", partition_has_ipv6_range="true")
     nodes.append(node)
+    ip("addr", "add", "2001:db8:13::1:2/64", "dev", "pt0", "nodad", namespace=namespace)  # not the node's
     first = node.format(namespace)
     formatted_locally(first)
-    mine = {"192.0.2.65/26", "192.0.2.66/26", "192.0.2.67/26",
-            "2001:db8:13::3/64", "2001:db8:13::4/64", "2001:db8:13::5/64"}  # ::1 and ::2 are not the node's
+    mine = {"192.0.2.65/26", "192.0.2.66/26", "192.0.2.67/26",  # this machine's block of the /64: ::1:0/112
+            "2001:db8:13::1:1/64", "2001:db8:13::1:3/64", "2001:db8:13::1:4/64"}
     assert mine <= addresses(namespace, "pt0")
-    assert [node.resource(i)["ipv6_address"] for i in range(3)] == ["2001:db8:13::3", "2001:db8:13::4",
-                                                                    "2001:db8:13::5"]
-    assert "2001:db8:13::3" in first.stdout
+    assert [node.resource(i)["ipv6_address"] for i in range(3)] == ["2001:db8:13::1:1", "2001:db8:13::1:3",
+                                                                    "2001:db8:13::1:4"]
+    assert "2001:db8:13::1:1" in first.stdout
     ranges = [node.resource(i)["ipv6_range"] for i in range(3)]
     assert ranges == ["2001:db8:13:0:1::/80", "2001:db8:13:0:2::/80", "2001:db8:13:0:3::/80"]
     assert "range 2001:db8:13:0:1::/80" in first.stdout
@@ -137,10 +138,10 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     bind = subprocess.run(["ip", "netns", "exec", namespace, "/usr/bin/python3", "-c", SERVE_AND_CONNECT],
                           capture_output=True, text=True, timeout=30)
     assert (bind.returncode, bind.stdout) == (0, "ok\n"), bind.stderr  # any address of a range answers
-    ip("addr", "del", "2001:db8:13::2/64", "dev", "pt0", namespace=namespace)  # another host's, gone
+    ip("addr", "del", "2001:db8:13::1:2/64", "dev", "pt0", namespace=namespace)  # another's, gone
     again = node.format(namespace)
     formatted_locally(again)
-    assert again.stdout == first.stdout  # the same addresses: none moves into the freed ::2
+    assert again.stdout == first.stdout  # the same addresses: none moves into the freed ::1:2
     node.write(interface_name="pt0", ipv4_local_network="192.0.2.64/26", partition_amount="1")
     shrunk = node.format(namespace)
     formatted_locally(shrunk)  # the master out of reach: slappart1 and 2 are left as they are

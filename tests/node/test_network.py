@@ -166,25 +166,27 @@ def test_loopback_or_no_global_address_keeps_the_default() -> None:
     assert network.choose_ipv6(None, "fd70::/64", "eth0", only_local, set()) == network.IPv6Network("fd70::/64", "the default")
 
 
-def test_the_interface_prefix_skips_its_own_addresses() -> None:
+def test_a_shared_prefix_gives_this_machine_a_block_of_its_own() -> None:
     chosen = network.choose_ipv6(None, "fd70::/64", "eth0", ETH0, set())
-    assert chosen == network.IPv6Network("2001:db8:7::/64", "eth0 (2001:db8:7::1/64)", ("2001:db8:7::1", "2001:db8:7::3"))
-    found = [network.partition_addresses(Networks(), i, chosen)[1] for i in range(4)]
-    assert found == ["2001:db8:7::2", "2001:db8:7::4", "2001:db8:7::5", "2001:db8:7::6"]
+    assert chosen == network.IPv6Network("2001:db8:7::/64", "eth0 (2001:db8:7::1/64)",
+                                         ("2001:db8:7::1", "2001:db8:7::3"), "2001:db8:7::1:0/112", "2001:db8:7::1")
+    found = [network.partition_addresses(Networks(), i, chosen)[1] for i in range(3)]
+    assert found == ["2001:db8:7::1:1", "2001:db8:7::1:2", "2001:db8:7::1:3"]
+    other_machine = network.choose_ipv6(None, "fd70::/64", "eth0", [_v6("2001:db8:7::5054:ff:fe12:3456")], set())
+    assert other_machine.block == "2001:db8:7:0:ff:fe12:3456:0/112"  # a SLAAC address: its MAC's block
 
 
-def test_the_nodes_own_addresses_are_neither_skipped_nor_the_base() -> None:
-    formatted = [_v6("2001:db8:7::2"), *ETH0, _v6("2001:db8:7::4")]  # the partitions' addresses, first
-    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", formatted, {"2001:db8:7::2", "2001:db8:7::4"})
-    assert chosen.network == "2001:db8:7::/64" and chosen.skip == ("2001:db8:7::1", "2001:db8:7::3")
-
-
-def test_addresses_stay_put_when_a_skipped_address_goes_away() -> None:
-    without_3 = [a for a in ETH0 if a.address != "2001:db8:7::3"]
-    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", without_3, {"2001:db8:7::2"},
-                                 skipped_before=("2001:db8:7::1", "2001:db8:7::3", "2001:db8:99::1"))
-    assert chosen.skip == ("2001:db8:7::1", "2001:db8:7::3")  # another prefix's is forgotten
-    assert network.partition_addresses(Networks(), 1, chosen)[1] == "2001:db8:7::4"
+def test_addresses_of_the_interface_in_the_block_are_skipped_and_stay_skipped() -> None:
+    eth0 = [*ETH0, _v6("2001:db8:7::1:2")]
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", eth0, set())
+    assert [network.partition_addresses(Networks(), i, chosen)[1] for i in range(2)] == [
+        "2001:db8:7::1:1", "2001:db8:7::1:3"]
+    mine = {"2001:db8:7::1:1", "2001:db8:7::1:3"}
+    formatted = [_v6("2001:db8:7::1:1"), *ETH0, _v6("2001:db8:7::1:3")]  # ::1:2 gone; the node's own first
+    again = network.choose_ipv6(None, "fd70::/64", "eth0", formatted, mine, skipped_before=chosen.skip + ("2001:db8:99::1",))
+    assert again.network == "2001:db8:7::/64" and again.block == chosen.block  # the node's own are never the base
+    assert again.skip == ("2001:db8:7::1", "2001:db8:7::3", "2001:db8:7::1:2")  # another prefix's is forgotten
+    assert network.partition_addresses(Networks(), 1, again)[1] == "2001:db8:7::1:3"
 
 
 def test_a_small_interface_prefix_is_a_configuration_error_naming_it() -> None:
@@ -208,7 +210,17 @@ def test_parse_ip_json_reads_scope_and_unusable_flags() -> None:
         ("2001:db8::5", "global", False), ("2001:db8::6", "global", False), ("2001:db8::7", "global", False),
         ("2001:db8::8", "global", True), ("fe80::8", "link", True)]
     assert network.interface_prefix(found, set()) == network.IPv6Network(
-        "2001:db8::/64", "2001:db8::8/64", ("2001:db8::5", "2001:db8::6", "2001:db8::7", "2001:db8::8"))
+        "2001:db8::/64", "2001:db8::8/64", ("2001:db8::5", "2001:db8::6", "2001:db8::7", "2001:db8::8"),
+        base="2001:db8::8")
+
+
+def test_the_base_address_is_kept_while_there_else_the_lowest() -> None:
+    listed = [_v6("2001:db8:7::9"), _v6("2001:db8:7::4"), _v6("2001:db8:8::1", 48)]  # newest first, as ip lists
+    assert network.interface_prefix(listed, set()).base == "2001:db8:8::1"  # the shortest prefix first
+    same_length = listed[:2]
+    assert network.interface_prefix(same_length, set()).base == "2001:db8:7::4"
+    assert network.interface_prefix(same_length, set(), previous="2001:db8:7::9").base == "2001:db8:7::9"
+    assert network.interface_prefix(same_length[1:], set(), previous="2001:db8:7::9").base == "2001:db8:7::4"
 
 
 def test_partition_ranges_are_sub_prefixes_after_the_first() -> None:
@@ -221,6 +233,12 @@ def test_partition_ranges_are_sub_prefixes_after_the_first() -> None:
         network.partition_range(ula, 3, 2)
     with pytest.raises(ConfigurationError, match=r"ipv6_prefixshift 64 does not fit .*/128 \(at most /126\)"):
         network.partition_range(ula, 0, 64)
+
+
+def test_ranges_skip_the_sub_prefix_of_the_machines_block() -> None:
+    chosen = network.choose_ipv6(None, "fd70::/64", "eth0", [_v6("2001:db8:7::2:0:1")], set())
+    assert chosen.block == "2001:db8:7:0:2:0:1:0/112"  # in sub-prefix 2 of the /80s
+    assert [network.partition_range(chosen, i, 16) for i in range(2)] == ["2001:db8:7:0:1::/80", "2001:db8:7:0:3::/80"]
 
 
 def test_a_range_holding_an_address_of_the_interface_is_skipped() -> None:
