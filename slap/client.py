@@ -22,6 +22,14 @@ Transport seam: pass ``session=`` anything with the `requests.Session` ``post`` 
 json, timeout, verify``; and ``headers``, ``cert``, ``verify`` attributes, ``close``) to run the
 client without a network.
 
+A kept-alive connection the master closed as idle (it does after a few seconds) may be reused at
+the very moment it closes: the call then fails with "Remote end closed connection without
+response" though the master never saw it. The client's session (`new_session`) sends such a call
+once more, at once, on a new connection: only when the connection was a reused one and it broke
+before any byte of an answer (the end of the connection instead of a status line, or a reset
+while sending), which is safe for every method. A timeout, a new connection that fails, or a
+failure once an answer has started is never sent again.
+
 Trust: the master is verified against ``ca_file`` (the master CA, PEM: requests' ``verify``, given
 with each call so that ``$REQUESTS_CA_BUNDLE`` cannot replace it), or against requests' default
 CAs when none is given; verification is never turned off.
@@ -36,6 +44,7 @@ Identity, one of:
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import time
@@ -43,6 +52,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+from requests.adapters import HTTPAdapter
 
 from partita.slap import tls_failures
 from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
@@ -74,7 +86,7 @@ class MasterClient:
         self.partition = partition
         self.ca_file = ca_file
         self.cert_file = cert[0] if isinstance(cert, tuple) else cert
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else new_session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         if partition is not None:
@@ -355,6 +367,80 @@ def _reason(error: BaseException) -> str:
 
 def _seconds(deadline: tuple[float, float]) -> str:
     return f"{max(deadline):g}s"
+
+
+# -- the session: one resend of a call on a reused connection the master had closed ------------
+
+class _SendRecorded:
+    """A connection that remembers whether sending its last request broke (urllib3 goes on to read
+    the answer when it does, which then fails too)."""
+
+    send_failed = False
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # noqa: D401 - urllib3's signature
+        self.send_failed = False
+        try:
+            super().request(*args, **kwargs)  # type: ignore[misc]
+        except (ConnectionResetError, BrokenPipeError):
+            self.send_failed = True
+            raise
+
+
+class _HTTPConnection(_SendRecorded, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_SendRecorded, urllib3.connection.HTTPSConnection):
+    pass
+
+
+def _broke_before_answer(error: BaseException, conn: Any) -> bool:
+    """Whether `error` says no byte of an answer came: the connection ended where a status line
+    was expected, or it was reset while the request was sent."""
+    if isinstance(error, http.client.RemoteDisconnected):
+        return True
+    return isinstance(error, (ConnectionResetError, BrokenPipeError)) and getattr(conn, "send_failed", False)
+
+
+class _ResendOnce:
+    """urllib3 pool behaviour: a request on a *reused* connection that broke before any answer is
+    made once more on a new connection."""
+
+    def _make_request(self, conn: Any, method: str, url: str, body: Any = None, *args: Any,
+                      **kwargs: Any) -> Any:
+        reused = not conn.is_closed
+        try:
+            return super()._make_request(conn, method, url, body, *args, **kwargs)  # type: ignore[misc]
+        except OSError as error:
+            if not (reused and _broke_before_answer(error, conn) and isinstance(body, (bytes, str, type(None)))):
+                raise
+            log.debug("%s %s: the kept-alive connection was closed (%s); sent again", method, url, error)
+        conn.close()
+        return super()._make_request(conn, method, url, body, *args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPPool(_ResendOnce, urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_ResendOnce, urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def new_session() -> requests.Session:
+    """A `requests.Session` whose calls survive the master closing an idle kept-alive connection at
+    the moment it is reused (see the module docstring)."""
+    session = requests.Session()
+    adapter = _Adapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def connect(master_url: str, *, key_file: str | None = None, cert_file: str | None = None,

@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from partita.slap.client import MasterClient
 from tests.support import netns
@@ -228,21 +226,11 @@ def _start_master(network: ClusterNetwork, directory: Path, database_url: str) -
         files = configparser.ConfigParser(interpolation=None)
         files.read(client_config)
         client = MasterClient(url, cert=(files["slapos"]["cert_file"], files["slapos"]["key_file"]),
-                              ca_file=files["slapos"]["partita_ca_file"], timeout=30, session=_session())
+                              ca_file=files["slapos"]["partita_ca_file"], timeout=30)
     except BaseException:
         master.stop()
         raise
     return Cluster(network, directory, url, master, client, client_config)
-
-
-def _session() -> requests.Session:
-    """A session that sends a call again when the master closed the kept-alive connection at the
-    moment it was reused (it closes idle ones after a few seconds; a test pausing that long would
-    fail on "Remote end closed connection"). The calls the tests make are idempotent."""
-    session = requests.Session()
-    retry = Retry(total=2, connect=2, read=1, status=0, allowed_methods=None, raise_on_status=False)
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
 
 
 def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> ClusterNode:
