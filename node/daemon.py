@@ -24,6 +24,9 @@ that the next supervisord does not know: it lists their programs "Not started". 
 not change, so no pass deploys it again; its check (`node.instance.revive`), and the local restart
 above, kill what the dead supervisord left and start those programs (issue 13).
 
+Each iteration (each retry too, while the master is unreachable) first puts back the partitions'
+addresses the interface lost (`node.addresses`: a link that went down takes its IPv6 ones).
+
 The daemon never dies of what a later pass can heal (issues 10 and 11): a master answering
 5xx (507 STORAGE_FULL, 503) or unreachable, a report it could not take (sent again at a later
 pass: `node.instance`, `node.software`), a toolchain that cannot be built yet (`open_with_retry`
@@ -39,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from partita.node import certificates, progress, promises
+from partita.node import addresses, certificates, progress, promises
 from partita.node import instance as instance_work
 from partita.node.config import NodeConfig
 from partita.node.context import NodeContext, forget_identities, master_client, open_context
@@ -123,6 +126,7 @@ class Daemon:
         reports) makes the wait return at once, and the next iteration finds out which.
         """
         forget_identities()
+        addresses.restore(self.ctx.config.instance_root, self.ctx.config.ipv4_local_network)
         self.renew_computer_certificate()
         ctx = self.ctx
         want = self.last = fetch(ctx)
