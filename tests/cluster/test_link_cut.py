@@ -1,5 +1,5 @@
 """A node's link cut (its veth set down inside its namespace) and restored: the node resumes and a
-request made meanwhile deploys; (not yet: see the xfail) its partitions' IPv6 addresses, which
+request made meanwhile deploys; its partitions' IPv6 addresses, which
 Linux drops with the link, are put back."""
 from __future__ import annotations
 
@@ -37,10 +37,6 @@ def test_a_node_whose_link_was_cut_deploys_what_was_requested_meanwhile(cluster:
     assert node.daemon is not None and node.daemon.poll() is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap (issue 13): Linux drops a link's IPv6 addresses when it goes down (keep_addr_on_down = 0); "
-    "the node never puts its partitions' back (only `slapos node format` adds them), while the master "
-    "still publishes them"))
 def test_the_partitions_ipv6_addresses_come_back_with_the_link(cluster: Cluster, made_while_cut: dict) -> None:
     other = cluster.nodes[2]
     ipv6 = [address for _, address in made_while_cut["ip_list"] if ":" in address]

@@ -1,6 +1,6 @@
 """A node killed hard (SIGKILL of its daemon and its supervisord) and started again: a request
 made while it was down deploys once it is back, its service is not duplicated (one process listens
-on its address), and (not yet: see the xfail) that service answers again."""
+on its address), and that service answers again (the orphan the dead supervisord left is killed)."""
 from __future__ import annotations
 
 import time
@@ -43,11 +43,6 @@ def test_a_request_made_while_a_node_was_killed_deploys_when_it_returns(cluster:
     assert len(listeners(cluster.network, restarted.node.namespace, host, port)) == 1  # no duplicate
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap (issue 13): a service whose supervisord was SIGKILLed lives on as an orphan (parent 1) whose "
-    "output pipe is gone: it answers an empty reply; the restarted node's new supervisord lists the "
-    "program 'STOPPED Not started', the daemon sees nothing to do (the partition did not change) and "
-    "leaves the orphan holding the address, and the master still says 'started'"))
 def test_the_service_of_a_killed_node_answers_again_after_its_restart(cluster: Cluster,
                                                                       restarted: Restarted) -> None:
     other = cluster.nodes[0]
