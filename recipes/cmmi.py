@@ -25,14 +25,15 @@ the installed result without building. The store is ``store-directory``, by defa
 beside the node's download cache (the software user's, read-only for partitions), or
 ``<parts-directory>/.partita-store/cmmi`` without a download cache. Builds of one key take turns
 (a lock file beside the entry); an entry counts only once its marker ``.partita-cmmi`` is written,
-after ``make install``: an interrupted build is removed and redone.
+after ``make install``: an interrupted build is removed and redone. Holding that lock, the recipe
+adds the entry to ``<buildout directory>/.partita-stores`` first, for ``slapos node prune``, which
+removes the entries no release uses.
 
 A failed step fails the buildout with one line: the step, its exit status, the last lines of its
 output and the log (``<parts-directory>/<section>.cmmi.log``).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.recipes.common import fail, number
-from partita.recipes.pip import TAIL_CHARS, make_store, store_directory
+from partita.recipes.pip import TAIL_CHARS, entry_lock, make_store, record_reference, store_directory
 from partita.recipes.wrapper import parse_environment
 
 FORMAT = "1"  # bump when the layout of an entry or the build steps change
@@ -110,6 +111,7 @@ class Recipe:
 
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
         self.name = name
+        self.buildout = buildout
         path = options.get("path", "").strip()
         if not path:
             raise fail(f"[{name}] needs option 'path' (the source tree, e.g. ${{software-release:base}}/src)")
@@ -133,13 +135,10 @@ class Recipe:
         return (self.location / MARKER).is_file()
 
     def install(self) -> tuple[str, ...]:
-        if self.complete():
-            log.info("%s: reusing %s", self.name, self.location)
-            return ()
         make_store(self.store, self.name)
-        with open(self.store / f".{self.location.name}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.complete():  # built by another build while this one waited
+        with entry_lock(self.store, self.location.name):
+            record_reference(self.buildout, self.location)
+            if self.complete():  # built before, or by another build while this one waited
                 log.info("%s: reusing %s", self.name, self.location)
                 return ()
             self._build()

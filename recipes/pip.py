@@ -25,13 +25,17 @@ the node's download cache (``<cache>/pip``: the software user's, read-only for p
 installed into a temporary directory of the store and renamed into place, so a half-written entry
 never exists under its key; a build that loses the race to another keeps the other's.
 
-The store's entries are never removed by buildout (other releases use them).
+The store's entries are never removed by buildout (other releases use them): ``slapos node prune``
+removes those no release uses. So that it knows, the recipe adds the entry's path to
+``<buildout directory>/.partita-stores`` (one a line) before it looks at the entry, holding the
+entry's lock (``<store>/.<key>.lock``, which the prune takes too).
 
 Outputs: ``location`` (the entry), ``bin`` (its scripts), ``pythonpath`` (the directory to put on
 ``PYTHONPATH``: the entry itself, ``--target``'s layout).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -41,12 +45,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from partita.recipes.common import fail, number
 
+REFERENCES = ".partita-stores"  # the store entries a buildout uses, for `slapos node prune`
 FORMAT = "1"  # bump when the layout of an entry changes
 TIMEOUT = 900.0
 TAIL_LINES = 4
@@ -141,6 +147,31 @@ def make_store(store: Path, section: str) -> None:
         raise fail(f"[{section}] cannot create the store {store}: {error.strerror or error}") from None
 
 
+@contextmanager
+def entry_lock(store: Path, key: str) -> Iterator[None]:
+    """The lock of one store entry: builds of one key take turns, and the prune waits for them."""
+    with open(store / f".{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def record_reference(buildout: Any, entry: Path) -> None:
+    """Add `entry` to the buildout directory's ``.partita-stores`` (once)."""
+    path = Path(buildout["buildout"]["directory"]) / REFERENCES
+    try:
+        known = path.read_text().splitlines()
+    except FileNotFoundError:
+        known = []
+    except OSError as error:
+        raise fail(f"cannot read {path}: {error.strerror or error}") from None
+    if str(entry) not in known:
+        try:
+            with open(path, "a") as handle:
+                handle.write(f"{entry}\n")
+        except OSError as error:
+            raise fail(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def publish_entry(staged: Path, entry: Path) -> None:
     """Rename the complete `staged` tree to `entry`; if another build got there first, keep its."""
     staged.chmod(0o755)  # made by mkdtemp (0700): partitions read the entry
@@ -156,6 +187,7 @@ class Recipe:
 
     def __init__(self, buildout: Any, name: str, options: Any) -> None:
         self.name = name
+        self.buildout = buildout
         self.pins = parse_pins(options.get("packages", ""), options, name)
         self.timeout = number(options, "timeout", name, TIMEOUT)
         self.store = store_directory(buildout, options, "pip")
@@ -166,17 +198,19 @@ class Recipe:
         options["pythonpath"] = str(self.entry)
 
     def install(self) -> tuple[str, ...]:
-        if self.entry.is_dir():
-            log.info("%s: reusing %s", self.name, self.entry)
-            return ()
         make_store(self.store, self.name)
-        work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.store))
-        try:
-            (work / "requirements.txt").write_text(requirements(self.pins))
-            self._pip(work)
-            publish_entry(work / "target", self.entry)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with entry_lock(self.store, self.entry.name):
+            record_reference(self.buildout, self.entry)
+            if self.entry.is_dir():
+                log.info("%s: reusing %s", self.name, self.entry)
+                return ()
+            work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.store))
+            try:
+                (work / "requirements.txt").write_text(requirements(self.pins))
+                self._pip(work)
+                publish_entry(work / "target", self.entry)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         log.info("%s: installed %s", self.name, self.entry)
         return ()  # shared with other releases: buildout must never remove it
 

@@ -73,6 +73,7 @@ def test_builds_once_and_a_second_release_reuses_the_result(toolchain: Toolchain
     assert sorted(p.name for p in source.iterdir()) == ["Makefile", "configure", "hello.c"]  # built in a copy
     assert not [p for p in (cache / "cmmi").iterdir() if p.name.startswith(".build-")]
     assert built.stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "first" / ".partita-stores").read_text() == f"{built}\n"  # for slapos node prune
 
     # another release with a copy of the same tree: the same entry, make is not run again
     copy = write_source(tmp_path / "copy")

@@ -79,7 +79,9 @@ def test_installs_the_package_and_its_scripts_into_a_shared_store(toolchain: Too
     for path in [Path(location), *Path(location).rglob("*")]:  # partitions read it, never write it
         assert not path.lstat().st_mode & 0o022, path
     assert Path(location).stat().st_mode & 0o777 == 0o755
-    assert sorted(p.name for p in (cache / "pip").iterdir()) == [Path(location).name]  # no temporary left
+    key = Path(location).name
+    assert sorted(p.name for p in (cache / "pip").iterdir()) == [f".{key}.lock", key]  # no temporary left
+    assert (tmp_path / "first" / ".partita-stores").read_text() == f"{location}\n"  # for slapos node prune
 
     # another release pinning the same file: the same entry, and pip is not run (the wheel is gone)
     (links / WHEEL).unlink()
@@ -87,6 +89,8 @@ def test_installs_the_package_and_its_scripts_into_a_shared_store(toolchain: Too
     second = check_ok(run(toolchain, tmp_path / "second", links))
     assert (tmp_path / "second" / "outputs.txt").read_text().split()[0] == location
     assert f"wheels: reusing {location}" in second.output
+    check_ok(run(toolchain, tmp_path / "second", links))  # an update records the entry once
+    assert (tmp_path / "second" / ".partita-stores").read_text() == f"{location}\n"
 
     # removing the part leaves the shared entry alone
     (tmp_path / "second" / "buildout.cfg").write_text("[buildout]\nparts =\nnewest = false\n")
@@ -102,7 +106,7 @@ def test_a_hash_mismatch_fails_in_one_line_and_leaves_no_entry(toolchain: Toolch
     error = check_fails(run(toolchain, tmp_path / "sr", links), "[wheels] pip install failed with exit status 1: ",
                         f"(log: {log})")
     assert "hash" in error.lower() and log.is_file()
-    assert list((cache / "pip").iterdir()) == []
+    assert [p.name for p in (cache / "pip").iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_unpinned_or_unhashed_packages_are_refused_before_pip(toolchain: Toolchain, tmp_path: Path) -> None:
