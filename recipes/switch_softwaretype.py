@@ -22,18 +22,27 @@ update, with the toolchain's ``buildout`` and a deadline (option ``timeout``, se
 
 A type the section does not name fails with one line listing the types it knows. SlapOS's
 ``RootSoftwareInstance`` falls back to ``default``.
+
+**Uninstall.** When the part itself goes (the instance profile no longer has it), buildout runs
+`uninstall` (the ``zc.buildout.uninstall`` entry point): it runs the sub-buildout with no parts on
+the same installed file, so the parts of the last type run their own uninstall steps and their
+files are removed; then the two ``.switch``/``.installed`` files go. A type change needs nothing
+more: the new profile's buildout uninstalls the parts the old type had and the new one lacks
+before it installs its own.
 """
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from partita.recipes.common import fail, number, write_file
 
 RESERVED = ("recipe", "software-type", "timeout")
+UNINSTALL_OPTION = "_uninstall-profile"  # kept in .installed.cfg for `uninstall`
 COPIED_SECTIONS = ("slap-connection", "slap_connection", "storage-configuration", "network-information")
 COPIED_BUILDOUT = ("directory", "bin-directory", "parts-directory", "develop-eggs-directory",
                    "eggs-directory", "newest", "offline", "download-cache", "extends-cache",
@@ -57,18 +66,23 @@ def choose_profile(types: dict[str, str], software_type: str, section: str) -> s
     return profile
 
 
-def sub_profile(profile: str, name: str, parent: dict[str, str], sections: dict[str, dict[str, str]]) -> str:
-    """The text of the configuration file the sub-buildout runs."""
+def sub_profile(profile: str | None, name: str, parent: dict[str, str], sections: dict[str, dict[str, str]]) -> str:
+    """The text of the configuration file the sub-buildout runs (`profile` None: no parts, to
+    uninstall those of the last run)."""
     def lines(values: dict[str, str]) -> list[str]:
         return [f"{key} = {_escape(value)}" for key, value in sorted(values.items())]
 
     settings = {key: value for key, value in parent.items() if key in COPIED_BUILDOUT}
-    settings.update({"extends": profile, "eggs-directory-version": "",
-                     "installed": str(Path(parent["directory"]) / f".installed-{name}.cfg")})
+    settings.update({"eggs-directory-version": "", "installed": str(installed_file(parent["directory"], name))})
+    settings.update({"extends": profile} if profile is not None else {"parts": ""})
     text = ["# Written by partita:switch-softwaretype; rewritten at every run.", "[buildout]", *lines(settings)]
     for section, values in sections.items():
         text += ["", f"[{section}]", *lines(values)]
     return "\n".join(text) + "\n"
+
+
+def installed_file(directory: str, name: str) -> Path:
+    return Path(directory) / f".installed-{name}.cfg"
 
 
 def _escape(value: str) -> str:
@@ -122,21 +136,42 @@ class Recipe:
             sections[section] = {key: found[key] for key in found}
         self.config = Path(directory) / f".switch-{name}.cfg"
         self.text = sub_profile(self.profile, name, parent, sections)
+        # only what never changes between runs: a changed option makes buildout reinstall the part
+        options[UNINSTALL_OPTION] = sub_profile(None, name, parent, {})
 
     def install(self) -> list[str]:
-        write_file(self.config, self.text, 0o644)
-        command = [buildout_command(), "-c", str(self.config)]
-        try:
-            completed = subprocess.run(command, cwd=self.config.parent, stdin=subprocess.DEVNULL,
-                                       capture_output=True, text=True, timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise fail(f"[{self.name}] the {self.software_type!r} profile did not finish within "
-                       f"{self.timeout:g}s") from None
-        sys.stdout.write(completed.stdout + completed.stderr)
-        sys.stdout.flush()
-        if completed.returncode != 0:
-            raise fail(f"[{self.name}] the {self.software_type!r} profile failed: "
-                       f"{last_error(completed.stdout + completed.stderr)}")
+        run_sub_buildout(self.config, self.text, self.timeout, f"[{self.name}] the {self.software_type!r} profile")
         return []
 
     update = install
+
+
+def run_sub_buildout(config: Path, text: str, timeout: float, what: str) -> None:
+    """Write `config` and run buildout on it; its output goes to this buildout's."""
+    write_file(config, text, 0o644)
+    command = [buildout_command(), "-c", str(config)]
+    try:
+        completed = subprocess.run(command, cwd=config.parent, stdin=subprocess.DEVNULL,
+                                   capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise fail(f"{what} did not finish within {timeout:g}s") from None
+    sys.stdout.write(completed.stdout + completed.stderr)
+    sys.stdout.flush()
+    if completed.returncode != 0:
+        raise fail(f"{what} failed: {last_error(completed.stdout + completed.stderr)}")
+
+
+def uninstall(name: str, options: Mapping[str, str]) -> None:
+    """The ``zc.buildout.uninstall`` step: uninstall the sub-buildout's parts, then its files."""
+    text = options.get(UNINSTALL_OPTION, "")
+    directory = next((line.partition("=")[2].strip() for line in text.splitlines()
+                      if line.startswith("directory =")), "")
+    if not directory:
+        return  # installed before this step existed: nothing known to uninstall
+    installed = installed_file(directory, name)
+    config = Path(directory) / f".switch-{name}.cfg"
+    if installed.is_file():
+        run_sub_buildout(config, text, number(options, "timeout", name, DEFAULT_TIMEOUT),
+                         f"[{name}] uninstalling the software type's parts")
+    for path in (config, installed):
+        path.unlink(missing_ok=True)

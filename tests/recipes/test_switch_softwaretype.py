@@ -86,3 +86,16 @@ def test_without_slap_configuration_it_says_what_it_needs(toolchain: Toolchain, 
     root = ROOT.replace("[slap-configuration]\nrecipe = partita:slapconfiguration\n", "")
     check_fails(run_buildout(toolchain, partition(tmp_path, "default", root=root)),
                 "[switch] needs a [slap-configuration] section")
+
+
+def test_removing_the_switch_part_uninstalls_the_parts_of_its_type(toolchain: Toolchain, tmp_path: Path) -> None:
+    """Issue 12: the part's uninstall step runs the sub-buildout with no parts."""
+    directory = partition(tmp_path, "default")
+    check_ok(run_buildout(toolchain, directory))
+    assert (directory / "etc" / "default.txt").is_file()
+    write_partition(directory, ROOT.replace("parts = switch", "parts ="),
+                    instance_document(directory, software_type="default", parameters={"size": "3"}))
+    result = check_ok(run_buildout(toolchain, directory))
+    assert "Uninstalling default" in result.output
+    assert not (directory / "etc" / "default.txt").exists()
+    assert not (directory / ".installed-switch.cfg").exists() and not (directory / ".switch-switch.cfg").exists()
