@@ -408,7 +408,7 @@ class _ResendOnce:
 
     def _make_request(self, conn: Any, method: str, url: str, body: Any = None, *args: Any,
                       **kwargs: Any) -> Any:
-        reused = not conn.is_closed
+        reused = not getattr(conn, "is_closed", getattr(conn, "sock", None) is None)
         try:
             return super()._make_request(conn, method, url, body, *args, **kwargs)  # type: ignore[misc]
         except OSError as error:
