@@ -156,12 +156,14 @@ class World:
     # ------------------------------------------------------------------------ the catalog
 
     def rows(self) -> Rows:
-        """Every row of every table, in primary-key order."""
+        """Every row of every table, in primary-key order; without the nodes' last contact, which
+        a node's read of its state records (a heartbeat, issue 13: not a change of the catalog)."""
         with self.db.read() as session:
             dump: Rows = {}
             for table in Base.metadata.sorted_tables:
                 query = select(table).order_by(*table.primary_key.columns)
-                dump[table.name] = [dict(row._mapping) for row in session.execute(query)]
+                dump[table.name] = [{k: v for k, v in row._mapping.items() if k != "last_contact"}
+                                    for row in session.execute(query)]
             return dump
 
     def restore(self) -> None:
@@ -271,7 +273,10 @@ class World:
         request("main", parameters={"foo": "bar", "json": '{"a": "<b>&"}', "n": 3, "nested": {"a": [1, None]}},
                 sla_parameters={"computer_guid": COMPUTER})
         main_header = partition_header(*self.partitions["main"])
-        request("child", headers=main_header, parameters={"k": "v"})
+        # first: placement spreads over computers (issue 13), and OTHER_COMPUTER's one partition is
+        # for "elsewhere"; the child is pinned beside its root
+        request("elsewhere", sla_parameters={"computer_guid": OTHER_COMPUTER})
+        request("child", headers=main_header, parameters={"k": "v"}, sla_parameters={"computer_guid": COMPUTER})
         request("route", shared=True, parameters={"path": "/x"}, sla_parameters={"instance_guid": self.guids["main"]})
         request("stopped-one", state="stopped", software_type="other")
         # a known computer without partitions: an unknown one is refused, not waited for (issue 11)
@@ -279,7 +284,6 @@ class World:
         request("waiting", sla_parameters={"computer_guid": NO_COMPUTER})
         request("doomed")
         request("doomed", state="destroyed")
-        request("elsewhere", sla_parameters={"computer_guid": OTHER_COMPUTER})
         self.call("slapos.put.v0.software_instance_connection_parameter", {
             "instance_guid": self.guids["main"],
             "connection_parameter_dict": {"url": "https://[fd00::1]:8443/", "password": "p<&>'\""}})
