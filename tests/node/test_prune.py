@@ -73,7 +73,8 @@ def release(config: SimpleNamespace, name: str, *entries: Path, record: bool = T
 
 def test_prune_removes_the_unused_entries_and_dry_run_only_says(tmp_path: Path) -> None:
     config = node_tree(tmp_path)
-    used, unused_pip, unused_cmmi = entry(config, "pip", KEY_A), entry(config, "pip", KEY_B), entry(config, "cmmi", KEY_C)
+    used, unused_pip = entry(config, "pip", KEY_A), entry(config, "pip", KEY_B)
+    unused_cmmi = entry(config, "cmmi", KEY_C)
     release(config, "1" * 32, used)
     release(config, "2" * 32)  # a release using no store
     (config.cache_root / "pip" / ".tmp-build").mkdir()  # a build's temporary directory
@@ -178,7 +179,7 @@ def as_build_user(function, *args) -> None:  # type: ignore[no-untyped-def]
 def test_a_real_node_prunes_what_no_release_uses_and_follows_no_link(request: pytest.FixtureRequest) -> None:
     if os.geteuid() != 0:
         pytest.fail("this test needs root (it checks a root node against its build user)")
-    cache = Path(tempfile.mkdtemp(prefix="ptcache", dir="/tmp"))  # its own: the tests' shared cache is not ours to prune
+    cache = Path(tempfile.mkdtemp(prefix="ptcache", dir="/tmp"))  # its own: the shared test cache is not ours
     request.addfinalizer(lambda: shutil.rmtree(cache, ignore_errors=True))
     cache.chmod(0o755)
     env = NodeEnv(partitions=1, extra={"slapos": {"cache_directory": str(cache)}})
@@ -195,7 +196,8 @@ def test_a_real_node_prunes_what_no_release_uses_and_follows_no_link(request: py
     for url in urls:
         env.client.supply(COMPUTER, url)
     env.software()
-    entries = {line.strip() for url in urls for line in (env.software_directory(url) / ".partita-stores").read_text().splitlines()}
+    entries = {line.strip() for url in urls
+               for line in (env.software_directory(url) / ".partita-stores").read_text().splitlines()}
     assert len(entries) == 1
     shared = Path(entries.pop())
     assert shared.parent == cache / "pip" and (shared / "partita_demo").is_dir()
