@@ -7,6 +7,7 @@
 | `network_guid` | a network name | non-shared requests | on a computer of that network |
 | `mode` | `unique_by_network` | non-shared requests | on a network where no other instance of its tree runs |
 | `tag.NAME` | a tag value | non-shared requests | on a computer tagged NAME=value (`slapos computer tag set`) |
+| `retention_delay` | a number of days, 0 or more | non-shared requests | no placement: kept for the node, as SlapOS's slapgrid reads it from the partition's SLA (how long a destroyed partition's data is kept) |
 
 Any other key is refused (`UnknownSlaKey`, 400 ``BAD_SLA``) with a message naming it: a key the
 master did not know used to be ignored, and the instance landed anywhere.
@@ -22,11 +23,12 @@ COMPUTER = "computer_guid"
 INSTANCE = "instance_guid"
 NETWORK = "network_guid"
 MODE = "mode"
+RETENTION = "retention_delay"
 TAG_PREFIX = "tag."
 UNIQUE_BY_NETWORK = "unique_by_network"
 MODES = (UNIQUE_BY_NETWORK,)
 SHARED_KEYS = (COMPUTER, INSTANCE)
-PARTITION_KEYS = (COMPUTER, NETWORK, MODE)
+PARTITION_KEYS = (COMPUTER, NETWORK, MODE, RETENTION)
 TAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 
 
@@ -58,8 +60,10 @@ def _check_key(key: str, value: str, shared: bool) -> None:
             raise UnknownSlaKey(bad_tag_name(key[len(TAG_PREFIX):], f"SLA key {key!r}: the tag name"))
     elif key not in (*SHARED_KEYS, *PARTITION_KEYS):
         raise UnknownSlaKey(
-            f"unknown SLA key {key!r}: the master knows {', '.join((COMPUTER, INSTANCE, NETWORK, MODE))} "
+            f"unknown SLA key {key!r}: the master knows {', '.join((COMPUTER, INSTANCE, NETWORK, MODE, RETENTION))} "
             "and tag.NAME")
+    if key == RETENTION and not _is_retention(value):
+        raise UnknownSlaKey(f"SLA retention_delay {value!r} is not a number of days (0 or more)")
     if key == MODE and value not in MODES:
         raise UnknownSlaKey(f"unknown SLA mode {value!r}: the master knows mode={UNIQUE_BY_NETWORK}")
     if shared and key not in SHARED_KEYS:
@@ -67,3 +71,11 @@ def _check_key(key: str, value: str, shared: bool) -> None:
                             f"a shared request takes {COMPUTER} and {INSTANCE})")
     if not shared and key == INSTANCE:
         raise UnknownSlaKey(f"SLA key {INSTANCE!r} applies to shared requests only (it names their host)")
+
+
+def _is_retention(value: object) -> bool:
+    try:
+        days = float(str(value))
+    except ValueError:
+        return False
+    return 0 <= days < 100_000

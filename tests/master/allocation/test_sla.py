@@ -10,6 +10,7 @@ from partita.slap.errors import UnknownSlaKey
 @pytest.mark.parametrize("sla", [
     {}, {"computer_guid": "COMP-1"}, {"network_guid": "rack-1", "mode": "unique_by_network"},
     {"tag.region": "rennes", "tag.gpu_model": "a100", "tag.x-1": ""},
+    {"retention_delay": "2"}, {"retention_delay": "0.5", "computer_guid": "COMP-1"},
 ])
 def test_known_keys_pass(sla: dict[str, str]) -> None:
     check_sla(sla, shared=False)
@@ -21,7 +22,10 @@ def test_shared_requests_take_computer_and_instance() -> None:
 
 @pytest.mark.parametrize(("sla", "shared", "named"), [
     ({"region": "rennes"}, False, "'region'"),
-    ({"retention_delay": "2"}, False, "'retention_delay'"),
+    ({"project_guid": "PROJ-1"}, False, "'project_guid'"),
+    ({"retention_delay": "-1"}, False, "retention_delay '-1'"),
+    ({"retention_delay": "nan"}, False, "retention_delay 'nan'"),
+    ({"retention_delay": "2"}, True, "'retention_delay'"),
     ({"mode": "spread"}, False, "'spread'"),
     ({"tag.": "x"}, False, "tag name ''"),
     ({"tag.bad name": "x"}, False, "'bad name'"),
