@@ -76,7 +76,7 @@ class GuideRunner:
     env: dict[str, str] = field(default_factory=dict)  # more environment for every block (e.g. PGHOST)
     timeout: float = 300.0
     setup: str = ""
-    link_venv: bool = False  # the copy's .venv is the project's (scripts/demo then installs nothing)
+    link_venv: bool = False  # the copy's .venv is a link to the project's
     transcript: list[str] = field(default_factory=list)
     outputs: dict[int, str] = field(default_factory=dict)  # a block's line → its output
 

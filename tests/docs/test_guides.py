@@ -83,10 +83,12 @@ def test_node_one_shot_commands_as_an_ordinary_user():
 def test_readme_demo_as_an_ordinary_user():
     """The main job as a new user runs it: `scripts/demo` deploys hello-web and prints where it
     answers, `scripts/demo stop` leaves nothing running (scripts/test is not-run: it runs this).
-    The copy's .venv is the project's, so the demo's install step finds everything installed."""
+    The copy's .venv is the project's (its install is what scripts/test itself just did), so the
+    demo's install step is skipped: an ordinary user may not write into it."""
     port, network = free_port(), own_network()
     runner = GuideRunner(REPO / "README.md", user=single_user(), link_venv=True, timeout=600, substitutions=[
-        ("scripts/demo     #", f"PARTITA_DEMO_NETWORK=127.0.{network}.0/24 scripts/demo --port {port}     #"),
+        ("scripts/demo     #", f"PARTITA_DEMO_SKIP_INSTALL=1 PARTITA_DEMO_NETWORK=127.0.{network}.0/24 "
+                               f"scripts/demo --port {port}     #"),
     ])
     runner.run()
     demo = next(block.line for block in runner.blocks() if "scripts/demo --port" in block.text)
