@@ -6,8 +6,8 @@ from typing import Any
 import click
 
 from partita.slap.cli.common import cfg_option, format_option, open_client
-from partita.slap.cli.computers import ago, certificate_expiry, certificate_state, partitions, scope, show_tags
-from partita.slap.cli.durations import show_time
+from partita.slap.cli.computers import certificate_expiry, certificate_state, partitions, scope, show_tags
+from partita.slap.cli.durations import ago, show_time
 from partita.slap.cli.output import print_json, print_mapping, print_table
 
 CERTIFICATE_COLUMNS = ("serial", "not before", "not after", "state", "revoked")

@@ -11,14 +11,13 @@ every field.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from partita.slap.cli.common import open_client
-from partita.slap.cli.durations import show_time
-from partita.slap.cli.output import Fit, shorten_end, shorten_middle
+from partita.slap.cli.durations import ago, show_time
+from partita.slap.cli.output import Fit, shorten_middle
 
 COLUMNS = ("computer", "scope", "state", "last contact", "instances", "certificate")
 FITS = (Fit(8, shorten_middle), Fit(6), Fit(7), Fit(8), Fit(9), Fit(8))
@@ -46,23 +45,6 @@ def scope(entry: dict[str, Any]) -> str:
     if value == "drain":
         return "draining" if entry.get("busy_partition_count") else "drained"
     return "closed" if value == "close" else str(value)
-
-
-def ago(iso: str | None, now: datetime | None = None) -> str:
-    """A past date as ``12 s ago``, ``5 min ago``, ``3 h ago``, ``2 d ago``; ``never`` for None."""
-    if not iso:
-        return "never"
-    try:
-        moment = datetime.fromisoformat(str(iso))
-    except ValueError:
-        return str(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = max(int(((now or datetime.now(timezone.utc)) - moment).total_seconds()), 0)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
 
 
 def show_tags(tags: Any) -> str:

@@ -68,17 +68,38 @@ def describe_seconds(seconds: float) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def wire_time(iso: str) -> datetime | None:
+    """A wire date (ISO 8601; a naive one is UTC), or None when it is not a date."""
+    try:
+        moment = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def ago(iso: str | None, now: datetime | None = None) -> str:
+    """A past wire date as ``12 s ago``, ``5 min ago``, ``3 h ago``, ``2 d ago``; ``never`` for
+    None; as it is when it is not a date."""
+    if not iso:
+        return "never"
+    moment = wire_time(iso)
+    if moment is None:
+        return str(iso)
+    seconds = max(int(((now or datetime.now(timezone.utc)) - moment).total_seconds()), 0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
 def show_time(iso: str | None, *, seconds: bool = False) -> str:
     """A wire date (ISO 8601) as ``2026-12-02 10:00 UTC`` (``10:00:05`` with `seconds`) for
     tables; empty for None; as it is when it is not a date."""
     if not iso:
         return ""
-    try:
-        moment = datetime.fromisoformat(str(iso))
-    except ValueError:
+    moment = wire_time(iso)
+    if moment is None:
         return str(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return f"{moment.astimezone(timezone.utc).strftime(shape)} UTC"
 
