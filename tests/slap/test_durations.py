@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from partita.slap.cli.durations import (
-    describe_seconds, expiry_phrase, parse_duration, parse_since, parse_ttl, show_time,
+    ago, describe_seconds, expiry_phrase, parse_duration, parse_since, parse_ttl, show_time,
 )
 from partita.slap.errors import ValidationError
 
@@ -50,3 +50,13 @@ def test_display_of_dates_and_expiry() -> None:
     assert expiry_phrase(None, NOW) == "never expires"
     assert expiry_phrase("2026-12-01T00:00:00+00:00", NOW) == "expired on 2026-12-01 00:00 UTC"
     assert (describe_seconds(90), describe_seconds(5400), describe_seconds(59)) == ("90s", "90m", "59s")
+
+
+def test_ago_says_how_long_since_a_wire_date() -> None:
+    now = datetime(2026, 12, 3, 12, 0, 0, tzinfo=timezone.utc)
+    assert ago("2026-12-03T11:59:48+00:00", now) == "12 s ago"
+    assert ago("2026-12-03T11:55:00", now) == "5 min ago"  # naive: UTC
+    assert ago("2026-12-03T09:00:00+00:00", now) == "3 h ago"
+    assert ago("2026-12-01T12:00:00+00:00", now) == "2 d ago"
+    assert ago("2026-12-03T12:00:05+00:00", now) == "0 s ago"  # a clock ahead never says "-5 s"
+    assert ago(None, now) == "never" and ago("soon", now) == "soon"
