@@ -4,8 +4,6 @@ reuses the program partita:cmmi built (its build cache) instead of compiling it 
 """
 from __future__ import annotations
 
-import configparser
-import json
 import secrets
 import shutil
 import socket
@@ -18,6 +16,7 @@ import pytest
 import requests
 
 from tests.support.node import COMPUTER, NodeEnv, free_port, node_with_software
+from tests.support.releases import default_type_schemas, instance_profile
 
 pytestmark = pytest.mark.root
 
@@ -122,14 +121,8 @@ def test_a_second_release_with_the_same_source_reuses_the_build(env: NodeEnv) ->
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:
-    descriptor = json.loads((HERE / "software.cfg.json").read_text())
-    default = descriptor["software-type"]["default"]
-    request_schema = json.loads((HERE / default["request"]).read_text())
-    response_schema = json.loads((HERE / default["response"]).read_text())
-    for schema in (request_schema, response_schema):
-        jsonschema.Draft202012Validator.check_schema(schema)
-    profile = configparser.ConfigParser(interpolation=None)
-    profile.read(HERE / "instance.cfg.in")
+    request_schema, response_schema = default_type_schemas(HERE)
+    profile = instance_profile(HERE)
     defaults = profile["slap-configuration"]
     assert request_schema["properties"]["greeting"]["default"] == defaults["configuration.greeting"]
     assert str(request_schema["properties"]["port"]["default"]) == defaults["configuration.port"]

@@ -6,7 +6,6 @@ service from the wrapper the instance buildout wrote, and reads it over HTTP.
 """
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import hashlib
 import json
@@ -26,6 +25,7 @@ import pytest
 from partita.node.toolchain import Toolchain
 from tests.recipes.helpers import (Master, check_fails, check_ok, free_port, from_master, run_buildout, start_master,
                                    wait_until, write_partition)
+from tests.support.releases import default_type_schemas, instance_profile
 
 HERE = Path(__file__).resolve().parent
 SOFTWARE_URL = str(HERE / "software.cfg")
@@ -226,14 +226,8 @@ def test_the_app_needs_its_greeting_file(tmp_path: Path) -> None:
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:
-    descriptor = json.loads((HERE / "software.cfg.json").read_text())
-    default = descriptor["software-type"]["default"]
-    request = json.loads((HERE / default["request"]).read_text())
-    response = json.loads((HERE / default["response"]).read_text())
-    for schema in (request, response):
-        jsonschema.Draft202012Validator.check_schema(schema)
-    profile = configparser.ConfigParser(interpolation=None)
-    profile.read(HERE / "instance.cfg.in")
+    request, response = default_type_schemas(HERE)
+    profile = instance_profile(HERE)
     defaults = profile["slap-configuration"]
     assert request["properties"]["greeting"]["default"] == defaults["configuration.greeting"]
     assert str(request["properties"]["port"]["default"]) == defaults["configuration.port"]

@@ -5,7 +5,6 @@ port with the same token, the notebook survives stop/start, and nothing is left 
 from __future__ import annotations
 
 import base64
-import configparser
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ import pytest
 import websocket
 
 from tests.support.node import NodeEnv, free_port, node_with_software
+from tests.support.releases import default_type_schemas, instance_profile
 
 pytestmark = pytest.mark.root
 
@@ -245,14 +245,8 @@ def test_lifecycle(env: NodeEnv) -> None:
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:
-    descriptor = json.loads((HERE / "software.cfg.json").read_text())
-    default = descriptor["software-type"]["default"]
-    request_schema = json.loads((HERE / default["request"]).read_text())
-    response_schema = json.loads((HERE / default["response"]).read_text())
-    for schema in (request_schema, response_schema):
-        jsonschema.Draft202012Validator.check_schema(schema)
-    profile = configparser.ConfigParser(interpolation=None)
-    profile.read(HERE / "instance.cfg.in")
+    request_schema, response_schema = default_type_schemas(HERE)
+    profile = instance_profile(HERE)
     assert str(request_schema["properties"]["port"]["default"]) == profile["slap-configuration"]["configuration.port"]
     assert sorted(response_schema["properties"]) == sorted(k for k in profile["publish"] if k != "recipe")
     jsonschema.validate({"port": 9999}, request_schema)

@@ -3,8 +3,6 @@ data directory initialised once, a generated password; a real driver (psycopg) w
 the data survive a new port, stop/start and re-processing; nothing is left once destroyed."""
 from __future__ import annotations
 
-import configparser
-import json
 import os
 import shutil
 import socket
@@ -19,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.support.node import NodeEnv, free_port, node_with_software
+from tests.support.releases import default_type_schemas, instance_profile
 
 pytestmark = pytest.mark.root
 
@@ -180,14 +179,8 @@ def test_lifecycle(env: NodeEnv) -> None:
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:
-    descriptor = json.loads((HERE / "software.cfg.json").read_text())
-    default = descriptor["software-type"]["default"]
-    request_schema = json.loads((HERE / default["request"]).read_text())
-    response_schema = json.loads((HERE / default["response"]).read_text())
-    for schema in (request_schema, response_schema):
-        jsonschema.Draft202012Validator.check_schema(schema)
-    profile = configparser.ConfigParser(interpolation=None)
-    profile.read(HERE / "instance.cfg.in")
+    request_schema, response_schema = default_type_schemas(HERE)
+    profile = instance_profile(HERE)
     for name in ("port", "user", "database"):
         default_value = request_schema["properties"][name]["default"]
         assert str(default_value) == profile["slap-configuration"][f"configuration.{name}"], name

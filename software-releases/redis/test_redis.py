@@ -3,8 +3,6 @@ password, persistence; a real client writes and reads; the data survive stop/sta
 a second release pinning the same wheel uses the same installed copy."""
 from __future__ import annotations
 
-import configparser
-import json
 import shutil
 import socket
 import stat
@@ -17,6 +15,7 @@ import pytest
 import redis
 
 from tests.support.node import COMPUTER, NodeEnv, free_port, node_with_software
+from tests.support.releases import default_type_schemas, instance_profile
 
 pytestmark = pytest.mark.root
 
@@ -116,14 +115,8 @@ def test_a_second_release_pinning_the_same_wheel_shares_it(env: NodeEnv) -> None
 
 
 def test_descriptor_and_schemas_match_the_profile() -> None:
-    descriptor = json.loads((HERE / "software.cfg.json").read_text())
-    default = descriptor["software-type"]["default"]
-    request_schema = json.loads((HERE / default["request"]).read_text())
-    response_schema = json.loads((HERE / default["response"]).read_text())
-    for schema in (request_schema, response_schema):
-        jsonschema.Draft202012Validator.check_schema(schema)
-    profile = configparser.ConfigParser(interpolation=None)
-    profile.read(HERE / "instance.cfg.in")
+    request_schema, response_schema = default_type_schemas(HERE)
+    profile = instance_profile(HERE)
     assert str(request_schema["properties"]["port"]["default"]) == profile["slap-configuration"]["configuration.port"]
     jsonschema.validate({"port": 6380}, request_schema)
     jsonschema.validate({"url": "redis://:secret@127.0.1.1:6379"}, response_schema)

@@ -2,8 +2,6 @@
 pass, the root publishes the leaf's url; a parameter change, stop and start, destroy."""
 from __future__ import annotations
 
-import configparser
-import json
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ import pytest
 import requests
 
 from tests.support.node import COMPUTER, NodeEnv, free_port
+from tests.support.releases import default_type_schemas, instance_profile
 
 pytestmark = pytest.mark.root
 
@@ -101,14 +100,8 @@ def test_the_root_publishes_its_leaf_url(env: NodeEnv) -> None:
 
 def test_descriptors_and_schemas_match_the_profiles() -> None:
     for directory in (HERE, HERE / "leaf"):
-        descriptor = json.loads((directory / "software.cfg.json").read_text())
-        default = descriptor["software-type"]["default"]
-        request_schema = json.loads((directory / default["request"]).read_text())
-        response_schema = json.loads((directory / default["response"]).read_text())
-        for schema in (request_schema, response_schema):
-            jsonschema.Draft202012Validator.check_schema(schema)
-        profile = configparser.ConfigParser(interpolation=None)
-        profile.read(directory / "instance.cfg.in")
+        request_schema, response_schema = default_type_schemas(directory)
+        profile = instance_profile(directory)
         defaults = profile["slap-configuration"]
         assert request_schema["properties"]["greeting"]["default"] == defaults["configuration.greeting"]
         assert str(request_schema["properties"]["port"]["default"]) == defaults["configuration.port"]
