@@ -76,6 +76,7 @@ def put_compute_node_format(body: dict[str, Any]) -> dict[str, Any]:
     context.database().run_write(
         lambda session: computers.format_computer(session, caller, body["computer_guid"], specs)
     )
+    context.heard_from(body["computer_guid"])  # a formatted node is online, not "never seen"
     return documents.success("Formatted")
 
 

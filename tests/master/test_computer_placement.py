@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from partita.master.db.database import Database
@@ -18,6 +19,7 @@ from partita.master.services.identity import Caller
 from partita.master.services.instances import RequestSpec
 from partita.slap.errors import Forbidden, ValidationError
 from partita.slap.states import SupplyState
+from tests.master.test_json_rpc import Api
 from tests.master.test_services import request
 
 SR = "https://example.invalid/hello/software.cfg"
@@ -145,3 +147,14 @@ def test_contact_is_written_at_most_every_few_seconds(db: Database) -> None:
 @pytest.mark.parametrize(("last", "state"), [(None, "never seen"), (950.0, "online"), (800.0, "unreachable")])
 def test_contact_state(last: float | None, state: str) -> None:
     assert contact.contact_state(last, 1000.0, 120.0) == state
+
+
+def test_a_format_is_a_contact(app: Flask, db: Database) -> None:
+    api = Api(app.test_client())
+    with db.read() as session:
+        assert session.scalar(select(Computer.last_contact).where(Computer.reference == "local_computer")) is None
+    before = time.time()
+    api.format("slappart0")
+    with db.read() as session:
+        entry = computer_registry.computer_info(session, ADMIN, "local_computer")
+    assert entry.contact_state == "online" and entry.last_contact >= before - 1
