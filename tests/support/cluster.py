@@ -163,8 +163,9 @@ def _is_daemon_or_supervisord(pid: int, config_path: Path, directory: Path) -> b
 
 @contextlib.contextmanager
 def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: int = 3,
-                  database: str | None = None) -> Iterator[Cluster]:
-    """`count` registered, formatted and running nodes on one master (see the module docstring)."""
+                  database: str | None = None, unreachable_after: int | None = None) -> Iterator[Cluster]:
+    """`count` registered, formatted and running nodes on one master (see the module docstring);
+    `unreachable_after`: the master's ``[slapmaster] unreachable_after`` if given."""
     remove_stale()
     test_toolchain()  # built once, before any node needs it
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,8 @@ def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: in
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(mode=0o755)
             directory.chmod(0o755)
-            cluster = _start_master(network, directory, postgres_server.create_database(database))
+            cluster = _start_master(network, directory, postgres_server.create_database(database),
+                                    unreachable_after)
             for namespace in network.namespaces:
                 cluster.nodes.append(_register(cluster, namespace, partitions))
             for node in cluster.nodes:
@@ -197,7 +199,8 @@ def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: in
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _start_master(network: ClusterNetwork, directory: Path, database_url: str) -> Cluster:
+def _start_master(network: ClusterNetwork, directory: Path, database_url: str,
+                  unreachable_after: int | None = None) -> Cluster:
     host = network.bridge_ipv4
     port = _free_port(host)
     master_dir = directory / "master"
@@ -205,21 +208,17 @@ def _start_master(network: ClusterNetwork, directory: Path, database_url: str) -
     config = master_dir / "master.cfg"
     config.touch(mode=0o600)
     config.write_text(f"[slapmaster]\ndatabase_uri = {database_url}\nhost = {host}\nport = {port}\n"
-                      f"workers = 2\nthreads = 16\ntls_addresses = {host}\n")
+                      f"workers = 2\nthreads = 16\ntls_addresses = {host}\n"
+                      + (f"unreachable_after = {unreachable_after}\n" if unreachable_after else ""))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     init = subprocess.run([SLAPOS, "master", "init", "--cfg", str(config)], capture_output=True, text=True,
                           cwd=master_dir, env=env, timeout=120)
     token = _TOKEN.search(init.stdout)
     if init.returncode != 0 or not token:
         raise RuntimeError(f"slapos master init failed: {init.stderr}{init.stdout}")
-    log_path = master_dir / "master-start.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([SLAPOS, "master", "start", "--cfg", str(config)], stdout=log,
-                                   stderr=subprocess.STDOUT, env=env, cwd=master_dir)
     url = f"https://{host}:{port}"
-    master = ServerProcess(url, process, log_path, config)
+    master = _launch_master(url, config)
     try:
-        _wait_answers(master, master_dir / "pki" / "ca.crt")
         client_config = directory / "admin" / "slapos-client.cfg"
         _run([SLAPOS, "configure", "client", "--master-url", url, "--token", token[1], "--cfg", str(client_config)],
              directory)
@@ -231,6 +230,57 @@ def _start_master(network: ClusterNetwork, directory: Path, database_url: str) -
         master.stop()
         raise
     return Cluster(network, directory, url, master, client, client_config)
+
+
+def _launch_master(url: str, config: Path) -> ServerProcess:
+    """``slapos master start`` on `config` (its log appended to), once it answers at `url`."""
+    master_dir = config.parent
+    log_path = master_dir / "master-start.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([SLAPOS, "master", "start", "--cfg", str(config)], stdout=log,
+                                   stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   cwd=master_dir)
+    master = ServerProcess(url, process, log_path, config)
+    try:
+        _wait_answers(master, master_dir / "pki" / "ca.crt")
+    except BaseException:
+        master.stop()
+        raise
+    return master
+
+
+def stop_master(cluster: Cluster) -> list[int]:
+    """Stop the master (SIGTERM: gunicorn's arbiter stops its workers); the pids that were its
+    processes, every one of them gone (an AssertionError otherwise)."""
+    pids = [cluster.master.process.pid, *_children(cluster.master.process.pid)]
+    cluster.master.stop()
+    deadline = time.monotonic() + 10  # an orphaned worker may still be finishing its exit
+    while (left := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"master processes still there after its stop: {left}"
+    return pids
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is no zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def start_master(cluster: Cluster) -> None:
+    """Start the master again on the same address, configuration and database."""
+    cluster.master = _launch_master(cluster.master_url, cluster.master.config_path)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if entry.name.isdigit() and int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> ClusterNode:
