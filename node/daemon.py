@@ -60,6 +60,8 @@ LONG_POLL = 30.0
 RETRY_FIRST = 2.0
 RETRY_MAX = 120.0
 MASTER_BACKOFF_MAX = 30.0
+REFUSED_BACKOFF_MAX = 5.0         # nothing listens (a master restarting): asking again costs it nothing
+_REFUSED = ("connection refused", "connection reset by peer")
 RETRIED_4XX = (408, 429)          # "not now": retried like a 5xx
 START_RETRY_FIRST = 5.0           # a toolchain that cannot be built yet: 5 s, 10 s, … at most 10 min
 START_RETRY_MAX = 600.0
@@ -94,7 +96,7 @@ class Daemon:
                 if isinstance(error, RemoteError) and error.status < 500 and error.status not in RETRIED_4XX:
                     raise
                 unreachable += 1
-                delay = backoff(unreachable, 1.0, MASTER_BACKOFF_MAX)
+                delay = master_backoff(unreachable, error)
                 log.warning("master unavailable (%s); services keep running; retrying in %gs", clip(str(error)), delay)
                 self.restart_locally()
                 self._pause(delay)
@@ -252,6 +254,14 @@ class Daemon:
         soonest = min(moments, default=now + LONG_POLL)
         return max(0.0, min(LONG_POLL, soonest - now))
 
+
+
+def master_backoff(attempts: int, error: ClientError) -> float:
+    """Seconds before calling the master again after `attempts` failures in a row: 1 s doubling to
+    `MASTER_BACKOFF_MAX`, or to `REFUSED_BACKOFF_MAX` while its connection is refused or reset (its
+    port closed, as while it restarts: the node is back within seconds of it) (pure)."""
+    refused = isinstance(error, MasterUnreachable) and any(words in str(error).lower() for words in _REFUSED)
+    return backoff(attempts, 1.0, min(REFUSED_BACKOFF_MAX, MASTER_BACKOFF_MAX) if refused else MASTER_BACKOFF_MAX)
 
 
 def open_with_retry(config: NodeConfig, stop: threading.Event,

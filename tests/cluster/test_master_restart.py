@@ -18,7 +18,8 @@ from tests.support.cluster import Cluster, http_get_in, start_master, stop_maste
 from tests.support.node import HELLO_WEB
 from tests.cluster.conftest import ready
 
-RECONNECT_BOUND = 60.0
+RECONNECT_BOUND = 60.0   # how long the fixture waits for every node
+RECONNECTED_WITHIN = 15.0  # a refused connection is retried within 5 s (`node.daemon.master_backoff`)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def restart(cluster: Cluster, hello: dict) -> Restart:
 
 def test_every_node_reconnects_within_seconds_of_a_master_restart(cluster: Cluster, restart: Restart) -> None:
     assert set(restart.reconnected) == {node.computer_id for node in cluster.nodes}
-    assert max(restart.reconnected.values()) < RECONNECT_BOUND, restart.reconnected
+    assert max(restart.reconnected.values()) < RECONNECTED_WITHIN, restart.reconnected
     states = {entry["computer_guid"]: entry["contact_state"] for entry in cluster.client.list_compute_nodes()}
     assert all(states[node.computer_id] == "online" for node in cluster.nodes), states
 

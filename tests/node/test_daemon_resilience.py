@@ -95,3 +95,14 @@ def test_the_master_refusing_the_node_ends_the_loop() -> None:
     daemon = Scripted([raising(RemoteError("certificate revoked", "REVOKED", 401)), lambda: (1, 0.0)])
     with pytest.raises(RemoteError):
         daemon.run()
+
+
+def test_a_refused_connection_is_retried_within_seconds_other_failures_back_off_to_30s() -> None:
+    refused = MasterUnreachable("cannot reach the master at https://m:1: Connection refused")
+    reset = MasterUnreachable("cannot reach the master at https://m:1: Connection reset by peer")
+    silent = MasterUnreachable("cannot reach the master at https://m:1: no answer within 30s")
+    busy = RemoteError("busy", "NOT_READY", 503)
+    assert [daemon_module.master_backoff(n, refused) for n in range(1, 8)] == [1, 2, 4, 5, 5, 5, 5]
+    assert daemon_module.master_backoff(9, reset) == 5
+    for error in (silent, busy):
+        assert [daemon_module.master_backoff(n, error) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
