@@ -10,9 +10,16 @@ instance pinned to the next node in turn; measured from the `request` call on th
 - *answering*: until a GET of that ``url`` from **another** namespace answers the greeting (a
   prober inside that namespace, polling every 0.05 s).
 
+With ``--unreachable`` it measures instead how long a node's unreachability takes to show: the
+master's ``unreachable_after`` at its minimum (90 s), one node's link is cut (its veth set down)
+and the time until ``slapos computer list`` says ``unreachable`` is measured (bounded by
+``unreachable_after`` by design), then the link comes back and the time until ``online`` again
+(the node's back-off while the master was unreachable, at most 30 s).
+
 Usage, as root (the project's .venv and the test toolchain made by ``scripts/test`` first):
 
     PARTITA_TEST_ROOT=/opt/partita-test .venv/bin/python bench/cluster.py [--nodes 3] [--requests 9]
+    PARTITA_TEST_ROOT=/opt/partita-test .venv/bin/python bench/cluster.py --unreachable
 
 Everything it makes (namespaces, bridge, users, the database) is removed at the end.
 """
@@ -23,6 +30,7 @@ import json
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +39,8 @@ from tests.support import netns  # noqa: E402
 from tests.support.cluster import Cluster, start_cluster, supply_and_request  # noqa: E402
 from tests.support.node import HELLO_WEB  # noqa: E402
 from tests.support.postgres import start_server  # noqa: E402
+
+UNREACHABLE_AFTER = 90  # the master's minimum
 
 _PROBE = """
 import sys, time, urllib.request
@@ -66,6 +76,53 @@ def measure(cluster: Cluster, title: str, node_number: int, timeout: float = 120
     return published, time.monotonic() - started
 
 
+def computer_entry(cluster: Cluster, computer: str) -> dict:
+    """The computer as `slapos computer list` shows it (``contact_state``, ``last_contact``)."""
+    return next(entry for entry in cluster.client.list_compute_nodes() if entry["computer_guid"] == computer)
+
+
+def contact_state(cluster: Cluster, computer: str) -> str:
+    return computer_entry(cluster, computer)["contact_state"]
+
+
+def wait_state(cluster: Cluster, computer: str, state: str, timeout: float) -> float:
+    """Seconds until `computer` is in contact state `state` (polled every 0.5 s)."""
+    started = time.monotonic()
+    while contact_state(cluster, computer) != state:
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"{computer} not {state} after {timeout:g} s")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def measure_unreachable(cluster: Cluster) -> tuple[float, float, float]:
+    """(seconds from the cut of node 1's link to `unreachable`, from its return to `online`, and
+    the age of its last recorded contact when `unreachable` showed)."""
+    node = cluster.nodes[0]
+    wait_state(cluster, node.computer_id, "online", 60)
+    netns.set_link(cluster.network, node.namespace, up=False)
+    try:
+        unreachable = wait_state(cluster, node.computer_id, "unreachable", UNREACHABLE_AFTER + 60)
+        last = datetime.fromisoformat(computer_entry(cluster, node.computer_id)["last_contact"]).timestamp()
+        age = time.time() - last
+    finally:
+        netns.set_link(cluster.network, node.namespace, up=True)
+    return unreachable, wait_state(cluster, node.computer_id, "online", 120), age
+
+
+def unreachable_main(nodes: int) -> int:
+    postgres = start_server()
+    try:
+        with start_cluster(postgres, nodes, unreachable_after=UNREACHABLE_AFTER) as cluster:
+            unreachable, online, age = measure_unreachable(cluster)
+    finally:
+        postgres.stop()
+    print(f"{nodes} namespaced nodes on one master (unreachable_after = {UNREACHABLE_AFTER} s)")
+    print(f"link cut -> shown unreachable: {unreachable:.1f} s (its last contact then {age:.0f} s old)")
+    print(f"link back -> shown online: {online:.1f} s")
+    return 0
+
+
 def summary(values: list[float]) -> str:
     return (f"median {statistics.median(values) * 1000:.0f} ms, min {min(values) * 1000:.0f}, "
             f"max {max(values) * 1000:.0f}")
@@ -76,7 +133,11 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--requests", type=int, default=9, help="measured requests, spread over the nodes")
     parser.add_argument("--json", metavar="FILE", help="write every figure here")
+    parser.add_argument("--unreachable", action="store_true",
+                        help="measure instead the time for a cut node to show unreachable, then online")
     args = parser.parse_args()
+    if args.unreachable:
+        return unreachable_main(args.nodes)
     per_node = -(-args.requests // args.nodes)
     postgres = start_server()
     try:
