@@ -2,6 +2,8 @@
 a request waiting for a supply, and the node's long poll as its heartbeat."""
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from partita.master.db.models import Computer
 from tests.master.test_authentication import SR, Realm, realm  # noqa: F401
 
@@ -42,6 +44,10 @@ def test_a_request_waits_for_a_supply_then_the_node_polls(realm: Realm) -> None:
         listed = realm.ok(realm.admin, "slapos.allDocs.v0.compute_node_list")["result_list"]
         return [(c["computer_guid"], c["contact_state"]) for c in listed]
 
+    assert states() == [(computer.name, "online")]  # its format was a contact
+    with realm.db.write() as session:  # forgotten: a refused caller must not bring it back
+        session.execute(update(Computer).values(last_contact=None))
+    realm.app.extensions.pop("partita.contacts")  # and the app's memory of writing it
     assert states() == [(computer.name, "never seen")]
     assert realm.call(mallory := realm.user("mallory"), "slapos.wait.v0.compute_node_change",
                       {"computer_guid": computer.name, "generation": 0, "timeout": 0}).status_code == 403
