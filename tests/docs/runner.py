@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.docs.guide import Block, shell_blocks
+from tests.support.processes import kill_processes_under
 from tests.support.toolchain import TOOLCHAIN_ROOT, test_toolchain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -327,24 +328,3 @@ def _shutdown_supervisor(config: Path) -> None:
         Supervisor(node_config(read_config(str(config)))).shutdown()
     except Exception as error:  # noqa: BLE001 - cleanup goes on: report but do not mask the test's outcome
         print(f"cleanup: supervisord of {config}: {error}", file=sys.stderr)
-
-
-def kill_processes_under(directory: Path) -> list[int]:
-    """SIGKILL every process whose command line or working directory is inside `directory`."""
-    killed = []
-    prefix = str(directory) + "/"
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd") + "/"
-        except OSError:
-            continue
-        if prefix in cmdline or cwd.startswith(prefix):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-            except ProcessLookupError:
-                pass
-    return killed

@@ -39,10 +39,12 @@ from typing import Any
 
 import requests
 
+from partita.node.listeners import read_processes
 from partita.slap.client import MasterClient
 from tests.support import netns
 from tests.support.netns import ClusterNetwork, Namespace
 from tests.support.postgres import PostgresServer
+from tests.support.processes import kill_processes_under
 from tests.support.server import ServerProcess
 from tests.support.toolchain import TOOLCHAIN_ROOT, test_toolchain
 
@@ -193,7 +195,7 @@ def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: in
             if cluster is not None:
                 cluster.client.close()
                 cluster.master.stop()
-            _kill_processes_under(directory)
+            kill_processes_under(directory)
             _remove_users(run_id)
             postgres_server.drop_database(database)
             shutil.rmtree(directory, ignore_errors=True)
@@ -252,7 +254,7 @@ def _launch_master(url: str, config: Path) -> ServerProcess:
 def stop_master(cluster: Cluster) -> list[int]:
     """Stop the master (SIGTERM: gunicorn's arbiter stops its workers); the pids that were its
     processes, every one of them gone (an AssertionError otherwise)."""
-    pids = [cluster.master.process.pid, *_children(cluster.master.process.pid)]
+    pids = [cluster.master.process.pid, *children(cluster.master.process.pid)]
     cluster.master.stop()
     deadline = time.monotonic() + 10  # an orphaned worker may still be finishing its exit
     while (left := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
@@ -272,15 +274,6 @@ def _running(pid: int) -> bool:
 def start_master(cluster: Cluster) -> None:
     """Start the master again on the same address, configuration and database."""
     cluster.master = _launch_master(cluster.master_url, cluster.master.config_path)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if entry.name.isdigit() and int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> ClusterNode:
@@ -348,7 +341,7 @@ def remove_stale() -> None:
     runs |= {match[1] for match in (_USER.match(entry.pw_name) for entry in pwd.getpwall()) if match}
     for run in runs:
         if not Path(f"/proc/{int(run, 16)}").exists():
-            _kill_processes_under(Path(f"/tmp/pt-{run}-c"))
+            kill_processes_under(Path(f"/tmp/pt-{run}-c"))
             _remove_users(run)
             shutil.rmtree(f"/tmp/pt-{run}-c", ignore_errors=True)
 
@@ -358,19 +351,6 @@ def _kill_namespaces(network: ClusterNetwork) -> None:
         for pid in netns.namespace_pids(namespace.name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _kill_processes_under(directory: Path) -> None:
-    """Processes whose command line names `directory` (a master a killed run left)."""
-    needle = str(directory).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in entry.joinpath("cmdline").read_bytes():
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass
 
 
 def _remove_users(run_id: str) -> None:
@@ -404,3 +384,8 @@ def supply_and_request(cluster: Cluster, title: str, url: str, node: ClusterNode
     cluster.client.supply(node.computer_id, url)
     return cluster.client.request_instance(title, url, parameters=parameters,
                                            sla_parameters={"computer_guid": node.computer_id})
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the master's workers)."""
+    return [process.pid for process in read_processes() if process.ppid == pid]
