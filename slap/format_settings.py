@@ -31,20 +31,22 @@ def check_format(settings: FormatSettings) -> None:
     """A ValidationError naming the first bad value."""
     if not 1 <= settings.partitions <= 1000:
         raise ValidationError(f"partition number must be between 1 and 1000, not {settings.partitions}")
-    try:
-        network = ipaddress.ip_network(settings.ipv4_network, strict=False)
-    except ValueError:
-        raise ValidationError(f"bad IPv4 network {settings.ipv4_network!r}") from None
-    if network.version != 4 or network.num_addresses < settings.partitions + 2:
-        raise ValidationError(f"{settings.ipv4_network} has no room for {settings.partitions} partitions")
+    check_network(settings.ipv4_network, 4, settings.partitions)
     if settings.ipv6_network:
-        try:
-            ipv6 = ipaddress.ip_network(settings.ipv6_network, strict=False)
-        except ValueError:
-            raise ValidationError(f"bad IPv6 network {settings.ipv6_network!r}") from None
-        if ipv6.version != 6 or ipv6.num_addresses < settings.partitions + 1:
-            raise ValidationError(f"{settings.ipv6_network} has no room for {settings.partitions} partitions")
+        check_network(settings.ipv6_network, 6, settings.partitions)
     check_absolute(settings.instance_root, settings.software_root)
+
+
+def check_network(text: str, version: int, partitions: int) -> None:
+    """A ValidationError unless `text` is an IPv`version` network with room for `partitions`
+    (never its network address; in IPv4, nor its broadcast address)."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValidationError(f"bad IPv{version} network {text!r}") from None
+    reserved = 2 if version == 4 else 1
+    if network.version != version or network.num_addresses < partitions + reserved:
+        raise ValidationError(f"{text} has no room for {partitions} partitions")
 
 
 def check_absolute(*paths: str) -> None:
