@@ -80,6 +80,8 @@ class Partition(Base):
     computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
     reference: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16), default="free", index=True)
+    # The IPv6 network the node routes to this partition (canonical, e.g. "2001:db8::1:0/112"), if any.
+    ipv6_range: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     computer: Mapped[Computer] = relationship(back_populates="partitions")
     addresses: Mapped[list[PartitionAddress]] = relationship(
