@@ -51,7 +51,7 @@ from partita.node.errors import Interrupted
 from partita.node.passes import fetch, instance_pass, report_pass, software_pass
 from partita.node.plan import backoff
 from partita.node.reason import clip
-from partita.slap.errors import ClientError, MasterUnreachable, PartitaError, RemoteError
+from partita.slap.errors import ClientError, MasterRefused, MasterUnreachable, PartitaError, RemoteError
 from partita.slap.wire.node_state import ComputeNodeState
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ RETRY_FIRST = 2.0
 RETRY_MAX = 120.0
 MASTER_BACKOFF_MAX = 30.0
 REFUSED_BACKOFF_MAX = 5.0         # nothing listens (a master restarting): asking again costs it nothing
-_REFUSED = ("connection refused", "connection reset by peer")
 RETRIED_4XX = (408, 429)          # "not now": retried like a 5xx
 START_RETRY_FIRST = 5.0           # a toolchain that cannot be built yet: 5 s, 10 s, … at most 10 min
 START_RETRY_MAX = 600.0
@@ -259,8 +258,9 @@ class Daemon:
 def master_backoff(attempts: int, error: ClientError) -> float:
     """Seconds before calling the master again after `attempts` failures in a row: 1 s doubling to
     `MASTER_BACKOFF_MAX`, or to `REFUSED_BACKOFF_MAX` while its connection is refused or reset (its
-    port closed, as while it restarts: the node is back within seconds of it) (pure)."""
-    refused = isinstance(error, MasterUnreachable) and any(words in str(error).lower() for words in _REFUSED)
+    port closed, as while it restarts: the node is back within seconds of it): the client says so
+    with `MasterRefused` (pure)."""
+    refused = isinstance(error, MasterRefused)
     return backoff(attempts, 1.0, min(REFUSED_BACKOFF_MAX, MASTER_BACKOFF_MAX) if refused else MASTER_BACKOFF_MAX)
 
 

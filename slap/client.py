@@ -9,6 +9,7 @@ Errors (see `slap.errors`)::
 
     ClientError
     ├── MasterUnreachable   no connection, or no answer in time: "cannot reach the master at URL: ..."
+    │   └── MasterRefused   the connection was refused or reset (the error's kind, not its text)
     ├── AuthenticationFailed  the TLS handshake failed, in one line (`slap.tls_failures`): "cannot
     │                       verify the master at URL against the CA in FILE: ..." or "the master at
     │                       URL refused the client certificate FILE: ..." (with its expiry date when
@@ -57,7 +58,7 @@ import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 
 from partita.slap import tls_failures
-from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.errors import ClientError, MasterRefused, MasterUnreachable, RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +106,15 @@ class MasterClient:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _failure(self, error: requests.RequestException) -> ClientError:
-        """A failed exchange as one line: a TLS refusal (`slap.tls_failures`), else unreachable."""
+        """A failed exchange as one line: a TLS refusal (`slap.tls_failures`), else unreachable
+        (`MasterRefused` when the connection was refused or reset)."""
         if self.master_url.startswith("https:"):
             refused = tls_failures.explain(str(error), master_url=self.master_url, ca_file=self.ca_file,
                                            cert_file=self.cert_file, now=datetime.now(timezone.utc))
             if refused is not None:
                 return refused
-        return MasterUnreachable(f"cannot reach the master at {self.master_url}: {_reason(error)}")
+        kind = MasterRefused if _refused(error) else MasterUnreachable
+        return kind(f"cannot reach the master at {self.master_url}: {_reason(error)}")
 
     def close(self) -> None:
         self.session.close()
@@ -363,6 +366,23 @@ def _reason(error: BaseException) -> str:
         return match.group(1).strip()
     text = str(error)
     return text if len(text) < 200 else type(error).__name__
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the connection was refused or reset: a ConnectionRefusedError or ConnectionResetError
+    among the exceptions requests and urllib3 wrap (their causes, ``reason`` and arguments)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (ConnectionRefusedError, ConnectionResetError)):
+            return True
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+    return False
 
 
 def _seconds(deadline: tuple[float, float]) -> str:

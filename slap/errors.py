@@ -30,6 +30,8 @@ The tree::
     ├── ConfigurationError           CONFIGURATION    -     a configuration file is wrong (CLI only)
     └── ClientError                  -                -     raised by the client library
         ├── MasterUnreachable        UNREACHABLE      -     no answer from the master in time
+        │   └── MasterRefused        UNREACHABLE      -     its connection was refused or reset: nothing
+        │                                                   listens there (a master restarting)
         ├── AuthenticationFailed     TLS_FAILED       -     the TLS handshake failed: the master's
         │                                                   certificate does not verify against the
         │                                                   CA file, or it refused ours (`slap.tls_failures`)
@@ -163,6 +165,11 @@ class ClientError(PartitaError):
 class MasterUnreachable(ClientError):
     code = "UNREACHABLE"
     status = 0
+
+
+class MasterRefused(MasterUnreachable):
+    """The connection to the master was refused or reset (its port closed, as while it restarts),
+    as opposed to a master that does not answer in time."""
 
 
 class AuthenticationFailed(ClientError):

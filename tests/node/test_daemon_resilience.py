@@ -13,7 +13,7 @@ import pytest
 from partita.node import daemon as daemon_module
 from partita.node.daemon import Daemon, open_with_retry
 from partita.node.errors import Interrupted, SetupError
-from partita.slap.errors import MasterUnreachable, RemoteError
+from partita.slap.errors import MasterRefused, MasterUnreachable, RemoteError
 
 
 def test_a_failing_start_is_retried_with_back_off_until_it_works(caplog: pytest.LogCaptureFixture) -> None:
@@ -98,11 +98,13 @@ def test_the_master_refusing_the_node_ends_the_loop() -> None:
 
 
 def test_a_refused_connection_is_retried_within_seconds_other_failures_back_off_to_30s() -> None:
-    refused = MasterUnreachable("cannot reach the master at https://m:1: Connection refused")
-    reset = MasterUnreachable("cannot reach the master at https://m:1: Connection reset by peer")
+    refused = MasterRefused("cannot reach the master at https://m:1: Connection refused")
+    reset = MasterRefused("cannot reach the master at https://m:1: Connection reset by peer")
     silent = MasterUnreachable("cannot reach the master at https://m:1: no answer within 30s")
     busy = RemoteError("busy", "NOT_READY", 503)
+    # the kind decides, not the text (a proxy's page may say "connection refused")
+    worded = MasterUnreachable("cannot reach the master at https://m:1: 502 connection refused upstream")
     assert [daemon_module.master_backoff(n, refused) for n in range(1, 8)] == [1, 2, 4, 5, 5, 5, 5]
     assert daemon_module.master_backoff(9, reset) == 5
-    for error in (silent, busy):
+    for error in (silent, busy, worded):
         assert [daemon_module.master_backoff(n, error) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]

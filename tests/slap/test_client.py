@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import socket
+import struct
+import threading
 import time
 from typing import Any
 
 import pytest
 
 from partita.slap.client import WAIT_MARGIN, MasterClient, connect
-from partita.slap.errors import ClientError, MasterUnreachable, RemoteError
+from partita.slap.errors import ClientError, MasterRefused, MasterUnreachable, RemoteError
 from tests.slap.live_master import COMPUTER, SR, LiveMaster, closed_port, master  # noqa: F401
 
 
@@ -115,6 +117,28 @@ def test_closed_port_is_master_unreachable() -> None:
         MasterClient(url, timeout=2).list_instance_trees()
     assert str(raised.value).startswith(f"cannot reach the master at {url}: ")
     assert "refused" in str(raised.value).lower()
+    assert isinstance(raised.value, MasterRefused)  # the kind, for the node's back-off
+
+
+def test_a_reset_connection_is_master_refused() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        thread = threading.Thread(target=_reset_one, args=(listener,), daemon=True)
+        thread.start()
+        with pytest.raises(MasterRefused) as raised:
+            MasterClient(url, timeout=5).list_instance_trees()
+        thread.join(5)
+    assert str(raised.value).startswith(f"cannot reach the master at {url}: ")
+
+
+def _reset_one(listener: socket.socket) -> None:
+    """Accept one connection, read the request, then close it with a reset (linger 0)."""
+    connection, _ = listener.accept()
+    connection.recv(65536)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
 
 
 def test_silent_server_hits_the_read_deadline() -> None:
@@ -123,8 +147,9 @@ def test_silent_server_hits_the_read_deadline() -> None:
         listener.listen(1)  # accepts connections (backlog) but never answers
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         started = time.monotonic()
-        with pytest.raises(MasterUnreachable, match="no answer within"):
+        with pytest.raises(MasterUnreachable, match="no answer within") as raised:
             MasterClient(url, timeout=0.5).list_instance_trees()
+        assert not isinstance(raised.value, MasterRefused)
         assert time.monotonic() - started < 5
 
 
