@@ -19,7 +19,8 @@ altering the network). Then the list is posted to the master
 Before it changes anything, a node that alters the network claims its addresses machine-wide
 (`node.claims`): an address another node holds, or one already on the interface that no node
 claims, is refused (`AddressInUse`, naming it); the claims of addresses it no longer uses are
-released, and those addresses taken off, at the end.
+released, and those addresses taken off, at the end, with the ``local`` routes of the ranges its
+record lists that it no longer gives (`stale_routes`: another ``ipv6_prefixshift``, ranges off).
 
 Growing adds partitions. Shrinking never touches a busy partition: the master's state is read
 first, a busy partition beyond ``partition_amount`` is kept (and posted) with a warning, a free
@@ -186,6 +187,16 @@ def read_resource(partition_path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def stale_routes(before: claims.Record | None, after: claims.Record | None, netns: int) -> list[str]:
+    """The IPv6 ranges whose ``local`` route the previous format added (its record, `before`, in
+    this namespace) that the node no longer gives (`after`): a changed ``ipv6_prefixshift`` or
+    network, ``partition_has_ipv6_range`` turned off, a dropped partition."""
+    if before is None or before.netns != netns:
+        return []
+    kept = set(after.ranges.values()) if after is not None and after.netns == netns else set()
+    return sorted(set(before.ranges.values()) - kept)
+
+
 # -- the command -------------------------------------------------------------------------------
 
 def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
@@ -229,6 +240,7 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
                         "master cannot tell whether it is busy: left as it is")
     if registry is not None:
         _release(config, registry, addresses, plan)
+        _remove_routes(stale_routes(record, claims.read_record(config.instance_root), registry.netns))
     if report.master_error is None:
         _post(config, client, report, addresses)
     return report
@@ -343,6 +355,15 @@ def _release(config: NodeConfig, registry: claims.Registry, addresses: _Addresse
         for claim in mine:
             _take_off(claim)
         view.release(mine + stale)
+
+
+def _remove_routes(ranges: Iterable[str]) -> None:
+    for prefix in ranges:
+        try:
+            ipaddress.IPv6Network(prefix)
+        except ValueError:
+            continue  # not a range: nothing format would have routed
+        network.remove_local_route(prefix)
 
 
 def _take_off(claim: claims.Claim) -> None:

@@ -76,6 +76,16 @@ def _config(**values: object) -> NodeConfig:
                       software_root=Path("/nowhere/s"), **values)  # type: ignore[arg-type]
 
 
+def test_stale_routes_are_the_recorded_ranges_no_longer_given() -> None:
+    before = claims.Record(7, "lo", ranges={"slappart0": "fd00:0:0:0:1::/80", "slappart1": "fd00:0:0:0:2::/80"})
+    shifted = claims.Record(7, "lo", ranges={"slappart0": "fd00::100:0:0/88", "slappart1": "fd00:0:0:0:2::/80"})
+    assert fmt.stale_routes(before, shifted, 7) == ["fd00:0:0:0:1::/80"]
+    assert fmt.stale_routes(before, claims.Record(7, "lo"), 7) == ["fd00:0:0:0:1::/80", "fd00:0:0:0:2::/80"]
+    assert fmt.stale_routes(before, before, 7) == []
+    assert fmt.stale_routes(None, shifted, 7) == []
+    assert fmt.stale_routes(before, shifted, 8) == []  # recorded in another namespace: not routed here
+
+
 def test_mode_follows_the_uid_and_alter_user() -> None:
     assert fmt.node_mode(_config(), 1001) == fmt.MODE_SINGLE_USER
     assert fmt.node_mode(_config(alter_user=True, alter_network=True), 0) == fmt.MODE_ROOT

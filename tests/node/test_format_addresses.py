@@ -3,7 +3,7 @@ network namespace of its own (``ip netns``) so that it sees only its own interfa
 
 - IPv6 from the global prefix of a (veth) interface, in this machine's block of it, the
   interface's own addresses skipped, stable across formats; a /80 range per partition routed to the machine; old addresses taken off when the
-  range changes;
+  range changes, old range routes when ``ipv6_prefixshift`` changes or ranges are turned off;
 - two nodes on one machine with default settings: the second is refused, naming the address and
   the first node, and changes nothing; it formats once the first node is gone (its claims stale);
   a node formatted before claims existed adopts its own addresses; an address someone else put on
@@ -54,6 +54,13 @@ def ip(*args: str, namespace: str | None = None, check: bool = True) -> subproce
 def addresses(namespace: str, interface: str) -> set[str]:
     output = ip("-j", "addr", "show", "dev", interface, namespace=namespace).stdout
     return {f"{a['local']}/{a['prefixlen']}" for link in json.loads(output) for a in link["addr_info"]}
+
+
+def local_routes(namespace: str) -> set[str]:
+    """The IPv6 ``local`` routes on lo other than single addresses (the partitions' ranges)."""
+    output = ip("-6", "-j", "route", "show", "table", "local", "type", "local", "dev", "lo",
+                namespace=namespace).stdout
+    return {route["dst"] for route in json.loads(output) if "/" in route["dst"]}
 
 
 @pytest.fixture
@@ -142,6 +149,12 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     again = node.format(namespace)
     formatted_locally(again)
     assert again.stdout == first.stdout  # the same addresses: none moves into the freed ::1:2
+    node.write(interface_name="pt0", ipv4_local_network="192.0.2.64/26", partition_amount="3",
+               partition_has_ipv6_range="true", ipv6_prefixshift="24")
+    formatted_locally(node.format(namespace))  # other ranges: the old routes go, the new ones come
+    shifted = [node.resource(i)["ipv6_range"] for i in range(3)]
+    assert shifted == ["2001:db8:13::100:0:0/88", "2001:db8:13::200:0:0/88", "2001:db8:13::300:0:0/88"]
+    assert local_routes(namespace) == set(shifted)
     node.write(interface_name="pt0", ipv4_local_network="192.0.2.64/26", partition_amount="1")
     shrunk = node.format(namespace)
     formatted_locally(shrunk)  # the master out of reach: slappart1 and 2 are left as they are
@@ -153,6 +166,7 @@ def test_ipv6_comes_from_the_interfaces_global_prefix(namespace: str, nodes: lis
     assert {"192.0.2.129/26", "192.0.2.130/26", "192.0.2.131/26"} <= now
     assert not {"192.0.2.65/26", "192.0.2.66/26", "192.0.2.67/26"} & now
     assert [node.resource(i)["ipv4_address"] for i in range(3)] == ["192.0.2.129", "192.0.2.130", "192.0.2.131"]
+    assert local_routes(namespace) == set()  # no ranges any more: no route left
 
 
 def test_two_default_nodes_on_one_machine(namespace: str, nodes: list[Node]) -> None:
