@@ -9,12 +9,20 @@
 3. if the generation differs from the node's, answer at once; else sleep on the bus until the
    counter moves past the value of step 2 or the time is up, and go back to step 2 (a wake-up for
    a change the node already saw is not reported as a change).
+
+The node's arrival is its contact (`master.services.contact`), not the end of its wait: the
+event-driven front (`master.front`) asks again on the node's behalf while it waits, marking those
+asks with the environ key `REASK` (a key no HTTP header can produce), and they record no contact.
+A node cut while its poll waits is therefore unreachable `unreachable_after` seconds after it
+last called, not a poll timeout later.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from typing import Any
+
+from flask import request
 
 from partita.master.api import context
 from partita.master.api import json_rpc_documents as documents
@@ -23,6 +31,7 @@ from partita.master.services import access, computer_views, computers
 from partita.master.services.identity import Caller
 
 DEFAULT_WAIT_SECONDS = 30.0
+REASK = "partita.long_poll_reask"  # environ key: the front asks again for a waiting node
 
 
 def compute_node_state(body: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +60,7 @@ def compute_node_change(body: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + max(timeout, 0.0)
     db, caller = context.database(), context.caller()
     db.wait_for_change(reference, db.bus.counter(reference), 0)  # step 1: start listening first
-    heard = False
+    heard = bool(request.environ.get(REASK))  # a re-ask is not the node talking
     while True:
         seen = db.bus.counter(reference)
         generation = _generation(db, caller, reference)

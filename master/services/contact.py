@@ -50,8 +50,8 @@ def unreachable_since(last_contact: float | None, now: float, unreachable_after:
 class ContactThrottle:
     """When this process last wrote each computer's contact: `due` says whether to write again."""
 
-    def __init__(self, every: float = WRITE_EVERY) -> None:
-        self.every = every
+    def __init__(self, every: float | None = None) -> None:
+        self.every = WRITE_EVERY if every is None else every
         self._written: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -65,6 +65,8 @@ class ContactThrottle:
             return True
 
 
-def record(session: Session, reference: str, now: float, every: float = WRITE_EVERY) -> None:
-    """Set the computer's last contact to `now`, unless it was set less than `every` s ago."""
+def record(session: Session, reference: str, now: float, every: float | None = None) -> None:
+    """Set the computer's last contact to `now`, unless it was set less than `every` s ago
+    (default `WRITE_EVERY`)."""
+    every = WRITE_EVERY if every is None else every
     session.connection().execute(_RECORD, {"computer_reference": reference, "contact_at": now, "stale": now - every})
