@@ -4,8 +4,8 @@ Both `slapos proxy start` and `slapos master start` serve this app; they differ 
 (proxy: one local computer, SQLite, every caller believed; master: workers, threads and, with
 certificates, authentication) and server. Every call is first checked not to come from a web
 page (`master.api.origin`: Host, Origin). On an authenticated app every call but the public ones
-(the CA certificate, enrolment, the OpenAPI document) proves its identity before its route runs,
-and every refused call (401, 403) is recorded in the audit log.
+(the CA certificate, enrolment, the OpenAPI document, the package index) proves its identity
+before its route runs, and every refused call (401, 403) is recorded in the audit log.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from partita.master.api import authentication, ca, hateoas, json_rpc, origin, slap_xml
+from partita.master.api import authentication, ca, hateoas, json_rpc, origin, packages, slap_xml
 from partita.master.db.database import Database
 from partita.master.services import audit
 from partita.master.services.certificates import Authority
@@ -51,14 +51,16 @@ def create_app(db: Database, settings: AppSettings | None = None, authority: Aut
     app.register_blueprint(slap_xml.blueprint)
     app.register_blueprint(json_rpc.blueprint)
     app.register_blueprint(hateoas.blueprint)
+    app.register_blueprint(packages.blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(PartitaError, _partita_error)
     return app
 
 
 def _require_identity() -> None:
-    """Every call but the public ones proves who it is before its route runs (401 otherwise)."""
-    if request.path not in authentication.PUBLIC_PATHS:
+    """Every call but the public ones (and the package index's) proves who it is before its route
+    runs (401 otherwise)."""
+    if request.path not in authentication.PUBLIC_PATHS and request.blueprint != packages.blueprint.name:
         authentication.identify()
 
 

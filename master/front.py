@@ -9,6 +9,13 @@ worker process. `Front` is the ASGI application it calls; the Flask app stays a 
   trickles bytes holds a few kilobytes of buffer, never a thread;
 - **the app runs in a bounded pool** of ``threads`` threads, one complete request at a time, and
   its answer (bodies are small: at most the computer's SLAP XML document) is sent by the loop;
+- **a file answer streams** (a package of the index, `master.api.packages`: wheels of 100 MiB
+  and more, several nodes at once): the app wraps the file with ``wsgi.file_wrapper``, which is
+  `FileStream`; the loop reads it `FileStream.block_size` bytes at a time in the pool (no thread
+  is held between two reads) and sends each with ``more_body``, awaiting the connection's write
+  buffer (gunicorn's flow control), so a download holds one block in memory. A client that
+  leaves ends its download at the next block (or, if its buffer is full, when gunicorn cancels
+  the answer), and the file is closed;
 - **the long poll** (``slapos.wait.v0.compute_node_change``) is not a sleeping thread: the front
   asks the app for the answer *now* (the same body with ``timeout: 0``: authentication, access and
   validation are the app's), and while the generation is the node's it awaits the change bus
@@ -41,8 +48,9 @@ import io
 import json
 import resource
 import sys
+import threading
 from asyncio import sslproto
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -70,15 +78,37 @@ _TOO_LARGE = _TooLarge()
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _Answer:
-    __slots__ = ("status", "headers", "body")
+class FileStream:
+    """``wsgi.file_wrapper``: a file the front sends block by block (see the module docstring).
+    Iterating it (a WSGI server that is not the front) reads it block by block too."""
 
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, headers, body
+    def __init__(self, file: Any, block_size: int = 256 * 1024) -> None:
+        self.file, self.block_size = file, max(int(block_size), 4096)
+        self._lock = threading.Lock()  # a read in the pool and a close from the loop
+
+    def read_block(self) -> bytes:
+        with self._lock:
+            return b"" if self.file.closed else self.file.read(self.block_size)
+
+    def close(self) -> None:
+        with self._lock:
+            self.file.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.read_block, b"")
+
+
+class _Answer:
+    __slots__ = ("status", "headers", "body", "stream")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes,
+                 stream: FileStream | None = None) -> None:
+        self.status, self.headers, self.body, self.stream = status, headers, body, stream
 
 
 def _call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> _Answer:
-    """Run the WSGI app on one request (in a pool thread) and collect its whole answer."""
+    """Run the WSGI app on one request (in a pool thread) and collect its whole answer, or, for
+    a file answer, its `FileStream`, sent later block by block."""
     started: dict[str, Any] = {}
     chunks: list[bytes] = []
 
@@ -87,6 +117,8 @@ def _call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> _Answer:
         return chunks.append
 
     result = app(environ, start_response)
+    if isinstance(result, FileStream) and not chunks:
+        return _Answer(int(started["status"].split(" ", 1)[0]), list(started["headers"]), b"", result)
     try:
         for chunk in result:
             chunks.append(chunk)
@@ -111,6 +143,7 @@ def _environ(scope: dict[str, Any], body: bytes, multiprocess: bool) -> dict[str
         "wsgi.version": (1, 0), "wsgi.url_scheme": scope.get("scheme", "http"),
         "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
         "wsgi.multithread": True, "wsgi.multiprocess": multiprocess, "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileStream,
     }
     for raw_name, raw_value in scope.get("headers", []):
         name, value = raw_name.decode("latin-1").upper().replace("-", "_"), raw_value.decode("latin-1")
@@ -150,7 +183,7 @@ class Front:
         if read_done is not None:
             read_done()
         if isinstance(body, _TooLarge):
-            await self._answer(await self._run(self._too_large_environ(scope)), send, close=True)
+            await self._answer(await self._run(self._too_large_environ(scope)), send, receive, close=True)
             return
         environ = _environ(scope, body, self.multiprocess)
         if scope["method"] == "POST" and scope["path"] == WAIT_PATH:
@@ -159,17 +192,39 @@ class Front:
                 return  # the node left while it waited
         else:
             answer = await self._run(environ)
-        await self._answer(answer, send)
+        await self._answer(answer, send, receive)
 
-    @staticmethod
-    async def _answer(answer: _Answer, send: Callable[..., Any], *, close: bool = False) -> None:
+    async def _answer(self, answer: _Answer, send: Callable[..., Any], receive: Callable[..., Any], *,
+                      close: bool = False) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         if not any(name == b"server" for name, _ in headers):
             headers.append((b"server", SERVER_NAME))
         if close:  # the rest of the body was not read: this connection carries no other request
             headers.append((b"connection", b"close"))
+        if answer.stream is not None:
+            await self._stream(answer.stream, answer.status, headers, send, receive)
+            return
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+    async def _stream(self, stream: FileStream, status: int, headers: list[tuple[bytes, bytes]],
+                      send: Callable[..., Any], receive: Callable[..., Any]) -> None:
+        """Send a file answer block by block: each read in the pool, each send awaiting the
+        connection's buffer; stop when the client leaves. The file is closed in every case."""
+        loop = asyncio.get_running_loop()
+        left = asyncio.ensure_future(receive())  # the body is read: this ends when the client leaves
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            while not left.done():
+                block = await loop.run_in_executor(self.pool, stream.read_block)
+                if not block or left.done():
+                    break
+                await send({"type": "http.response.body", "body": block, "more_body": True})
+            if not left.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            left.cancel()
+            stream.close()
 
     def _too_large_environ(self, scope: dict[str, Any]) -> dict[str, Any]:
         """The request as the app sees it when its body is over the limit: no body, and a length

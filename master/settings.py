@@ -28,7 +28,9 @@ class AppSettings:
     (`master.services.quotas`). `allowed_hosts`: the names and addresses (without port) a
     request's ``Host`` header may carry, and an ``Origin`` may name; ``*`` allows any
     (`master.api.origin`). `unreachable_after_seconds`: how long after its last call a node is
-    shown unreachable (`master.services.contact`); longer than `max_wait_seconds`."""
+    shown unreachable (`master.services.contact`); longer than `max_wait_seconds`.
+    `packages_directory`: the wheels served as a package index (`master.api.packages`); None
+    serves none (the proxy)."""
 
     mode: str = "proxy"
     computer_id: str | None = None
@@ -41,3 +43,4 @@ class AppSettings:
     max_parameter_bytes_per_owner: int = MAX_PARAMETER_BYTES_PER_OWNER
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     unreachable_after_seconds: float = UNREACHABLE_AFTER_SECONDS
+    packages_directory: str | None = None

@@ -11,7 +11,9 @@ One file can drive the proxy, the master, the node and the client: each reads it
 - ``[slapproxy]``: ``host``, ``port``, ``database_uri``, and the quotas below
 - ``[slapformat]``: ``partition_amount``, ``interface_name``, ... (read by the node)
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
-  ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file), ``tls_names`` and
+  ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file),
+  ``packages_directory`` (the wheels of its package index, default ``packages`` beside the
+  file), ``tls_names`` and
   ``tls_addresses`` (the master certificate's DNS names and IP addresses, whitespace- or
   comma-separated; empty means the defaults of ``slapos master init``), ``authentication``
   (``certificates``, the default: HTTPS, every caller proves who it is; ``none``: plain HTTP on
@@ -193,6 +195,7 @@ class MasterConfig:
     allowed_hosts: tuple[str, ...] = ()
     quotas: Quotas | None = None
     unreachable_after: int = 120  # seconds without a call before a node is shown unreachable
+    packages_directory: str = "packages"
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -306,6 +309,8 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         allowed_hosts=split_list(get_option(parser, "slapmaster", "allowed_hosts")),
         quotas=quotas_config(parser, "slapmaster"),
         unreachable_after=_unreachable_after(parser),
+        packages_directory=str(_path_from(get_option(parser, "slapmaster", "packages_directory", "packages")
+                                          or "packages", base_dir)),
     )
 
 

@@ -78,6 +78,7 @@ def build_app(config: MasterConfig):  # type: ignore[no-untyped-def]
     secure = config.authentication == "certificates"
     settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends,
                            allowed_hosts=allowed_hosts(config), unreachable_after_seconds=config.unreachable_after,
+                           packages_directory=config.packages_directory,
                            **(config.quotas or Quotas()).settings())
     authority = None
     if secure:
