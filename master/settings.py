@@ -10,6 +10,7 @@ MAX_PARAMETER_BYTES_PER_OWNER = 256 * 1024 * 1024
 # A node whose last call is older than this is "unreachable" (`master.services.contact`); its long
 # poll (node.daemon.LONG_POLL, 30 s) and the master's cap on it (MAX_WAIT_SECONDS) are shorter.
 UNREACHABLE_AFTER_SECONDS = 120.0
+BINARY_CACHE_MAX_ENTRY = 2 * 1024 ** 3
 # Host names every app answers to besides IP addresses (`master.api.origin`); `slapos master
 # start` adds its host, its certificate's names and [slapmaster] allowed_hosts.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -43,4 +44,7 @@ class AppSettings:
     max_parameter_bytes_per_owner: int = MAX_PARAMETER_BYTES_PER_OWNER
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     unreachable_after_seconds: float = UNREACHABLE_AFTER_SECONDS
+    # `master.services.binary_cache`: where its files live (None: no cache, every lookup misses)
+    binary_cache_directory: str | None = None
+    binary_cache_max_entry: int = BINARY_CACHE_MAX_ENTRY
     packages_directory: str | None = None

@@ -45,6 +45,8 @@ Identity, one of:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import http.client
 import logging
 import re
@@ -291,6 +293,38 @@ class MasterClient:
         """``slapos.put.v0.compute_node_allocation_scope``: ``open``, ``close`` or ``drain``."""
         return self.call("slapos.put.v0.compute_node_allocation_scope",
                          {"computer_guid": computer_guid, "allocation_scope": scope})
+
+    def set_compute_node_builder(self, computer_guid: str, builder: bool) -> JSONDict:
+        """``slapos.put.v0.compute_node_builder``: let the computer fill the binary cache, or not (admin)."""
+        return self.call("slapos.put.v0.compute_node_builder", {"computer_guid": computer_guid, "builder": builder})
+
+    # -- the binary cache (nodes) ---------------------------------------------------------------
+
+    def get_binary_cache_entry(self, key: str) -> JSONDict:
+        """``slapos.get.v0.binary_cache_entry``: the complete entry of `key` (RemoteError NOT_CACHED)."""
+        return self.call("slapos.get.v0.binary_cache_entry", {"key": key})
+
+    def get_binary_cache_chunk(self, key: str, offset: int, length: int) -> bytes:
+        """``slapos.get.v0.binary_cache_chunk``: up to `length` bytes of the entry from `offset`."""
+        answer = self.call("slapos.get.v0.binary_cache_chunk", {"key": key, "offset": offset, "length": length})
+        try:
+            return base64.b64decode(answer["data"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise ClientError("the master answered a binary cache chunk that is not base64") from None
+
+    def begin_binary_cache_upload(self, key: str, software_release_uri: str, platform: str, size: int,
+                                  sha256: str) -> JSONDict:
+        """``slapos.post.v0.binary_cache_upload`` (builders only)."""
+        return self.call("slapos.post.v0.binary_cache_upload", {
+            "key": key, "software_release_uri": software_release_uri, "platform": platform, "size": size,
+            "sha256": sha256})
+
+    def put_binary_cache_chunk(self, key: str, offset: int, data: bytes) -> JSONDict:
+        return self.call("slapos.put.v0.binary_cache_chunk",
+                         {"key": key, "offset": offset, "data": base64.b64encode(data).decode()})
+
+    def commit_binary_cache_upload(self, key: str) -> JSONDict:
+        return self.call("slapos.put.v0.binary_cache_commit", {"key": key})
 
     def create_user(self, name: str, admin: bool = False, ttl: int | None = None) -> JSONDict:
         """``slapos.post.v0.user`` (admin): a new user and its enrolment ``token``."""

@@ -30,7 +30,8 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from partita.master.api import (
-    context, json_rpc_auth, json_rpc_computers, json_rpc_instances, json_rpc_node, json_rpc_software, openapi, origin,
+    context, json_rpc_auth, json_rpc_binary_cache, json_rpc_computers, json_rpc_instances, json_rpc_node,
+    json_rpc_software, openapi, origin,
 )
 from partita.master.services import validation
 from partita.slap.errors import DecodeError, PartitaError, TooLarge
@@ -43,6 +44,7 @@ METHODS: dict[str, Handler] = {
     **json_rpc_node.METHODS,
     **json_rpc_auth.METHODS,
     **json_rpc_software.METHODS,
+    **json_rpc_binary_cache.METHODS,
 }
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
               409: "CONFLICT", 413: "TOO_LARGE", 415: "BAD_ENCODING"}

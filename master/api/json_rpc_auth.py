@@ -130,7 +130,8 @@ def _computer_document(entry: ComputerEntry) -> dict[str, Any]:
             "busy_partition_count": entry.busy_partition_count,
             "certificate": _certificate_document(entry.certificate),
             "allocation_scope": entry.allocation_scope, "tags": dict(entry.tags), "network_guid": entry.network,
-            "contact_state": entry.contact_state, "last_contact": _iso(entry.last_contact)}
+            "contact_state": entry.contact_state, "last_contact": _iso(entry.last_contact),
+            "builder": entry.builder}
 
 
 def compute_node_list(body: dict[str, Any]) -> dict[str, Any]:

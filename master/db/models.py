@@ -64,6 +64,8 @@ class Computer(Base):
     network: Mapped[str | None] = mapped_column(String(255), nullable=True)
     allocation_scope: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
     last_contact: Mapped[float | None] = mapped_column(Float, nullable=True)  # the node's, on its calls
+    # May fill the binary cache (`master.services.binary_cache`): set by an admin only.
+    builder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     partitions: Mapped[list[Partition]] = relationship(
         back_populates="computer", order_by="Partition.id", cascade="all, delete-orphan"
@@ -252,3 +254,20 @@ class SoftwareName(Base):
     url: Mapped[str] = mapped_column(Text)
     published_by: Mapped[str] = mapped_column(String(255), default="")
     published_at: Mapped[float] = mapped_column(Float)
+
+
+class BinaryCacheEntry(Base):
+    """The built software of one release on one platform (`master.services.binary_cache`): its file
+    is ``<binary_cache_directory>/<key>.tar`` once ``state`` is ``complete``."""
+
+    __tablename__ = "binary_cache_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    release_url: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    uploader: Mapped[str] = mapped_column(String(255))  # the builder computer's reference
+    created_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))  # uploading | complete

@@ -42,6 +42,7 @@ class ComputerEntry:
     network: str | None = None
     last_contact: float | None = None
     contact_state: str = contact.NEVER_SEEN
+    builder: bool = False  # may fill the binary cache (`master.services.binary_cache`)
 
 
 def _entry(row: IssuedCertificate, now: float) -> CertificateEntry:
@@ -68,6 +69,7 @@ def _summary(session: Session, computer: Computer, owner: str, now: float, unrea
         tags=tuple(sorted((str(k), str(v)) for k, v in (computer.tags or {}).items())),
         network=computer.network, last_contact=computer.last_contact,
         contact_state=contact.contact_state(computer.last_contact, now, unreachable_after),
+        builder=bool(computer.builder),
     )
 
 

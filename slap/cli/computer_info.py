@@ -48,6 +48,7 @@ def show(entry: dict[str, Any]) -> None:
         "node": f"{entry.get('contact_state') or 'never seen'} (last contact {ago(entry.get('last_contact'))})",
         "tags": show_tags(entry.get("tags")),
         "network": entry.get("network_guid") or "(none)",
+        "builder": "yes (fills the binary cache)" if entry.get("builder") else "no",
         "certificate": certificate_state(entry),
         "expires": certificate_expiry(entry),
     })

@@ -1,0 +1,158 @@
+"""The binary cache over the JSON API of an authenticated master (issue 13): only builders an admin
+chose fill it, every node reads it, and no upload that is refused or wrong leaves anything."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from partita.master.db.models import BinaryCacheEntry
+from partita.master.services import binary_cache
+from partita.slap.errors import TooLarge, ValidationError
+from tests.master.test_authentication import Identity, Realm, realm  # noqa: F401
+
+URL = "http://example.invalid/hello/software.cfg"
+KEY = hashlib.md5(URL.encode()).hexdigest() + "-debian-12-x86_64-0123456789ab"
+MAX_ENTRY = 64 * 1024 * 1024
+
+
+@pytest.fixture
+def cache(realm: Realm, tmp_path: Path) -> Path:  # noqa: F811
+    directory = tmp_path / "binary-cache"
+    settings = realm.app.extensions["partita.settings"]
+    realm.app.extensions["partita.settings"] = dataclasses.replace(
+        settings, binary_cache_directory=str(directory), binary_cache_max_entry=MAX_ENTRY)
+    return directory
+
+
+def builder(realm: Realm) -> Identity:  # noqa: F811
+    computer = realm.computer(supplied=False)
+    realm.ok(realm.admin, "slapos.put.v0.compute_node_builder", {"computer_guid": computer.name, "builder": True})
+    return computer
+
+
+def begin(realm: Realm, who: Identity, data: bytes, **extra: object):  # noqa: F811
+    body = {"key": KEY, "software_release_uri": URL, "platform": "debian-12-x86_64-0123456789ab",
+            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), **extra}
+    return realm.call(who, "slapos.post.v0.binary_cache_upload", body)
+
+
+def chunk(realm: Realm, who: Identity, offset: int, data: bytes):  # noqa: F811
+    return realm.call(who, "slapos.put.v0.binary_cache_chunk",
+                      {"key": KEY, "offset": offset, "data": base64.b64encode(data).decode()})
+
+
+def upload(realm: Realm, who: Identity, data: bytes, size: int = 3) -> dict:  # noqa: F811
+    assert begin(realm, who, data).status_code == 200
+    for offset in range(0, len(data), size):
+        assert chunk(realm, who, offset, data[offset:offset + size]).status_code == 200
+    return realm.ok(who, "slapos.put.v0.binary_cache_commit", {"key": KEY})
+
+
+def files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_only_an_admin_makes_a_builder_and_computer_info_shows_it(realm: Realm, cache: Path) -> None:  # noqa: F811
+    computer = realm.computer(supplied=False)
+    for intruder in (computer, realm.user("alice")):
+        refused = realm.call(intruder, "slapos.put.v0.compute_node_builder",
+                             {"computer_guid": computer.name, "builder": True})
+        assert refused.status_code == 403, refused.text
+    assert realm.ok(realm.admin, "slapos.get.v0.compute_node", {"computer_guid": computer.name})["builder"] is False
+    realm.ok(realm.admin, "slapos.put.v0.compute_node_builder", {"computer_guid": computer.name, "builder": True})
+    assert realm.ok(computer, "slapos.get.v0.compute_node", {"computer_guid": computer.name})["builder"] is True
+    events = realm.ok(realm.admin, "slapos.allDocs.v0.audit_event_list")["result_list"]
+    assert any(e["action"] == "computer.builder" and e["target"] == computer.name for e in events)
+
+
+def test_a_builder_uploads_in_chunks_and_every_node_reads_it(realm: Realm, cache: Path) -> None:  # noqa: F811
+    first, other, node = builder(realm), builder(realm), realm.computer(supplied=False)
+    missing = realm.call(node, "slapos.get.v0.binary_cache_entry", {"key": KEY})
+    assert (missing.status_code, missing.get_json()["code"]) == (404, "NOT_CACHED")
+    data = bytes(range(256)) * 3 + b"tail"
+    entry = upload(realm, first, data, size=100)
+    assert (entry["state"], entry["uploader"], entry["size"]) == ("complete", first.name, len(data))
+    assert files(cache) == [f"{KEY}.tar"] and (cache / f"{KEY}.tar").read_bytes() == data
+    again = begin(realm, other, data)
+    assert (again.status_code, again.get_json()["code"]) == (409, "ALREADY_CACHED")
+    assert realm.ok(node, "slapos.get.v0.binary_cache_entry", {"key": KEY})["sha256"] == hashlib.sha256(data).hexdigest()
+    read = b""
+    while len(read) < len(data):
+        answer = realm.ok(node, "slapos.get.v0.binary_cache_chunk", {"key": KEY, "offset": len(read), "length": 500})
+        read += base64.b64decode(answer["data"])
+    assert read == data
+    user = realm.user("bob")
+    assert realm.call(user, "slapos.get.v0.binary_cache_entry", {"key": KEY}).status_code == 403
+    events = realm.ok(realm.admin, "slapos.allDocs.v0.audit_event_list")["result_list"]
+    assert [e["actor"] for e in events if e["action"] == "binary_cache.upload"] == [f"computer:{first.name}"]
+
+
+def test_a_non_builder_and_a_builders_partition_store_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
+    node, trusted = realm.computer(), builder(realm)
+    partition = realm.partition_identity(trusted, "slappart0")
+    for intruder in (node, partition, realm.user("mallory"), realm.admin):
+        refused = begin(realm, intruder, b"evil")
+        assert (refused.status_code, refused.get_json()["code"]) == (403, "NOT_A_BUILDER"), refused.text
+        assert chunk(realm, intruder, 0, b"evil").status_code == 403
+        assert realm.call(intruder, "slapos.put.v0.binary_cache_commit", {"key": KEY}).status_code == 403
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+
+
+def test_a_wrong_digest_at_commit_leaves_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted = builder(realm)
+    assert begin(realm, trusted, b"declared").status_code == 200
+    assert chunk(realm, trusted, 0, b"declares").status_code == 200  # same size, other bytes
+    wrong = realm.call(trusted, "slapos.put.v0.binary_cache_commit", {"key": KEY})
+    assert (wrong.status_code, wrong.get_json()["code"]) == (400, "DIGEST_MISMATCH")
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+    assert realm.call(realm.computer(), "slapos.get.v0.binary_cache_entry", {"key": KEY}).status_code == 404
+
+
+def test_chunks_past_the_declared_size_or_leaving_a_gap_are_refused(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted = builder(realm)
+    assert begin(realm, trusted, b"12345678").status_code == 200
+    past = chunk(realm, trusted, 0, b"123456789")
+    assert (past.status_code, past.get_json()["code"]) == (400, "INVALID"), past.text
+    assert chunk(realm, trusted, 4, b"5678").status_code == 400  # nothing held yet: a gap
+    assert chunk(realm, trusted, 0, b"1234").status_code == 200
+    assert chunk(realm, trusted, 0, b"1234").status_code == 200  # a retried chunk rewrites
+    assert chunk(realm, trusted, 4, b"56789").status_code == 400
+    assert (cache / f".upload-{KEY}").read_bytes() == b"1234"
+    assert chunk(realm, trusted, 4, b"5678").status_code == 200
+    assert realm.ok(trusted, "slapos.put.v0.binary_cache_commit", {"key": KEY})["state"] == "complete"
+
+
+def test_bad_keys_and_oversized_entries(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted = builder(realm)
+    for key in ("../../etc/passwd", KEY.upper(), "0" * 32 + "-debian-12-x86_64-0123456789ab", KEY + "/x"):
+        refused = begin(realm, trusted, b"x", key=key)
+        assert refused.status_code == 400, (key, refused.text)
+    large = begin(realm, trusted, b"x", size=MAX_ENTRY + 1)
+    assert (large.status_code, large.get_json()["code"]) == (413, "TOO_LARGE")
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+
+
+def test_an_upload_abandoned_for_an_hour_is_removed(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted, late = builder(realm), builder(realm)
+    assert begin(realm, trusted, b"abandoned").status_code == 200
+    busy = begin(realm, late, b"abandoned")
+    assert (busy.status_code, busy.get_json()["code"]) == (409, "UPLOAD_IN_PROGRESS")
+    with realm.db.write() as session:
+        session.query(BinaryCacheEntry).update({"created_at": BinaryCacheEntry.created_at - 7200})
+    assert upload(realm, late, b"abandoned")["uploader"] == late.name
+
+
+def test_rules() -> None:
+    binary_cache.check_key(KEY, URL)
+    with pytest.raises(ValidationError):
+        binary_cache.check_key(KEY, URL + "x")
+    with pytest.raises(TooLarge):
+        binary_cache.check_upload(11, "a" * 64, 10)
+    with pytest.raises(ValidationError):
+        binary_cache.check_chunk(10, 0, 0, 11)
+    binary_cache.check_chunk(10, 4, 2, 8)
+    assert binary_cache.is_stale(0.0, 3601.0) and not binary_cache.is_stale(0.0, 60.0)
