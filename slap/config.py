@@ -13,7 +13,8 @@ One file can drive the proxy, the master, the node and the client: each reads it
 - ``[slapmaster]``: what only Partita's master has: ``database_uri``, ``host``, ``port``,
   ``workers``, ``threads``, ``pki_directory`` (default ``pki`` beside the file),
   ``packages_directory`` (the wheels of its package index, default ``packages`` beside the
-  file), ``tls_names`` and
+  file), ``binary_cache_directory`` (the built software nodes share, default ``binary-cache``
+  beside the file) and ``binary_cache_max_entry`` (bytes, default 2 GiB), ``tls_names`` and
   ``tls_addresses`` (the master certificate's DNS names and IP addresses, whitespace- or
   comma-separated; empty means the defaults of ``slapos master init``), ``authentication``
   (``certificates``, the default: HTTPS, every caller proves who it is; ``none``: plain HTTP on
@@ -196,6 +197,8 @@ class MasterConfig:
     quotas: Quotas | None = None
     unreachable_after: int = 120  # seconds without a call before a node is shown unreachable
     packages_directory: str = "packages"
+    binary_cache_directory: str = "binary-cache"
+    binary_cache_max_entry: int = 2 * 1024 ** 3
 
 
 def split_list(value: str | None) -> tuple[str, ...]:
@@ -311,6 +314,9 @@ def master_config(parser: configparser.ConfigParser) -> MasterConfig:
         unreachable_after=_unreachable_after(parser),
         packages_directory=str(_path_from(get_option(parser, "slapmaster", "packages_directory", "packages")
                                           or "packages", base_dir)),
+        binary_cache_directory=str(_path_from(get_option(parser, "slapmaster", "binary_cache_directory",
+                                                         "binary-cache") or "binary-cache", base_dir)),
+        binary_cache_max_entry=_positive(parser, "binary_cache_max_entry", 2 * 1024 ** 3),
     )
 
 
@@ -322,6 +328,13 @@ def _unreachable_after(parser: configparser.ConfigParser) -> int:
         raise ConfigurationError(f"[slapmaster] unreachable_after is a number of seconds from 90 to 604800 "
                                  f"(longer than a node's long poll), not {seconds}")
     return seconds
+
+
+def _positive(parser: configparser.ConfigParser, key: str, default: int) -> int:
+    value = get_int(parser, "slapmaster", key, default)
+    if value < 1:
+        raise ConfigurationError(f"[slapmaster] {key} must be a positive number of bytes, not {value}")
+    return value
 
 
 def _choice(parser: configparser.ConfigParser, section: str, key: str, choices: tuple[str, ...]) -> str:

@@ -79,6 +79,8 @@ def build_app(config: MasterConfig):  # type: ignore[no-untyped-def]
     settings = AppSettings(mode="master", authentication=secure, tls_frontends=config.tls_frontends,
                            allowed_hosts=allowed_hosts(config), unreachable_after_seconds=config.unreachable_after,
                            packages_directory=config.packages_directory,
+                           binary_cache_directory=config.binary_cache_directory,
+                           binary_cache_max_entry=config.binary_cache_max_entry,
                            **(config.quotas or Quotas()).settings())
     authority = None
     if secure:
