@@ -3,7 +3,8 @@
 The client searches with a handful of fixed query strings and then follows a "traverse" link to
 an ERP5-form-shaped document; only fields typed String/Integer/... are kept by the client, with
 their ``my_`` prefix stripped. Partita also sends ``my_news`` so that `slapos service info` shows a
-green (started) or red (error) status instead of "unsupported".
+green (started) or red (error) status instead of "unsupported", with the status reason `slapos info`
+gives (an unreachable node included).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from partita.master.api.context import caller, database
+from partita.master.api.context import caller, database, settings
 from partita.master.api.slap_xml.instance_xml import dict_to_instance_xml
 from partita.master.services import computers, instances
 from partita.master.services.views import InstanceView, instance_view
@@ -64,7 +65,7 @@ def _trees(title: str | None) -> list[dict[str, Any]]:
                 return []
         else:
             roots = instances.list_roots(session, caller())
-        views = [instance_view(session, root) for root in roots]
+        views = [instance_view(session, root, settings().unreachable_after_seconds) for root in roots]
     return [{
         "title": view.title, "url_string": view.software_release, "slap_state": view.requested_state,
         "relative_url": url_for(".instance", title=view.title),
@@ -83,7 +84,8 @@ def _computers(reference: str | None) -> list[dict[str, Any]]:
 def instance(title: str) -> Any:
     with database().read() as session:
         try:
-            view = instance_view(session, instances.get_root_by_title(session, caller(), title))
+            view = instance_view(session, instances.get_root_by_title(session, caller(), title),
+                                 settings().unreachable_after_seconds)  # the status `slapos info` shows
         except NotFound:
             abort(404, f"no instance titled {title[:200]!r}")
     return _form("Instance Tree", "InstanceTree_viewAsHateoas", _instance_fields(view))
