@@ -4,7 +4,7 @@ that it claims no generic top-level name in a user's site-packages. Everything e
 ``setup.cfg``; only this mapping needs code (setup.cfg cannot rename what `find` returns)."""
 from setuptools import find_packages, setup
 
-FOLDERS = ("slap", "master", "proxy", "node", "recipes")
+FOLDERS = ("slap", "master", "proxy", "node", "recipes", "experiment")
 NAMESPACE = "partita"
 
 packages = [f"{NAMESPACE}.{name}"

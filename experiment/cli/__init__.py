@@ -1,0 +1,1 @@
+"""``slapos experiment …``: one command per file (`up`, `status`, `collect`, `down`)."""
