@@ -9,7 +9,9 @@ certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate
 ``toolchain_directory`` (``software_root/.toolchain``), ``cache_directory``
 (``software_root/.cache``), ``toolchain_python`` (``/usr/bin/python3.11``),
 ``allowed_software_roots`` (directories local software releases must be in; unset: anywhere but
-``instance_root`` and ``software_root``, `node.accept`).
+``instance_root`` and ``software_root``, `node.accept`), ``package_index`` (the PEP 503 index
+every pip of the node uses, e.g. the master's ``<master_url>/packages/simple/``; unset: pip's
+default, `node.package_index`).
 
 ``[slapformat]``: ``partition_amount`` (10), ``partition_base_name`` (``slappart``),
 ``user_base_name`` (``slapuser``), ``software_user`` (``slapsoft``), ``interface_name`` (``lo``),
@@ -29,6 +31,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from partita.slap.config import get_int, get_option
 from partita.slap.errors import ConfigurationError
@@ -71,6 +74,7 @@ class NodeConfig:
     cache_directory: Path | None = None
     allowed_software_roots: tuple[Path, ...] = ()
     toolchain_python: str = DEFAULT_TOOLCHAIN_PYTHON
+    package_index: str | None = None
 
     @property
     def single_user(self) -> bool:
@@ -197,7 +201,25 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         toolchain_python=get_option(parser, "slapos", "toolchain_python", DEFAULT_TOOLCHAIN_PYTHON)
         or DEFAULT_TOOLCHAIN_PYTHON,
         allowed_software_roots=_roots(parser),
+        package_index=_package_index(parser),
     )
+
+
+def _package_index(parser: configparser.ConfigParser) -> str | None:
+    """``[slapos] package_index``: an http(s) URL, or None."""
+    value = get_option(parser, "slapos", "package_index")
+    return check_package_index(value, "[slapos] package_index") if value else None
+
+
+def check_package_index(value: str, where: str) -> str:
+    """`value` if it is an http(s) URL with a host; a ConfigurationError naming `where`."""
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        host = None
+    if not value.startswith(("http://", "https://")) or not host or any(c.isspace() for c in value):
+        raise ConfigurationError(f"{where} must be an http:// or https:// URL, not {value[:200]!r}")
+    return value
 
 
 def _shift(parser: configparser.ConfigParser) -> int:

@@ -20,6 +20,7 @@ from partita.node import software_root
 from partita.node.certificates import settle_pending
 from partita.node.config import NodeConfig
 from partita.node.errors import NodeError, SetupError
+from partita.node.package_index import pip_environment
 from partita.node.runner import RunAs
 from partita.node.supervisor import Supervisor
 from partita.node.toolchain import Toolchain, ensure_toolchain
@@ -133,7 +134,8 @@ def open_context(config: NodeConfig, *, with_supervisor: bool = True) -> NodeCon
     """Everything a pass needs, ready: the software root checked (`node.software_root`), the
     toolchain built, supervisord running (or adopted)."""
     software_root.secure(config)
-    toolchain = ensure_toolchain(config.toolchain_root, config.toolchain_python)
+    toolchain = ensure_toolchain(config.toolchain_root, config.toolchain_python,
+                                 pip_environment=pip_environment(config, for_node=True))
     ctx = NodeContext(config, master_client(config), toolchain)
     if with_supervisor:
         supervisor = Supervisor(config)

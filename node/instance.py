@@ -44,6 +44,7 @@ from partita.node.errors import CommandFailed, Interrupted, NodeError
 from partita.node.files import node_directory, read_text, read_user_file, remove_file, write_file
 from partita.node.layout import INSTANCE_FILE, NODE_DIR, TIMESTAMP
 from partita.node.listeners import kill_orphans, kill_squatters, read_listeners, squats
+from partita.node.package_index import pip_environment
 from partita.node.reason import clip, status_reason
 from partita.node.runner import RunAs, check as check_outcome, clean_environment, run
 from partita.node.software import is_completed
@@ -225,7 +226,8 @@ def _buildout(ctx: NodeContext, pid: str, path: Path, user: RunAs) -> None:
     _drop_empty_record(pid, path)
     started = time.monotonic()
     outcome = run([str(ctx.toolchain.buildout), "-c", str(path / "buildout.cfg")], cwd=path,
-                  env=clean_environment(path, user), timeout=ctx.config.buildout_timeout, run_as=user,
+                  env=clean_environment(path, user, pip_environment(ctx.config)),
+                  timeout=ctx.config.buildout_timeout, run_as=user,
                   log_path=log_path, umask=0o027, pid_file=path / NODE_DIR / "buildout.pid")
     log.info("%s: buildout exited %s in %.1fs", pid, outcome.returncode, time.monotonic() - started)
     check_outcome(outcome, "the instance buildout")

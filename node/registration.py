@@ -5,8 +5,9 @@
     <config dir>/slapos.cfg          0644  [slapos] computer_id (the name the master returned),
                                            master_url, key_file, cert_file, partita_ca_file,
                                            certificate_repository_path, instance_root,
-                                           software_root + [slapformat] (`slap.format_settings`,
-                                           the same defaults as `slapos configure local`)
+                                           software_root, package_index (if given) +
+                                           [slapformat] (`slap.format_settings`, the same
+                                           defaults as `slapos configure local`)
     <config dir>/ssl/                0711  the node's; searchable so that partition users reach
                                            their own keys below it (`node.certificates`)
         computer.key                 0600  made on this node, never sent
@@ -107,10 +108,11 @@ def check_enrolled(enrolled: Enrolled, target: Target) -> None:
                        "(nothing was written)")
 
 
-def render_node_config(computer_id: str, master_url: str, files: NodeFiles, settings: FormatSettings) -> str:
-    """The node's configuration (pure; the format settings are checked)."""
+def render_node_config(computer_id: str, master_url: str, files: NodeFiles, settings: FormatSettings,
+                       package_index: str | None = None) -> str:
+    """The node's configuration (pure; the format settings and `package_index` are checked)."""
     slapformat = format_section(settings)
-    roots = "\n".join(roots_lines(settings))
+    roots = "\n".join([*roots_lines(settings), *([f"package_index = {package_index}"] if package_index else [])])
     return f"""# Partita node configuration, written by slapos node register.
 [slapos]
 computer_id = {computer_id}

@@ -28,6 +28,7 @@ from partita.node.desired import release_digest
 from partita.node.errors import CommandFailed, NodeError
 from partita.node.files import node_directory, owned_directory, remove_file, write_file
 from partita.node.locks import try_lock
+from partita.node.package_index import pip_environment
 from partita.node.plan import backoff
 from partita.node.reason import clip, status_reason
 from partita.node.runner import check, clean_environment, run
@@ -140,7 +141,8 @@ def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
     log.info("software %s: building in %s (log: %s)", url, path, log_path)
     outcome = run(
         [str(ctx.toolchain.buildout), "-N", "-c", str(profile)],
-        cwd=path, env=clean_environment(path, user), timeout=ctx.config.software_timeout,
+        cwd=path, env=clean_environment(path, user, pip_environment(ctx.config)),
+        timeout=ctx.config.software_timeout,
         run_as=user, log_path=log_path, umask=0o022,
         on_line=lambda line: log.info("software %s | %s", path.name, line),
         pid_file=_locks(ctx) / f"{path.name}.pid",

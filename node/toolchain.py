@@ -5,7 +5,9 @@ the node's own environment (it may live under a private home). So the node makes
 environment of its own, from Debian's Python (``toolchain_python``), under
 ``toolchain_directory/<key>``, readable by everyone, holding only what recipes and promises run:
 
-- `REQUIREMENTS` from the package index (zc.buildout 6, zc.recipe.egg, requests, jinja2 for
+- `REQUIREMENTS` from the package index: the node's ``package_index`` when set (the variables
+  `node.package_index` gives), else ``PIP_INDEX_URL``, ``PIP_CERT``... of the node's own
+  environment (zc.buildout 6, zc.recipe.egg, requests, jinja2 for
   ``partita:template``'s Jinja2 mode, jsonschema for parameter schemas, and setuptools, which
   installs the copy below);
 - a copy of the Partita modules that recipes and promise plugins import: every module of
@@ -296,9 +298,13 @@ def project_files(source: Source) -> dict[str, bytes]:
 # -- getting one -------------------------------------------------------------------------------
 
 def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT,
-                     source: Source | None = None, for_other_users: bool | None = None) -> Toolchain:
+                     source: Source | None = None, for_other_users: bool | None = None,
+                     pip_environment: Mapping[str, str] | None = None) -> Toolchain:
     """The toolchain of the running installation under `root`, built if missing, and held (see
     the module docstring) for the life of this process.
+
+    `pip_environment` (`node.package_index`), when not empty, is where pip gets packages from,
+    instead of the ``PIP_*`` variables of the node's environment.
 
     `for_other_users` (by default: when the node runs as root) checks first that other users can
     reach `root`, since the software and partition users run what it holds.
@@ -320,7 +326,7 @@ def ensure_toolchain(root: Path, python: str, *, timeout: float = BUILD_TIMEOUT,
         raise SetupError(f"cannot create the toolchain directory {root}: {error.strerror}") from None
     with file_lock(root / ".lock", LOCK_TIMEOUT, "the toolchain"):
         if not _hold(toolchain):  # else another process built it while we waited
-            _build(toolchain.directory, source, python, timeout)
+            _build(toolchain.directory, source, python, timeout, pip_environment or {})
             if not _hold(toolchain):
                 raise SetupError(f"the toolchain {toolchain.directory} vanished once built")
     return toolchain
@@ -373,15 +379,19 @@ def _hold(toolchain: Toolchain) -> bool:
     return True
 
 
-def _build(work: Path, source: Source, python: str, timeout: float) -> None:
+def _build(work: Path, source: Source, python: str, timeout: float,
+           pip_environment: Mapping[str, str] | None = None) -> None:
     """Build in place; the marker, written last, says it is complete, and a partial one is wiped first."""
     shutil.rmtree(work, ignore_errors=True)
     deadline = time.monotonic() + timeout
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
            "LANG": "C.UTF-8"}
-    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT", "PIP_CONFIG_FILE"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    if pip_environment:
+        env.update(pip_environment)
+    else:
+        for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT", "PIP_CONFIG_FILE"):
+            if name in os.environ:
+                env[name] = os.environ[name]
 
     def run(*command: str) -> None:
         remaining = deadline - time.monotonic()

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import click
 
+from partita.node.config import check_package_index
 from partita.node.registration import (
     check_enrolled, registration_target, render_node_config, write_registration,
 )
 from partita.slap.config import NODE_DEFAULT, read_config
 from partita.slap.enrolment import check_master_url, enrol, new_key
+from partita.slap.errors import ConfigurationError
 from partita.slap.format_settings import (
     DEFAULT_INSTANCE_ROOT, DEFAULT_IPV4_NETWORK, DEFAULT_SOFTWARE_ROOT, FormatSettings, check_format,
 )
@@ -39,10 +41,22 @@ from partita.slap.format_settings import (
               help="The partitions' IPv6 network (unset: the interface's global prefix; on lo a unique-local /64).")
 @click.option("--instance-root", default=DEFAULT_INSTANCE_ROOT, show_default=True)
 @click.option("--software-root", default=DEFAULT_SOFTWARE_ROOT, show_default=True)
+@click.option("--package-index", metavar="URL",
+              help="The package index (PEP 503) every pip of the node uses ([slapos] package_index).")
+@click.option("--packages-from-master", is_flag=True,
+              help="Use the master's package index (<master-url>/packages/simple/): for a node that "
+                   "reaches only its master.")
 @click.option("--force", is_flag=True, help="Write a new configuration over an existing one.")
-def command(token: str, master_url: str, cfg: str, force: bool, **options: object) -> None:
+def command(token: str, master_url: str, cfg: str, force: bool, package_index: str | None,
+            packages_from_master: bool, **options: object) -> None:
     """Register this machine as a computer of the master at URL with TOKEN."""
     url = check_master_url(master_url)
+    if package_index and packages_from_master:
+        raise ConfigurationError("give --package-index or --packages-from-master, not both")
+    if packages_from_master:
+        package_index = url.rstrip("/") + "/packages/simple/"
+    if package_index:
+        check_package_index(package_index, "--package-index")
     config_path = Path(cfg).expanduser().absolute()
     settings = FormatSettings(as_root=os.geteuid() == 0, **options)  # type: ignore[arg-type]
     check_format(settings)
@@ -51,7 +65,8 @@ def command(token: str, master_url: str, cfg: str, force: bool, **options: objec
     key = new_key()
     enrolled = enrol(url, token, key)
     check_enrolled(enrolled, target)
-    text = render_node_config(enrolled.name, url, target.files, settings) if target.write_config else None
+    text = (render_node_config(enrolled.name, url, target.files, settings, package_index)
+            if target.write_config else None)
     write_registration(target, key, enrolled, text)
     verb = "registered" if target.write_config else "registered again"
     click.echo(f"{verb} as computer {enrolled.name}; certificate valid until {enrolled.not_after.isoformat()}")
