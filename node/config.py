@@ -11,7 +11,8 @@ certificate), ``partita_ca_file`` (the master's CA, to verify it), ``certificate
 ``allowed_software_roots`` (directories local software releases must be in; unset: anywhere but
 ``instance_root`` and ``software_root``, `node.accept`), ``package_index`` (the PEP 503 index
 every pip of the node uses, e.g. the master's ``<master_url>/packages/simple/``; unset: pip's
-default, `node.package_index`).
+default, `node.package_index`), ``binary_cache`` (true: deploy releases from the master's binary
+cache, and upload them on a builder, `node.binary_cache`).
 
 ``[slapformat]``: ``partition_amount`` (10), ``partition_base_name`` (``slappart``),
 ``user_base_name`` (``slapuser``), ``software_user`` (``slapsoft``), ``interface_name`` (``lo``),
@@ -74,6 +75,7 @@ class NodeConfig:
     cache_directory: Path | None = None
     allowed_software_roots: tuple[Path, ...] = ()
     toolchain_python: str = DEFAULT_TOOLCHAIN_PYTHON
+    binary_cache: bool = True
     package_index: str | None = None
 
     @property
@@ -201,6 +203,7 @@ def node_config(parser: configparser.ConfigParser) -> NodeConfig:
         toolchain_python=get_option(parser, "slapos", "toolchain_python", DEFAULT_TOOLCHAIN_PYTHON)
         or DEFAULT_TOOLCHAIN_PYTHON,
         allowed_software_roots=_roots(parser),
+        binary_cache=_bool(parser, "slapos", "binary_cache", True),
         package_index=_package_index(parser),
     )
 

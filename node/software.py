@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from partita.node import progress
+from partita.node import binary_cache, progress
 from partita.node.context import NodeContext
 from partita.node.desired import release_digest
 from partita.node.errors import CommandFailed, NodeError
@@ -108,21 +108,49 @@ def build(ctx: NodeContext, want: SoftwareInstallation) -> bool:
         progress.step("building %s", url)
         _report(ctx, url, "building")
         _record_toolchain(ctx, digest)
-        try:
-            _run_buildout(ctx, url, path)
-        except CommandFailed as error:
-            log.error("software %s: %s; the end of its output:\n%s", url, error, error.tail)
-            reason = status_reason(str(error), error.tail, path / BUILD_LOG)
-            progress.failed("building %s failed: %s", url, reason)
-            failures.record(reason, reported=_report(ctx, url, "error", reason))
-            return False
+        platform = _from_binary_cache(ctx, url, digest, path)
+        if platform is None:
+            try:
+                _run_buildout(ctx, url, path)
+            except CommandFailed as error:
+                log.error("software %s: %s; the end of its output:\n%s", url, error, error.tail)
+                reason = status_reason(str(error), error.tail, path / BUILD_LOG)
+                progress.failed("building %s failed: %s", url, reason)
+                failures.record(reason, reported=_report(ctx, url, "error", reason))
+                return False
         failures.clear()
         _mark_completed(path)
-        log.info("software %s: built in %s", url, path)
-        progress.step("built %s", url)
+        if platform is not None:
+            log.info("software %s: from the binary cache (%s) in %s", url, platform, path)
+            progress.step("%s from the binary cache (%s)", url, platform)
+        else:
+            log.info("software %s: built in %s", url, path)
+            progress.step("built %s", url)
+            _to_binary_cache(ctx, url, digest, path)
         _report(ctx, url, "available")  # if the master cannot take it, the next pass says it again
     forget_unused_toolchains(ctx)
     return True
+
+
+def _from_binary_cache(ctx: NodeContext, url: str, digest: str, path: Path) -> str | None:
+    """Deploy `url` from the master's binary cache into a new, empty `path` (`node.binary_cache`);
+    its platform, or None when the node must build it."""
+    if not ctx.config.binary_cache or (path.exists() and any(path.iterdir())):
+        return None  # a directory a build already used is built again in place
+    user = ctx.software_user()
+    try:
+        cache = _prepare_cache(ctx)
+        owned_directory(path, owner=(user.uid, user.gid) if user.switches else None, mode=0o755)
+    except NodeError as error:
+        log.warning("software %s: not from the binary cache: %s", url, error)
+        return None
+    return binary_cache.fetch(ctx, url, digest, path, cache, _locks(ctx))
+
+
+def _to_binary_cache(ctx: NodeContext, url: str, digest: str, path: Path) -> None:
+    """On a builder, upload what the node just built (`node.binary_cache`)."""
+    if ctx.config.binary_cache and binary_cache.offer(ctx, url, digest, path, ctx.config.cache_root, _locks(ctx)):
+        progress.step("%s uploaded to the binary cache", url)
 
 
 def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
