@@ -9,6 +9,8 @@ with buildout's environment), as SlapOS's and pip's own variables::
     PIP_INDEX_URL                   the index
     PIP_CERT                        the CA to verify an https index with (below)
     PIP_DISABLE_PIP_VERSION_CHECK   1: pip asks no one for its own newest version
+    PIP_CONFIG_FILE                 /dev/null: no pip configuration of the machine (``/etc/pip.conf``
+                                    and the like) adds other sources: the index is the only one
 
 Without the option the toolchain's build takes these variables from the node's environment and
 buildouts get none (pip's defaults: PyPI).
@@ -21,6 +23,7 @@ rewritten only when they change.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -38,7 +41,8 @@ def pip_environment(config: NodeConfig, *, for_node: bool = False) -> dict[str, 
     pip the node runs as itself (the toolchain's build), which reads ``partita_ca_file`` itself."""
     if not config.package_index:
         return {}
-    environment = {"PIP_INDEX_URL": config.package_index, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    environment = {"PIP_INDEX_URL": config.package_index, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                   "PIP_CONFIG_FILE": os.devnull}
     if config.package_index.startswith("https:") and config.ca_file:
         ca = config.ca_file if for_node else str(public_ca(Path(config.ca_file), config.software_root))
         environment["PIP_CERT"] = ca

@@ -67,11 +67,10 @@ from pathlib import Path
 from partita.node.errors import SetupError
 from partita.node.locks import file_lock, try_lock
 from partita.slap.fileio import atomic_write, open_directory
+from partita.slap.toolchain import REQUIREMENTS
 
 log = logging.getLogger(__name__)
 
-REQUIREMENTS = ("zc.buildout>=6,<7", "zc.recipe.egg>=2.0", "requests>=2.31", "jinja2>=3.1", "jsonschema>=4.17",
-                "setuptools>=61")
 DISTRIBUTION = "partita"
 ENTRY_POINT_GROUP = "zc.buildout"
 UNINSTALL_GROUP = "zc.buildout.uninstall"  # a recipe's uninstall step

@@ -92,6 +92,15 @@ def project_of(name: str) -> str | None:
     return normalize(project) if _PROJECT.match(project) else None
 
 
+def version_of(name: str) -> str:
+    """The version part of a package file name (a wheel's second field, an sdist's last one)."""
+    if name.endswith(".whl"):
+        fields = name.split("-")
+        return fields[1] if len(fields) >= 5 else ""
+    stem = name[: -len(".tar.gz")] if name.endswith(".tar.gz") else name.rsplit(".", 1)[0]
+    return stem.rpartition("-")[2]
+
+
 def check_project(project: str) -> str:
     """The normalised form of a project name from a URL; a `BadPackageName` if it cannot be one."""
     if not project or len(project) > MAX_NAME or not _PROJECT.match(project):

@@ -49,7 +49,8 @@ def test_without_an_index_pip_gets_nothing(tmp_path: Path) -> None:
 
 def test_an_http_index_needs_no_certificate(tmp_path: Path) -> None:
     assert pip_environment(config(tmp_path, "http://10.0.0.1/simple/", CERTIFICATE)) == {
-        "PIP_INDEX_URL": "http://10.0.0.1/simple/", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        "PIP_INDEX_URL": "http://10.0.0.1/simple/", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_CONFIG_FILE": os.devnull}
     assert not (tmp_path / "opt" / CA_COPY).exists()
 
 
@@ -57,7 +58,8 @@ def test_an_https_index_gets_a_public_copy_of_the_certificates_only(tmp_path: Pa
     index = "https://10.0.0.1:8443/packages/simple/"
     environment = pip_environment(config(tmp_path, index, KEY + CERTIFICATE + b"\n"))
     copy = tmp_path / "opt" / CA_COPY
-    assert environment == {"PIP_INDEX_URL": index, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CERT": str(copy)}
+    assert environment == {"PIP_INDEX_URL": index, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CERT": str(copy),
+                           "PIP_CONFIG_FILE": os.devnull}
     assert copy.read_bytes() == CERTIFICATE + b"\n"  # no key, whatever else the file holds
     assert stat.S_IMODE(copy.stat().st_mode) == 0o644
     assert pip_environment(config(tmp_path, index, CERTIFICATE), for_node=True)["PIP_CERT"] == str(
