@@ -19,8 +19,9 @@ NODES = 3
 BUILD_TIMEOUT = 300.0
 
 
-# The modules in the order they run: those that disturb a node (cut its link, kill it) last.
-ORDER = ("test_placement.py", "test_tree.py", "test_link_cut.py", "test_node_kill.py")
+# The modules in the order they run: those that disturb a node (cut its link, kill it) last; the
+# binary cache's own cluster first, so that it is gone before the shared one starts.
+ORDER = ("test_binary_cache.py", "test_placement.py", "test_tree.py", "test_link_cut.py", "test_node_kill.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

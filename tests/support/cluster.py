@@ -70,6 +70,20 @@ class ClusterNode:
     ipv6_network: str
     user_prefix: str
     daemon: subprocess.Popen | None = None
+    software_mount: Path | None = None  # with a shared software root: the node's own directory mounted there
+
+    def _argv(self, argv: list[str]) -> list[str]:
+        """`argv`, after bind-mounting the node's own software directory on the shared software root
+        (``ip netns exec`` gives each command a mount namespace of its own)."""
+        if self.software_mount is None:
+            return argv
+        shared = self.network_directory / "soft"
+        return ["sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(self.software_mount),
+                str(shared), *argv]
+
+    @property
+    def network_directory(self) -> Path:
+        return self.directory.parent
 
     @property
     def config_path(self) -> Path:
@@ -87,7 +101,7 @@ class ClusterNode:
 
     def slapos(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         """``slapos ARGS --cfg <its configuration>`` run inside its namespace."""
-        done = self.network.run_in(self.namespace, [SLAPOS, *args, "--cfg", str(self.config_path)],
+        done = self.network.run_in(self.namespace, self._argv([SLAPOS, *args, "--cfg", str(self.config_path)]),
                                    timeout=timeout, env=self.env(), cwd=self.directory)
         if check and done.returncode != 0:
             raise AssertionError(f"{self.namespace.name}: slapos {' '.join(args)} exited {done.returncode}:\n"
@@ -98,7 +112,7 @@ class ClusterNode:
         """``slapos node run`` in the background, inside its namespace."""
         with open(self.log_path, "ab") as log:
             self.daemon = self.network.popen_in(
-                self.namespace, [SLAPOS, "-v", "node", "run", "--cfg", str(self.config_path)],
+                self.namespace, self._argv([SLAPOS, "-v", "node", "run", "--cfg", str(self.config_path)]),
                 stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.directory)
 
     def stop(self) -> None:
@@ -165,9 +179,13 @@ def _is_daemon_or_supervisord(pid: int, config_path: Path, directory: Path) -> b
 
 @contextlib.contextmanager
 def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: int = 3,
-                  database: str | None = None, unreachable_after: int | None = None) -> Iterator[Cluster]:
+                  database: str | None = None, unreachable_after: int | None = None,
+                  shared_software_root: bool = False) -> Iterator[Cluster]:
     """`count` registered, formatted and running nodes on one master (see the module docstring);
-    `unreachable_after`: the master's ``[slapmaster] unreachable_after`` if given."""
+    `unreachable_after`: the master's ``[slapmaster] unreachable_after`` if given.
+    `shared_software_root`: every node's ``software_root`` is one path (``<directory>/soft``), on
+    which each node's commands see its own ``n<K>/soft`` mounted, as on machines of their own (the
+    binary cache's key names the software root)."""
     remove_stale()
     test_toolchain()  # built once, before any node needs it
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -183,7 +201,7 @@ def start_cluster(postgres_server: PostgresServer, count: int, *, partitions: in
             cluster = _start_master(network, directory, postgres_server.create_database(database),
                                     unreachable_after)
             for namespace in network.namespaces:
-                cluster.nodes.append(_register(cluster, namespace, partitions))
+                cluster.nodes.append(_register(cluster, namespace, partitions, shared_software_root))
             for node in cluster.nodes:
                 node.slapos("node", "format")
                 node.start()
@@ -276,7 +294,8 @@ def start_master(cluster: Cluster) -> None:
     cluster.master = _launch_master(cluster.master_url, cluster.master.config_path)
 
 
-def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> ClusterNode:
+def _register(cluster: Cluster, namespace: Namespace, partitions: int,
+              shared_software_root: bool = False) -> ClusterNode:
     """`slapos node register` inside the namespace with a token the admin made, then the
     configuration completed for a node sharing the machine with others."""
     network, index = cluster.network, namespace.index
@@ -300,6 +319,11 @@ def _register(cluster: Cluster, namespace: Namespace, partitions: int) -> Cluste
         "promise_timeout": "10", "buildout_timeout": "120", "software_timeout": "300",
     })
     parser["slapformat"].update({"user_base_name": node.user_prefix, "ipv6_local_network": node.ipv6_network})
+    if shared_software_root:
+        (cluster.directory / "soft").mkdir(mode=0o755, exist_ok=True)
+        node.software_mount = node_dir / "soft"
+        node.software_mount.mkdir(mode=0o755, exist_ok=True)
+        parser["slapos"]["software_root"] = str(cluster.directory / "soft")
     with open(node.config_path, "w") as handle:
         parser.write(handle)
     return node
