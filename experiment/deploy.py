@@ -86,16 +86,18 @@ def master(context: Context, options: Options, wheelhouse: Wheelhouse) -> None:
     if remote.read_file(ssh, host.name, config) is None:
         remote.write_private(ssh, host.name, config, (
             "[slapmaster]\n"
-            f"database_uri = {remote.database_uri(host.remote_dir)}\n"
+            f"database_uri = {remote.database_uri()}\n"
             f"host = {host.address}\nport = {port}\nworkers = 2\nthreads = 16\n"
             f"tls_addresses = {host.address}\n"
             f"packages_directory = {path(host, 'master/packages')}\n"))
-    init = remote.slapos(ssh, host.name, host.remote_dir, "master", "init", "--cfg", config, timeout=300)
+    env = tuple(remote.database_env(host.remote_dir))
+    init = remote.slapos(ssh, host.name, host.remote_dir, "master", "init", "--cfg", config, timeout=300,
+                         prefix=env)
     token = next((line.split(_TOKEN_LINE, 1)[1].strip() for line in init.splitlines() if _TOKEN_LINE in line), "")
     ssh.script(host.name, 'umask 022; mkdir -p "$1/master/packages"; cd "$1/wheelhouse"; '
                'for wheel in *.whl; do case "$wheel" in partita-*) ;; *) cp -p "$wheel" "$1/master/packages/" ;; esac; done',
                host.remote_dir)
-    remote.start_daemon(ssh, host.name, [f"{host.remote_dir}/venv/bin/slapos", "master", "start", "--cfg", config],
+    remote.start_daemon(ssh, host.name, [*env, f"{host.remote_dir}/venv/bin/slapos", "master", "start", "--cfg", config],
                         pidfile=path(host, MASTER_PIDFILE), log=path(host, MASTER_LOG), marker=config,
                         directory=path(host, "master"))
     _wait_listening(host, port)

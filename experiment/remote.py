@@ -209,8 +209,15 @@ def postgres(ssh: Ssh, host: str, directory: str, user: str) -> bool:
     return "created=yes" in done.stdout.decode()
 
 
-def database_uri(directory: str) -> str:
-    return f"postgresql+psycopg://{DB_ROLE}@/{DB_NAME}?host={directory}/postgres/run"
+def database_uri() -> str:
+    """The catalog's URI: no host, so libpq takes the socket directory from ``PGHOST`` (`database_env`):
+    a ``?host=/path`` in the URI would be percent-encoded, which the migrations' configuration refuses."""
+    return f"postgresql+psycopg://{DB_ROLE}@/{DB_NAME}"
+
+
+def database_env(directory: str) -> list[str]:
+    """``env PGHOST=…``: the prefix of every master command on its host."""
+    return ["env", f"PGHOST={directory}/postgres/run"]
 
 
 def stop_postgres(ssh: Ssh, host: str, directory: str, user: str, remove_user: bool) -> None:
@@ -232,9 +239,9 @@ def remove_directory(ssh: Ssh, host: str, directory: str) -> None:
 
 
 def slapos(ssh: Ssh, host: str, directory: str, *args: str, timeout: float = 300,
-           check: bool = True) -> str:
-    """``D/venv/bin/slapos ARGS`` on `host`; its output."""
-    done = ssh.run(host, [f"{directory}/venv/bin/slapos", *args], timeout=timeout, check=check)
+           check: bool = True, prefix: tuple[str, ...] = ()) -> str:
+    """``D/venv/bin/slapos ARGS`` on `host` (after `prefix`, e.g. ``env X=Y``); its output."""
+    done = ssh.run(host, [*prefix, f"{directory}/venv/bin/slapos", *args], timeout=timeout, check=check)
     return done.stdout.decode()
 
 
