@@ -3,7 +3,7 @@ from what a builder built, and, on a builder, upload what this node built.
 
 **The key** of a release on this node is ``<md5 of the URL>-<platform>`` (`cache_key`), the
 platform (`platform_id`) naming what built files depend on: the OS (``/etc/os-release`` ``ID`` and
-``VERSION_ID``), the machine, the toolchain's key (scripts name its Python), and the absolute
+``VERSION_ID``), the machine, the toolchain's directory (scripts name its Python; its name is its key), and the absolute
 ``software_root`` and cache directory (scripts and store entries embed them). Shown readable:
 ``debian-12-x86_64-<12 hex of a digest of all of it>``.
 
@@ -78,10 +78,11 @@ def _label(text: str) -> str:
     return _LABEL.sub("-", text.lower()).strip("-") or "unknown"
 
 
-def platform_id(os_id: str, version_id: str, machine: str, toolchain_key: str, software_root: Path,
+def platform_id(os_id: str, version_id: str, machine: str, toolchain: str, software_root: Path,
                 cache_root: Path) -> str:
-    """``<os>-<version>-<machine>-<12 hex>``: what a built release on this node depends on."""
-    document = json.dumps([os_id, version_id, machine, toolchain_key, str(software_root), str(cache_root)])
+    """``<os>-<version>-<machine>-<12 hex>``: what a built release on this node depends on
+    (`toolchain`: the toolchain's directory, whose name is its key)."""
+    document = json.dumps([os_id, version_id, machine, toolchain, str(software_root), str(cache_root)])
     return f"{_label(os_id)}-{_label(version_id)}-{_label(machine)}-{hashlib.sha256(document.encode()).hexdigest()[:12]}"
 
 
@@ -95,7 +96,7 @@ def node_platform(ctx: NodeContext) -> str:
     except OSError:
         release = {}
     return platform_id(release.get("ID", "linux"), release.get("VERSION_ID", ""), platform_module.machine(),
-                       ctx.toolchain.key, ctx.config.software_root, ctx.config.cache_root)
+                       str(ctx.toolchain.directory), ctx.config.software_root, ctx.config.cache_root)
 
 
 # -- the scripts the software user runs ----------------------------------------------------------
@@ -341,6 +342,12 @@ def offer(ctx: NodeContext, url: str, digest: str, software: Path, cache: Path, 
         return False
     platform = node_platform(ctx)
     key = cache_key(digest, platform)
+    try:
+        ctx.client.get_binary_cache_entry(key)
+        log.info("software %s: already in the binary cache", url)
+        return False
+    except ClientError:
+        pass  # not cached (or the master cannot say): the upload tells
     try:
         with _private_file(private) as archive:
             pack(ctx.toolchain.python, software, cache, ctx.software_user(), archive)
