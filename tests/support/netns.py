@@ -174,6 +174,18 @@ def _make_namespace(network: ClusterNetwork, index: int) -> Namespace:
     return namespace
 
 
+def add_namespace(network: ClusterNetwork) -> Namespace:
+    """One more namespace on `network` (the next index), checked to reach the bridge's addresses;
+    removed with the others."""
+    namespace = _make_namespace(network, len(network.namespaces) + 1)
+    network.namespaces.append(namespace)
+    targets = [network.bridge_ipv4, network.bridge_ipv6]
+    answers = probe(network, namespace, targets)
+    if any(answer not in ("open", "refused") for answer in answers):
+        raise NetnsError(f"{namespace.name} cannot reach the bridge over {network.bridge}: {answers}")
+    return namespace
+
+
 def _free_ipv4_network() -> ipaddress.IPv4Network:
     """10.231.0.0/16, else the first 10.X.0.0/16 (X in 200..254) that no address or route of the
     host overlaps."""
