@@ -28,6 +28,9 @@ one is dropped (its directory removed if it holds nothing but ``.slapos-resource
 removed). Users are never deleted. When the master cannot be reached, the local part is done
 (nothing is dropped, since nobody can tell what is busy) and `FormatReport.master_error` says why.
 
+As root, the users and groups format created (not those it found) and the roots it made are
+recorded (`node.made`): `slapos node unformat` removes those and nothing else.
+
 The plan (`plan_partitions`) and the documents sent or written (`partition_entry`,
 `resource_document`) are pure; `format_node` does the IO.
 """
@@ -43,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.node import claims, desired, network, software_root, users
+from partita.node import claims, desired, made, network, software_root, users
 from partita.node.config import NodeConfig
 from partita.node.errors import AddressInUse, NodeError, SetupError
 from partita.node.files import read_text
@@ -207,6 +210,7 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     any other error of the master raises.
     """
     mode = node_mode(config, os.geteuid())
+    fresh = [str(path) for path in (config.instance_root, config.software_root) if not path.exists()]
     network.check_interface_name(config.interface_name)
     present = network.interface_addresses(config.interface_name)
     record = claims.read_record(config.instance_root) if config.alter_network else None
@@ -224,9 +228,12 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     registry = claims.Registry(claims.current_netns()) if config.alter_network else None
     if registry is not None:
         _claim(config, registry, addresses, plan, present, record)
-    owners = _prepare_users(config, mode, plan.keep)
+    created = users.Created()
+    owners = _prepare_users(config, mode, plan.keep, created)
     _make_root(config.instance_root)
     _make_root(config.software_root)
+    if mode != MODE_SINGLE_USER:
+        _record_made(config, owners, created, fresh)
     software_root.secure(config)  # root's, in root mode: the build user owns only what it builds
     with file_lock(_lock_file(config.instance_root), LOCK_TIMEOUT, "slapos node format"):
         for index in plan.keep:
@@ -458,25 +465,35 @@ def _lock_file(instance_root: Path) -> Path:
     return path
 
 
-def _prepare_users(config: NodeConfig, mode: str, indexes: Iterable[int]) -> dict[int, users.PartitionUser]:
-    """The owner of each partition, created when needed; key -1 is the owner of software_root."""
+def _prepare_users(config: NodeConfig, mode: str, indexes: Iterable[int],
+                   created: users.Created | None = None) -> dict[int, users.PartitionUser]:
+    """The owner of each partition, created when needed (then added to `created`); key -1 is the
+    owner of software_root."""
     if mode == MODE_SINGLE_USER:
         me = users.current_user()
         return {index: me for index in indexes}
     soft = config.software_user
     owners: dict[int, users.PartitionUser] = {}
     if mode == MODE_ROOT:
-        owners[-1] = users.ensure_user(soft, config.software_root, soft)
+        owners[-1] = users.ensure_user(soft, config.software_root, soft, created=created)
     for index in indexes:
         name = f"{config.user_base_name}{index}"
         home = config.partition_path(f"{config.partition_base_name}{index}")
         if mode == MODE_ROOT:
-            owners[index] = users.ensure_user(name, home, name, [soft])
+            owners[index] = users.ensure_user(name, home, name, [soft], created)
         else:
             owners[index] = _existing_user(name)
     if mode == MODE_EXISTING_USERS:
         owners[-1] = _existing_user(soft)
     return owners
+
+
+def _record_made(config: NodeConfig, owners: dict[int, users.PartitionUser], created: users.Created,
+                 fresh: Iterable[str]) -> None:
+    """Add what this format made to the node's record (`node.made`), for `slapos node unformat`."""
+    before = made.read(config.instance_root)
+    made.write(config.instance_root, made.merge(before, [owner.name for owner in owners.values()],
+                                                created.users, created.groups, fresh))
 
 
 def _existing_user(name: str) -> users.PartitionUser:

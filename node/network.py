@@ -307,6 +307,19 @@ def remove_local_route(prefix: str) -> None:
         ok_if=lambda: True)
 
 
+def local_routes() -> set[str]:
+    """The prefixes of the IPv6 ``local`` routes on loopback (`ensure_local_route`'s), normalised."""
+    output = _ip(["-6", "-j", "route", "show", "table", "local", "type", "local", "dev", LOOPBACK],
+                 "cannot read the local routes")
+    try:
+        data: Any = json.loads(output or "[]")
+        found = {str(ipaddress.IPv6Network(route["dst"])) for route in data
+                 if isinstance(route, dict) and "/" in str(route.get("dst", ""))}
+    except (ValueError, TypeError, KeyError):
+        raise SetupError("cannot read the output of 'ip -6 -j route show table local': not JSON") from None
+    return found
+
+
 def _ip(arguments: list[str], what: str, ok_if: Callable[[], bool] | None = None) -> str:
     """Run ``ip ARGUMENTS``; its output, or a SetupError "<what>: <ip's last line>"."""
     executable = shutil.which("ip") or shutil.which("ip", path=SYSTEM_PATH) or "ip"

@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from partita.node.errors import SetupError
@@ -40,6 +40,15 @@ class PartitionUser:
     gid: int
     home: Path
     groups: tuple[str, ...]
+
+
+@dataclass
+class Created:
+    """What `ensure_user` and `ensure_group` created themselves (not what they found, nor what a
+    concurrent process created): what `slapos node unformat` may delete (`node.made`)."""
+
+    users: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -94,6 +103,19 @@ def group_id(name: str) -> int | None:
         return None
 
 
+def all_users() -> list[str]:
+    """The names of every user of the user database."""
+    return [entry.pw_name for entry in pwd.getpwall()]
+
+
+def group_members() -> dict[str, frozenset[str]]:
+    """Each group's users: those whose primary group it is and its listed members."""
+    primary: dict[int, set[str]] = {}
+    for entry in pwd.getpwall():
+        primary.setdefault(entry.pw_gid, set()).add(entry.pw_name)
+    return {group.gr_name: frozenset({*group.gr_mem, *primary.get(group.gr_gid, ())}) for group in grp.getgrall()}
+
+
 def _from_passwd(entry: pwd.struct_passwd) -> PartitionUser:
     gids = os.getgrouplist(entry.pw_name, entry.pw_gid)
     primary = _group_name(entry.pw_gid)
@@ -111,33 +133,37 @@ def _group_name(gid: int) -> str:
 
 # -- changes (root only) -----------------------------------------------------------------------
 
-def ensure_group(name: str) -> int:
-    """The gid of the group `name`, created (``groupadd``) if missing."""
+def ensure_group(name: str, created: Created | None = None) -> int:
+    """The gid of the group `name`, created (``groupadd``) if missing (then added to `created`)."""
     check_name(name, "group name")
     gid = group_id(name)
     if gid is not None:
         return gid
-    _run(["groupadd", name], f"cannot create the group {name}", ok_if=lambda: group_id(name) is not None)
+    if _run(["groupadd", name], f"cannot create the group {name}", ok_if=lambda: group_id(name) is not None):
+        if created is not None:
+            created.groups.append(name)
     gid = group_id(name)
     if gid is None:
         raise SetupError(f"cannot create the group {name}: groupadd succeeded but the group is missing")
     return gid
 
 
-def ensure_user(name: str, home: Path, group: str, extra_groups: Sequence[str] = ()) -> PartitionUser:
+def ensure_user(name: str, home: Path, group: str, extra_groups: Sequence[str] = (),
+                created: Created | None = None) -> PartitionUser:
     """The user `name`, created if missing, in its primary `group` and in every `extra_groups`.
 
     The groups are created if missing. An existing user keeps its home, shell and primary group;
-    it is only added to the extra groups it misses.
+    it is only added to the extra groups it misses. What is created is added to `created`.
     """
     check_name(name)
-    ensure_group(group)
+    ensure_group(group, created)
     for extra in extra_groups:
-        ensure_group(extra)
+        ensure_group(extra, created)
     user = lookup(name)
     if user is None:
-        _run(useradd_command(name, home, group, extra_groups), f"cannot create the user {name}",
-             ok_if=lambda: lookup(name) is not None)
+        if _run(useradd_command(name, home, group, extra_groups), f"cannot create the user {name}",
+                ok_if=lambda: lookup(name) is not None) and created is not None:
+            created.users.append(name)
         user = lookup(name)
         if user is None:
             raise SetupError(f"cannot create the user {name}: useradd succeeded but the user is missing")
@@ -157,11 +183,18 @@ def remove_user(name: str, *, remove_group: bool = True) -> None:
         _run(["groupdel", name], f"cannot delete the group {name}", ok_if=lambda: group_id(name) is None)
 
 
-def _run(command: list[str], what: str, ok_if: Callable[[], bool] | None = None) -> None:
+def remove_group(name: str) -> None:
+    """Delete the group `name`; missing is fine."""
+    if group_id(name) is not None:
+        _run(["groupdel", name], f"cannot delete the group {name}", ok_if=lambda: group_id(name) is None)
+
+
+def _run(command: list[str], what: str, ok_if: Callable[[], bool] | None = None) -> bool:
     """Run `command`; a failure is a SetupError "<what>: <the command's last line>".
 
     `ok_if` tells whether the wanted state was reached anyway (another process
-    created the same user at the same time): then a failure is not an error.
+    created the same user at the same time): then a failure is not an error, and the result is
+    False (True: the command itself did it).
     """
     executable = shutil.which(command[0]) or shutil.which(command[0], path=SYSTEM_PATH) or command[0]
     try:
@@ -174,9 +207,9 @@ def _run(command: list[str], what: str, ok_if: Callable[[], bool] | None = None)
     except subprocess.TimeoutExpired:
         raise SetupError(f"{what}: {command[0]} did not finish within {COMMAND_TIMEOUT:g}s") from None
     if result.returncode == 0:
-        return
+        return True
     if ok_if is not None and ok_if():
-        return
+        return False
     lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     detail = lines[-1] if lines else f"exit status {result.returncode}"
     raise SetupError(f"{what}: {detail}")

@@ -90,6 +90,19 @@ def test_ensure_user_creates_then_keeps_and_completes_groups(names: tuple[str, s
 
 
 @pytest.mark.root
+def test_ensure_user_reports_only_what_it_created(names: tuple[str, str, str], tmp_path: Path) -> None:
+    name, extra, other = names
+    users.ensure_group(extra)  # there before
+    made = users.Created()
+    users.ensure_user(name, tmp_path, name, [extra, other], made)
+    assert (made.users, made.groups) == ([name], [name, other])
+    again = users.Created()
+    users.ensure_user(name, tmp_path, name, [extra, other], again)
+    assert (again.users, again.groups) == ([], [])
+    assert name in users.group_members()[extra] and name in users.all_users()
+
+
+@pytest.mark.root
 def test_ensure_group_is_idempotent(names: tuple[str, str, str]) -> None:
     _, extra, _ = names
     gid = users.ensure_group(extra)
