@@ -10,6 +10,11 @@ In root mode ``software_root`` is root's and the build user owns only ``software
 and the cache, so it can neither rename nor replace the toolchain or the node's ``.locks``
 (`node.software_root`, checked at every start).
 
+Before running buildout the node asks the master's binary cache for the release built on this
+platform, and unpacks it as the build user instead (the log says "from the binary cache
+(<platform>)"); after a build, a node its master marks as a builder uploads it (`node.binary_cache`,
+``[slapos] binary_cache``). Any failure there is one log line and a normal build.
+
 Before each build the toolchain that runs it is added to the release's record
 (``software_root/.locks/<digest>.toolchains``): the software's scripts name its Python. After a
 build or a removal, toolchains no release records any more are removed (`node.toolchain`).
