@@ -494,6 +494,9 @@ def _record_made(config: NodeConfig, owners: dict[int, users.PartitionUser], cre
     before = made.read(config.instance_root)
     made.write(config.instance_root, made.merge(before, [owner.name for owner in owners.values()],
                                                 created.users, created.groups, fresh))
+    noted = {f"user.{name}": user.uid for name in created.users if (user := users.lookup(name)) is not None}
+    noted |= {f"group.{name}": gid for name in created.groups if (gid := users.group_id(name)) is not None}
+    made.note_created(noted)
 
 
 def _existing_user(name: str) -> users.PartitionUser:

@@ -14,11 +14,19 @@ JSON), root mode only:
 Each format adds to what the record says (a user created by an earlier format stays created);
 `merge` is pure. A record that is missing, unreadable, not a regular file or not root's counts as
 empty: nothing is deleted on its word.
+
+Several nodes on one machine may share a user (the default software user ``slapsoft``): the
+first node's format creates it, the others find it. So format also notes what it creates
+machine-wide, in ``/var/lib/partita/created`` (root's, mode 0700: one file per user or group,
+``user.<name>`` or ``group.<name>``, holding its uid or gid), and unformat deletes a user the
+node uses that some node created (and whose id is still the one noted) once no other node needs
+it, whichever node goes last; it then forgets it there.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +37,7 @@ from partita.slap.fileio import open_directory, open_regular, write_at
 
 RECORD_FILE = ".slapos-made"
 RECORD_LIMIT = 1024 * 1024
+MACHINE_DIRECTORY = Path("/var/lib/partita/created")
 
 
 @dataclass(frozen=True)
@@ -89,3 +98,73 @@ def write(instance_root: Path, made: Made) -> None:
             write_at(dir_fd, RECORD_FILE, render(made), mode=0o644)
     except OSError as error:
         raise SetupError(f"cannot write {instance_root / RECORD_FILE}: {error.strerror}") from None
+
+
+# -- the machine's list ------------------------------------------------------------------------
+
+def machine_created(directory: Path = MACHINE_DIRECTORY) -> dict[str, int]:
+    """What some node created on this machine: ``user.<name>`` and ``group.<name>`` -> its id
+    ({} when there is no list, or it is not root's alone)."""
+    found: dict[str, int] = {}
+    try:
+        with open_directory(directory) as dir_fd:
+            if not _private(dir_fd):
+                return {}
+            for name in os.listdir(dir_fd):
+                if name.startswith(("user.", "group.")):
+                    text = _read_at(dir_fd, name)
+                    if text is not None and text.strip().isdigit():
+                        found[name] = int(text.strip())
+    except OSError:
+        return {}
+    return found
+
+
+def note_created(entries: dict[str, int], directory: Path = MACHINE_DIRECTORY) -> None:
+    """Add ``user.<name>`` / ``group.<name>`` -> id to the machine's list."""
+    if not entries:
+        return
+    try:
+        directory.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
+        with open_directory(directory) as dir_fd:
+            if not _private(dir_fd):
+                raise SetupError(f"refusing {directory}: it must be root's with mode 0700")
+            for name, number in sorted(entries.items()):
+                write_at(dir_fd, name, f"{number}\n", mode=0o600)
+    except OSError as error:
+        raise SetupError(f"cannot note what format created in {directory}: {error.strerror}") from None
+
+
+def forget_created(names: Iterable[str], directory: Path = MACHINE_DIRECTORY) -> None:
+    """Take ``user.<name>`` / ``group.<name>`` entries off the machine's list."""
+    names = list(names)
+    if not names:
+        return
+    try:
+        with open_directory(directory) as dir_fd:
+            for name in names:
+                try:
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    pass
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise SetupError(f"cannot update {directory}: {error.strerror}") from None
+
+
+def _private(dir_fd: int) -> bool:
+    info = os.fstat(dir_fd)
+    return info.st_uid == 0 and not info.st_mode & 0o077
+
+
+def _read_at(dir_fd: int, name: str) -> str | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 64).decode("ascii", "replace") if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    finally:
+        os.close(fd)

@@ -22,9 +22,9 @@ on a file a partition user can write)::
                                              interface's own address               interface any more
     the IPv6 ranges' local routes            the address record's ranges           not routed any more
     the node's claims in the registry        the claims naming its instance root   -
-    users, groups                            what format created (`node.made`)     another node's record
-                                                                                   uses the user, or the
-                                                                                   group still has a
+    users, groups                            what format created (`node.made`):    another node's record
+                                             this node's, or another node's that   uses the user, or the
+                                             this node uses (a shared slapsoft)    group still has a
                                                                                    member that stays
     the instance root                        `node.made` (format created it)       it still holds a file
     --all: software_root (built software,    the configuration                     a toolchain or cache
@@ -91,6 +91,8 @@ class Facts:
     existing_users: frozenset[str] = frozenset()
     members: Mapping[str, frozenset[str]] = field(default_factory=dict)  # each group -> its users
     used_elsewhere: frozenset[str] = frozenset()  # users other nodes' records use
+    machine_users: frozenset[str] = frozenset()  # users some node created (`made.machine_created`)
+    machine_groups: frozenset[str] = frozenset()
     software_root: str = ""
     software_root_exists: bool = False
     software_root_made: bool = False  # format created it (`node.made`)
@@ -220,14 +222,18 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def _plan_users(facts: Facts, result: Plan) -> None:
-    """The users and groups format created, less those another node still needs."""
+    """The users and groups format created (this node's, or one this node uses that another
+    node's format created), less those another node still needs."""
     record = facts.made or made.Made()
-    leaving = {u for u in record.created_users if u in facts.existing_users}
+    used = set(record.users)
+    created_users = set(record.created_users) | (used & facts.machine_users)
+    created_groups = set(record.created_groups) | (used & facts.machine_groups)
+    leaving = {u for u in created_users if u in facts.existing_users}
     kept: dict[str, str] = {u: "another node uses it" for u in leaving & facts.used_elsewhere}
     for user in sorted(leaving - set(kept)):  # userdel deletes the user's group of its name
-        if user in facts.members and user not in record.created_groups:
+        if user in facts.members and user not in created_groups:
             kept[user] = f"its group {user} was there before format"
-    groups = {g for g in record.created_groups if g in facts.members}
+    groups = {g for g in created_groups if g in facts.members}
     kept_groups: dict[str, str] = {}
     changed = True
     while changed:  # a kept user keeps its groups, a kept group keeps its user
@@ -342,12 +348,18 @@ def gather(config: NodeConfig, record: claims.Record | None, netns: int) -> Fact
             present = ()  # the interface is gone, and its addresses with it
         routes = frozenset(network.local_routes())
     record_made = made.read(config.instance_root) if root else None
+    noted = made.machine_created() if root else {}
+    machine_users = {name.removeprefix("user.") for name, number in noted.items() if name.startswith("user.")
+                     and (found := users.lookup(name.removeprefix("user."))) is not None and found.uid == number}
+    machine_groups = {name.removeprefix("group.") for name, number in noted.items()
+                      if name.startswith("group.") and users.group_id(name.removeprefix("group.")) == number}
     software = config.software_root
     return Facts(instance_root=instance_root, partition_base_name=config.partition_base_name,
                  ipv4_network=config.ipv4_local_network, entries=_entries(config.instance_root),
                  record=record, netns=netns, present=present, routes=routes, claims_here=claims_here,
                  made=record_made, existing_users=frozenset(users.all_users()), members=users.group_members(),
-                 used_elsewhere=frozenset(used_elsewhere), software_root=str(software),
+                 used_elsewhere=frozenset(used_elsewhere), machine_users=frozenset(machine_users),
+                 machine_groups=frozenset(machine_groups), software_root=str(software),
                  software_root_exists=_is_directory(software),
                  software_root_made=record_made is not None and str(software) in record_made.directories,
                  outside=tuple((what, str(path)) for what, path in (("toolchain_directory", config.toolchain_root),
@@ -454,6 +466,7 @@ def _apply(config: NodeConfig, p: Plan, netns: int) -> None:
         users.remove_user(user, remove_group=False)
     for group in p.groups:
         users.remove_group(group)
+    made.forget_created([f"user.{user}" for user in p.users] + [f"group.{group}" for group in p.groups])
     if p.software_root:
         _empty_tree(Path(p.software_root), remove=p.software_root_whole)
     if records:

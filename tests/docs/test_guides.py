@@ -67,7 +67,8 @@ def test_client_as_an_ordinary_user_on_a_running_node():
 
 
 def test_node_one_shot_commands_as_an_ordinary_user():
-    """node.md's format, software, instance and report deploy an instance requested beforehand."""
+    """node.md's format, software, instance and report deploy an instance requested beforehand;
+    its unformat stops the node's services and removes the partitions."""
     port, network = free_port(), own_network()
     setup = (f"```sh\nslapos configure local --daemon-listen-port {port} --ipv4-local-network 127.0.{network}.0/24"
              " --partition-number 2\n```\n\n"
@@ -78,6 +79,9 @@ def test_node_one_shot_commands_as_an_ordinary_user():
     runner.run()
     one_shots = next(block.line for block in runner.blocks() if block.text.startswith("slapos node software"))
     assert "slappart0 (web): started" in runner.outputs[one_shots]
+    unformat = next(block.line for block in runner.blocks() if block.text.startswith("slapos node unformat"))
+    assert {"stopped the node's supervisord", "removed partition slappart0"} <= set(
+        runner.outputs[unformat].splitlines()), runner.outputs[unformat]
 
 
 def test_readme_demo_as_an_ordinary_user():

@@ -3,9 +3,13 @@ it prints. And `node.made`, the record of what format created. The real command 
 test_unformat_root.py."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from partita.node import made
+from partita.node.errors import SetupError
 from partita.node.claims import Claim, Record
 from partita.node.network import InterfaceAddress
 from partita.node.unformat import Facts, Outcome, Plan, Running, blocker, describe, plan
@@ -123,3 +127,28 @@ def test_made_record_adds_up_across_formats() -> None:
                                created_groups=("slapsoft", "u0", "u1"), directories=("/srv/node",))
     assert made.parse(made.render(second)) == second
     assert made.parse("not json") is None and made.parse('{"users": 3}') is None
+
+
+def test_a_shared_software_user_goes_with_the_last_node_that_uses_it() -> None:
+    # this node found slapsoft (another node's format created it, noted machine-wide)
+    found = made.Made(users=("slapsoft", "u0", "u1"), created_users=("u0", "u1"), created_groups=("u0", "u1"))
+    alone = plan(facts(made=found, machine_users=frozenset({"slapsoft"}), machine_groups=frozenset({"slapsoft"})))
+    assert alone.users == ["u0", "u1", "slapsoft"] and alone.groups == ["slapsoft", "u0", "u1"]
+    members = {**facts().members, "slapsoft": frozenset({"slapsoft", "u0", "u1", "v0"})}
+    shared = plan(facts(made=found, members=members, machine_users=frozenset({"slapsoft"}),
+                        machine_groups=frozenset({"slapsoft"})))
+    assert shared.users == ["u0", "u1"]  # v0, of the node that created it, is still in its group
+    assert plan(facts(made=found)).users == ["u0", "u1"]  # not noted as made by a node: kept
+
+
+@pytest.mark.root
+def test_the_machines_list_of_what_nodes_created(tmp_path: Path) -> None:
+    directory = tmp_path / "created"
+    made.note_created({"user.slapsoft": 1001, "group.slapsoft": 1002}, directory)
+    assert made.machine_created(directory) == {"user.slapsoft": 1001, "group.slapsoft": 1002}
+    made.forget_created(["user.slapsoft"], directory)
+    assert made.machine_created(directory) == {"group.slapsoft": 1002}
+    directory.chmod(0o755)  # readable by others: not trusted
+    assert made.machine_created(directory) == {}
+    with pytest.raises(SetupError, match="must be root's with mode 0700"):
+        made.note_created({"user.x": 1}, directory)

@@ -1,7 +1,8 @@
 """Issue 13: `slapos node unformat` for real, as root, each test in a network namespace of its own
 (the fixtures of test_format_addresses.py): format then unformat finds the machine as before
 (users, groups, addresses, routes, claims), keeping a software user that existed before; it is
-idempotent; ``--all`` removes software_root (not what a link in it points to). The abusing partition user: a link it planted to a
+idempotent; ``--all`` removes software_root (not what a link in it points to); a software user two
+nodes share goes with the last one. The abusing partition user: a link it planted to a
 root-owned file outside, and a process it left running, neither make unformat delete the outside
 file nor leave the process behind silently; the node's supervisord running makes it refuse too
 (``--stop`` stops both)."""
@@ -123,3 +124,26 @@ def test_a_partition_users_link_and_process_do_not_fool_unformat(namespace: str,
     assert secret.read_text() == "root's\n" and sorted(os.listdir(tmp_path)) == ["secret"]
     assert not partition.exists() and not (node.root / "opt").exists()
     assert not any(e.pw_name.startswith(node.users) for e in pwd.getpwall())
+
+
+def test_a_software_user_two_nodes_share_goes_with_the_last(namespace: str, nodes: list[Node]) -> None:
+    shared = "ptw" + secrets.token_hex(2) + "s"
+    first = Node("ptw" + secrets.token_hex(2), ipv4_local_network="127.0.95.0/24", partition_amount="1",
+                 ipv6_local_network="fd70:6172:7469:95::/64", software_user=shared)
+    second = Node("ptx" + secrets.token_hex(2), ipv4_local_network="127.0.96.0/24", partition_amount="1",
+                  ipv6_local_network="fd70:6172:7469:96::/64", software_user=shared)
+    nodes += [first, second]
+    try:
+        formatted_locally(first.format(namespace))  # creates the software user
+        formatted_locally(second.format(namespace))  # finds it
+        gone = unformat(first, namespace)
+        assert gone.returncode == 0, gone.stderr
+        assert f"kept user {shared} (another node uses it)" in gone.stdout.splitlines()
+        assert pwd.getpwnam(shared)
+        last = unformat(second, namespace)
+        assert last.returncode == 0, last.stderr
+        assert {f"removed user {shared}", f"removed group {shared}"} <= set(last.stdout.splitlines())
+        assert shared not in {e.pw_name for e in pwd.getpwall()} | {g.gr_name for g in grp.getgrall()}
+    finally:
+        subprocess.run(["userdel", shared], capture_output=True, timeout=30)
+        subprocess.run(["groupdel", shared], capture_output=True, timeout=30)
