@@ -165,7 +165,10 @@ def partition_entry(partition: FormattedPartition, interface: str, prefixes: tup
     ips = [ip_entry(interface, partition.ipv4, prefixes[0])]
     if partition.ipv6:
         ips.append(ip_entry(interface, partition.ipv6, prefixes[1]))
-    return {"partition_id": partition.partition_id, "ip_list": ips}
+    entry: dict[str, Any] = {"partition_id": partition.partition_id, "ip_list": ips}
+    if partition.ipv6_range:
+        entry["ipv6_range"] = partition.ipv6_range
+    return entry
 
 
 def resource_document(partition: FormattedPartition, interface: str, user: users.PartitionUser) -> str:

@@ -87,7 +87,7 @@ def instance_file(ctx: NodeContext, work: PartitionWork) -> InstanceFile:
         connection_parameters=dict(instance.connection_parameters), ip_list=work.partition.ip_list,
         shared_instance_list=instance.shared_instance_list, timestamp=instance.timestamp,
         software_path=str(ctx.software_path(release_digest(instance.software_release_uri))),
-        partition_path=str(work.path),
+        partition_path=str(work.path), ipv6_range=work.partition.ipv6_range,
     )
 
 

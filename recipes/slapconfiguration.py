@@ -15,6 +15,12 @@ buildout initialises the section, so every other section can use the values::
 
 All values are strings: text parameters as they are, others (and lists, dicts) as JSON.
 
+A partition formatted with ``partition_has_ipv6_range`` has an IPv6 range of its own besides its
+addresses: ``ipv6-range`` is that network (``2001:db8::1:0/112``), also under slapos.cookbook's
+names ``ipv6-range-network`` (the same), ``ipv6-range-addr`` (``2001:db8::1:0``),
+``ipv6-range-prefixlen`` (``112``) and ``ipv6-range-netmask`` (``ffff:…:ffff:0``); all empty
+when the partition has none (`ipv6_range_options`).
+
 When the release has a descriptor, ``software.cfg.json`` (option ``jsonschema``, default the
 release's URL plus ``.json``), the parameters of the instance's software type are checked against
 the type's ``request`` schema and completed with its defaults, by the rules the master and
@@ -144,6 +150,18 @@ def network_options(document: InstanceFile) -> dict[str, str]:
     }
 
 
+def ipv6_range_options(document: InstanceFile) -> dict[str, str]:
+    """``ipv6-range`` and slapos.cookbook's ``ipv6-range-*`` names of the partition's IPv6 range,
+    empty when it has none (or what the file holds is not an IPv6 network)."""
+    names = ("ipv6-range", "ipv6-range-network", "ipv6-range-addr", "ipv6-range-prefixlen", "ipv6-range-netmask")
+    try:
+        network = ipaddress.IPv6Network(document.ipv6_range or "")
+    except ValueError:
+        return dict.fromkeys(names, "")
+    values = (str(network), str(network), str(network.network_address), str(network.prefixlen), str(network.netmask))
+    return dict(zip(names, values))
+
+
 def default_instance_file(buildout: Any, section: str) -> str:
     """``[slap-connection] instance-file``, or empty when there is no such section or option."""
     try:
@@ -214,6 +232,7 @@ class Recipe:
             **configuration_options(found),
             **identity_options(document),
             **network_options(document),
+            **ipv6_range_options(document),
             "slave-instance-list": json.dumps(slave_instance_list(document), sort_keys=True),
         }
         for key in options:

@@ -69,6 +69,7 @@ def put_compute_node_format(body: dict[str, Any]) -> dict[str, Any]:
                             interface=ip.get("network-interface", ""))
                 for ip in partition.get("ip_list", ())
             ),
+            ipv6_range=partition.get("ipv6_range"),
         )
         for partition in body["compute_partition_list"]
     ]

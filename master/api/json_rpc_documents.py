@@ -117,6 +117,7 @@ def _partition(partition: PartitionView) -> ComputePartition:
         state=partition.state,
         ip_list=tuple((a.interface, a.address) for a in partition.addresses),
         instance=_node_instance(partition.instance) if partition.instance else None,
+        ipv6_range=partition.ipv6_range,
     )
 
 

@@ -91,6 +91,7 @@ class PartitionSource(NamedTuple):
     requester: tuple[str, str] | None
     hosted: tuple[SharedRow, ...]
     supply: SupplyRow | None
+    ipv6_range: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ _COMPUTER_HOSTED = (
     .where(Partition.computer_id == bindparam("computer")).order_by(SoftwareInstance.id)
 )
 _COMPUTER_PARTITIONS = (
-    select(Partition.id, Partition.reference, Partition.state)
+    select(Partition.id, Partition.reference, Partition.state, Partition.ipv6_range)
     .where(Partition.computer_id == bindparam("computer")).order_by(Partition.id)
 )
 
@@ -156,16 +157,16 @@ def computer_source(session: Session, computer: Computer) -> ComputerSource:
     names = _names_of(connection, instances.values())
     hosted = _hosted_by(connection, where)
     partitions = []
-    for pid, partition, state in connection.execute(_COMPUTER_PARTITIONS, where).all():
+    for pid, partition, state, ipv6_range in connection.execute(_COMPUTER_PARTITIONS, where).all():
         row = instances.get(pid)
         if row is None:
             partitions.append(PartitionSource(reference, pid, partition, state, addresses.get(pid, ()),
-                                              None, None, None, (), None))
+                                              None, None, None, (), None, ipv6_range))
         else:
             partitions.append(PartitionSource(
                 reference, pid, partition, state, addresses.get(pid, ()), row,
                 names.get(row.root_id) if row.root_id != row.id else None, names.get(row.requester_id),
-                hosted.get(row.id, ()), by_url.get(row.software_release)))
+                hosted.get(row.id, ()), by_url.get(row.software_release), ipv6_range))
     return ComputerSource(reference, computer.generation, tuple(partitions), supplies)
 
 
@@ -204,7 +205,7 @@ def partition_view(source: PartitionSource) -> PartitionView:
     """The view of one partition of `computer_source`: its JSON decoded."""
     addresses = tuple(Address(*address) for address in source.addresses)
     instance = None if source.instance is None else _row_view(source, source.instance, addresses)
-    return PartitionView(source.computer, source.reference, source.state, addresses, instance)
+    return PartitionView(source.computer, source.reference, source.state, addresses, instance, source.ipv6_range)
 
 
 def _row_view(source: PartitionSource, row: InstanceRow, addresses: tuple[Address, ...]) -> InstanceView:
@@ -228,7 +229,7 @@ def _row_view(source: PartitionSource, row: InstanceRow, addresses: tuple[Addres
         partition=source.reference, addresses=addresses,
         hosted=tuple(SharedView(s.guid, s.title, s.software_type, _raw(s.parameters),
                                 _raw(s.connection_parameters), s.requested_state) for s in source.hosted),
-        host_guid=None, requester_guid=requester[0] if requester else None,
+        host_guid=None, requester_guid=requester[0] if requester else None, ipv6_range=source.ipv6_range,
     )
 
 

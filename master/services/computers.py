@@ -1,4 +1,10 @@
-"""Computers and their partitions: registration by formatting, and look-ups."""
+"""Computers and their partitions: registration by formatting, and look-ups.
+
+A partition may have an IPv6 range besides its addresses (the node's ``partition_has_ipv6_range``):
+one network per partition, in canonical form (``2001:db8::1:0/112``), from /48 to /128, not
+overlapping another partition's (`check_ipv6_range`). A reformat with another range replaces it
+and bumps the partition's instance, whose buildout then sees the new one; without one, it has none.
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -11,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from partita.master.db.models import Computer, Partition, PartitionAddress
 from partita.master.services import access, allocator
-from partita.master.db.changes import mark_computer_changed
+from partita.master.db.changes import bump, mark_computer_changed
 from partita.master.services.identity import Caller
 from partita.master.services.owners import ensure_owner
 from partita.master.services.validation import clean_label, clean_reference
@@ -19,6 +25,7 @@ from partita.slap.errors import Forbidden, NotFound, ValidationError
 from partita.slap.states import PartitionState
 
 MAX_PARTITIONS = 10_000
+IPV6_RANGE_PREFIXES = (48, 128)  # the shortest and longest prefix a partition's range may have
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class AddressSpec:
 class PartitionSpec:
     reference: str
     addresses: Sequence[AddressSpec] = field(default_factory=tuple)
+    ipv6_range: str | None = None   # e.g. "2001:db8::1:0/112"; checked by `check_ipv6_range`
 
 
 def find_computer(session: Session, reference: str) -> Computer | None:
@@ -111,6 +119,10 @@ def format_computer(session: Session, caller: Caller, reference: str, partitions
             PartitionAddress(address=a.address, netmask=a.netmask, interface=a.interface)
             for a in spec.addresses
         ]
+        if partition.ipv6_range != spec.ipv6_range:
+            partition.ipv6_range = spec.ipv6_range
+            if partition.instance is not None:
+                bump(session, partition.instance)  # its buildout must see the new range
     for ref, partition in existing.items():
         if ref not in wanted and partition.state == PartitionState.FREE.value:
             computer.partitions.remove(partition)
@@ -118,6 +130,35 @@ def format_computer(session: Session, caller: Caller, reference: str, partitions
     session.flush()
     allocator.allocate_waiting(session, needs_supply=caller.authenticated)
     return computer
+
+
+def check_ipv6_range(partition: str, value: object) -> ipaddress.IPv6Network:
+    """The IPv6 range `value` of partition `partition` as a network (pure); a ValidationError
+    naming the partition unless it is an IPv6 network in canonical form, with host bits clear,
+    whose prefix is from /48 to /128."""
+    shortest, longest = IPV6_RANGE_PREFIXES
+    problem = f"partition {partition!r} has a bad IPv6 range {value!r}"
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValidationError(f"{problem}: it must be an IPv6 network such as 2001:db8::1:0/112")
+    try:
+        network = ipaddress.IPv6Network(value, strict=True)
+    except ValueError as error:
+        raise ValidationError(f"{problem}: {error}") from None
+    if "/" not in value or str(network) != value:
+        raise ValidationError(f"{problem}: write it in canonical form, {network}")
+    if not shortest <= network.prefixlen <= longest:
+        raise ValidationError(f"{problem}: its prefix must be from /{shortest} to /{longest}")
+    return network
+
+
+def _check_ranges(partitions: Sequence[PartitionSpec]) -> None:
+    """Each range is valid, and no two partitions' ranges overlap."""
+    ranges = sorted((check_ipv6_range(spec.reference, spec.ipv6_range), spec.reference)
+                    for spec in partitions if spec.ipv6_range is not None)
+    for (first, first_ref), (second, second_ref) in zip(ranges, ranges[1:]):
+        if first.overlaps(second):
+            raise ValidationError(f"partition {second_ref!r} has an IPv6 range {second} that overlaps "
+                                  f"partition {first_ref!r}'s {first}")
 
 
 def _check_specs(partitions: Sequence[PartitionSpec]) -> None:
@@ -138,6 +179,7 @@ def _check_specs(partitions: Sequence[PartitionSpec]) -> None:
                 ) from None
             clean_label(address.netmask, f"the netmask of {address.address}")
             clean_label(address.interface, f"the interface of {address.address}")
+    _check_ranges(partitions)
 
 
 def list_computers(session: Session) -> list[Computer]:

@@ -62,6 +62,7 @@ class InstanceView:
     hosted: tuple[SharedView, ...] = ()
     host_guid: str | None = None
     requester_guid: str | None = None
+    ipv6_range: str | None = None   # its partition's IPv6 range, if any
 
     @property
     def ip_list(self) -> list[tuple[str, str]]:
@@ -84,6 +85,7 @@ class PartitionView:
     state: str
     addresses: tuple[Address, ...]
     instance: InstanceView | None
+    ipv6_range: str | None = None   # e.g. "2001:db8::1:0/112" (`master.services.computers`)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class _Placement:
     build_error: str
     supplied: bool
     last_contact: float | None = None
+    ipv6_range: str | None = None
 
 
 _PARTITIONS, _COMPUTERS, _SUPPLIES = Partition.__table__, Computer.__table__, Supply.__table__
@@ -113,7 +116,8 @@ _ADDRESSES, _INSTANCES, _ATTACHMENTS = PartitionAddress.__table__, SoftwareInsta
 # The queries of `instance_view`, prepared once (it answers every request).
 _PLACEMENT = (
     select(_PARTITIONS.c.reference, _COMPUTERS.c.reference, _SUPPLIES.c.requested_state,
-           _SUPPLIES.c.reported_state, _SUPPLIES.c.error_log, _COMPUTERS.c.last_contact)
+           _SUPPLIES.c.reported_state, _SUPPLIES.c.error_log, _COMPUTERS.c.last_contact,
+           _PARTITIONS.c.ipv6_range)
     .select_from(_PARTITIONS.join(_COMPUTERS, _COMPUTERS.c.id == _PARTITIONS.c.computer_id)
                  .outerjoin(_SUPPLIES, and_(_SUPPLIES.c.computer_id == _COMPUTERS.c.id,
                                             _SUPPLIES.c.url == bindparam("software_release"))))
@@ -132,12 +136,13 @@ _HOSTED = (
 
 
 def _placement(connection: Connection, partition_id: int, software_release: str) -> _Placement:
-    partition, computer, requested, reported, error_log, last_contact = connection.execute(
+    partition, computer, requested, reported, error_log, last_contact, ipv6_range = connection.execute(
         _PLACEMENT, {"partition_id": partition_id, "software_release": software_release}
     ).one()
     addresses = tuple(Address(*row) for row in connection.execute(_PARTITION_ADDRESSES, {"partition_id": partition_id}))
     return _Placement(computer, partition, addresses, build_state=reported, build_error=error_log or "",
-                      supplied=requested == SupplyState.AVAILABLE.value, last_contact=last_contact)
+                      supplied=requested == SupplyState.AVAILABLE.value, last_contact=last_contact,
+                      ipv6_range=ipv6_range)
 
 
 def _hosted_by_instance(connection: Connection, host_id: int) -> tuple[SharedView, ...]:
@@ -189,6 +194,7 @@ def instance_view(session: Session, instance: SoftwareInstance,
         hosted=hosted,
         host_guid=host.guid if host is not None else None,
         requester_guid=requester.guid if requester is not None else None,
+        ipv6_range=place.ipv6_range if place is not None and not instance.shared else None,
     )
 
 

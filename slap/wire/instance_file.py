@@ -34,6 +34,7 @@ class InstanceFile:
     timestamp: float
     software_path: str                   # where the software release is built
     partition_path: str                  # the partition's directory
+    ipv6_range: str | None = None        # the partition's IPv6 range ("2001:db8::1:0/112"), if any
 
 
 def render_instance_file(document: InstanceFile) -> dict[str, Any]:
@@ -54,4 +55,5 @@ def parse_instance_file(raw: object, where: str = "instance.json") -> InstanceFi
         shared_instance_list=tuple(read_shared(entry) for entry in fields.objects("shared_instance_list")),
         timestamp=fields.number("timestamp"), software_path=fields.text("software_path"),
         partition_path=fields.text("partition_path"),
+        ipv6_range=fields.optional_text("ipv6_range") if "ipv6_range" in fields.raw else None,
     )

@@ -35,6 +35,7 @@ class ComputePartition:
     state: str                       # free | busy
     ip_list: tuple[tuple[str, str], ...]   # (interface, address)
     instance: NodeInstanceDocument | None
+    ipv6_range: str | None = None    # the partition's IPv6 range ("2001:db8::1:0/112"), if any
 
 
 @dataclass(frozen=True)
@@ -94,4 +95,5 @@ def _partition(fields: Fields) -> ComputePartition:
         state=fields.choice("state", PARTITION_STATES),
         ip_list=fields.ip_list("ip_list"),
         instance=None if raw_instance is None else parse_node_instance(raw_instance, f"{fields.where}.instance"),
+        ipv6_range=fields.optional_text("ipv6_range") if "ipv6_range" in fields.raw else None,  # older masters
     )

@@ -340,7 +340,7 @@ def test_compute_node_state_has_everything_the_node_needs(api: Api) -> None:
         {"software_release_uri": SR, "state": "available", "reported_state": None}]
     busy, free = state["compute_partition_list"]
     assert free == {"compute_partition_id": "slappart1", "state": "free",
-                    "ip_list": [["lo", "10.0.0.2"]], "instance": None}
+                    "ip_list": [["lo", "10.0.0.2"]], "instance": None, "ipv6_range": None}
     assert busy["state"] == "busy" and busy["ip_list"] == [["lo", "10.0.0.1"]]
     instance = busy["instance"]
     assert instance["instance_guid"] == host["instance_guid"]

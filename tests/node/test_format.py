@@ -102,6 +102,8 @@ def test_posted_entry_and_resource_document() -> None:
     ]}
     ipv4_only = fmt.FormattedPartition("slappart1", "u", "127.0.1.2", None)
     assert len(fmt.partition_entry(ipv4_only, "lo", (32, 128))["ip_list"]) == 1
+    ranged = fmt.FormattedPartition("slappart2", "u", "127.0.1.3", "fd70::3", ipv6_range="fd70::1:0/112")
+    assert fmt.partition_entry(ranged, "lo", (32, 128))["ipv6_range"] == "fd70::1:0/112"  # the master stores it
     document = json.loads(fmt.resource_document(partition, "lo", PartitionUser("slapuser0", 5, 6, Path("/h"), ("g",))))
     assert document == {"partition_id": "slappart0", "user": "slapuser0", "uid": 5, "gid": 6,
                         "network_interface": "lo", "ipv4_address": "127.0.1.1", "ipv6_address": "fd70::1"}

@@ -152,3 +152,19 @@ def test_a_value_holding_references_survives_a_reinstall_of_slap_configuration(
     again = run_buildout(toolchain, tmp_path)
     check_ok(again)
     assert "Installing inline" not in again.output  # recorded as it reads back: no reinstall each pass
+
+
+RANGE_OUTPUTS = ["ipv6-range", "ipv6-range-network", "ipv6-range-addr", "ipv6-range-prefixlen", "ipv6-range-netmask"]
+
+
+def test_the_partitions_ipv6_range_under_its_own_and_slapos_cookbooks_names(toolchain: Toolchain, tmp_path: Path) -> None:
+    document = instance_document(tmp_path, ipv6_range="2001:db8::1:0/112")
+    values = run(toolchain, tmp_path, document, names=RANGE_OUTPUTS)
+    assert values == {"ipv6-range": "2001:db8::1:0/112", "ipv6-range-network": "2001:db8::1:0/112",
+                      "ipv6-range-addr": "2001:db8::1:0", "ipv6-range-prefixlen": "112",
+                      "ipv6-range-netmask": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:0"}
+
+
+def test_a_partition_without_an_ipv6_range_has_none(toolchain: Toolchain, tmp_path: Path) -> None:
+    values = run(toolchain, tmp_path, instance_document(tmp_path), names=RANGE_OUTPUTS)
+    assert set(values.values()) == {""}

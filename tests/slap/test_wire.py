@@ -285,3 +285,27 @@ def test_a_connection_section_without_optional_keys_takes_their_defaults() -> No
 
 def test_a_malformed_promise_answer_line_is_refused() -> None:
     assert "field 'period' is missing" in one_line_error(last_answer, ['{"ok": true, "message": "fine"}'])
+
+
+def test_a_partitions_ipv6_range_travels_to_the_instance_file_and_older_peers_omit_it() -> None:
+    """The master's partition entry carries ``ipv6_range`` (issue 13); a master or node that does
+    not know it omits it, read as None."""
+    entry = {"compute_partition_id": "slappart0", "state": "free", "ip_list": [], "instance": None,
+             "ipv6_range": "2001:db8::1:0/112"}
+    state = parse_node_state({"computer_guid": "COMP-1", "generation": 1, "software_installation_list": [],
+                              "compute_partition_list": [entry, {**entry, "ipv6_range": None}]})
+    assert [p.ipv6_range for p in state.compute_partition_list] == ["2001:db8::1:0/112", None]
+    older = {key: value for key, value in entry.items() if key != "ipv6_range"}
+    assert parse_node_state({"computer_guid": "C", "generation": 1, "software_installation_list": [],
+                             "compute_partition_list": [older]}).compute_partition_list[0].ipv6_range is None
+    document = InstanceFile(
+        computer_id="C", partition_id="slappart0", server_url="http://m", instance_guid="G", title="t",
+        root_instance_title="t", software_release_uri="/sr/software.cfg", software_type="default",
+        state="started", parameters={}, connection_parameters={}, ip_list=(), shared_instance_list=(),
+        timestamp=1.0, software_path="/s", partition_path="/p", ipv6_range="2001:db8::1:0/112")
+    rendered = render_instance_file(document)
+    assert parse_instance_file(json.loads(json.dumps(rendered))) == document
+    del rendered["ipv6_range"]
+    assert parse_instance_file(rendered).ipv6_range is None
+    with pytest.raises(MalformedDocument, match="ipv6_range"):
+        parse_instance_file({**render_instance_file(document), "ipv6_range": 112})

@@ -7,12 +7,17 @@ turns them into bytes (it sorts dictionary keys, as xml_marshaller does).
 Every list and dictionary is built fresh for each place it appears: the codec writes a second
 occurrence of the same Python object as a ``<reference>``, which is not what the incumbent sends.
 
+A busy partition with an IPv6 range gives it in its ``_parameter_dict`` as ``ipv6_range``, in the
+shape slapos format writes to a partition's ``.slapos-resource`` (`ipv6_range_entry`), which
+slapos.cookbook's slapconfiguration recipe turns into ``ipv6-range-network`` and its siblings.
+
 Parameters travel on the SLAP wire as ``<instance>`` XML on the incumbent, so their values are
 strings there; `wire_parameters` gives non-string values (stored by the JSON API) their string form.
 The ``_`` (JSON-in-XML) parameter is a string like any other and passes through untouched.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -63,8 +68,16 @@ def slave_entry(shared: SharedView) -> dict[str, Any]:
     }
 
 
+def ipv6_range_entry(network_text: str) -> dict[str, Any]:
+    """``{"addr", "netmask", "network", "prefixlen"}`` of a partition's IPv6 range."""
+    network = ipaddress.IPv6Network(network_text)
+    return {"addr": str(network.network_address), "netmask": str(network.netmask),
+            "network": str(network), "prefixlen": network.prefixlen}
+
+
 def node_parameters(computer: str, partition: str, instance: InstanceView) -> dict[str, Any]:
     """The ``_parameter_dict`` a node receives for a busy partition (§3.4)."""
+    ranged = {"ipv6_range": ipv6_range_entry(instance.ipv6_range)} if instance.ipv6_range else {}
     return {
         **wire_parameters(instance.parameters),
         "ip_list": [(a.interface, a.address) for a in instance.addresses],
@@ -77,6 +90,7 @@ def node_parameters(computer: str, partition: str, instance: InstanceView) -> di
         "slap_software_type": instance.software_type,
         "slave_instance_list": [slave_entry(shared) for shared in instance.hosted if shared.served],
         "timestamp": str(instance.timestamp),
+        **ranged,
     }
 
 

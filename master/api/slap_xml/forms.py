@@ -9,6 +9,7 @@ The client sends a None value as the string ``"None"`` (``reference/slap-protoco
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,31 @@ def _entry(container: Any, key: str, kind: type, what: str, default: Any = None)
     return value
 
 
+def _ipv6_range(value: Any, reference: str) -> str | None:
+    """slapos format's ``ipv6_range`` of a partition (``{}`` when none; else ``addr``,
+    ``prefixlen``, ``netmask`` and ``network``, ``addr/prefixlen``) as the network text the
+    service checks (`computers.check_ipv6_range`), written canonically when it parses."""
+    if value is None or value == {}:
+        return None
+    what = f"partition {reference!r} ipv6_range"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, dict):
+        network, addr, prefixlen = value.get("network"), value.get("addr"), value.get("prefixlen")
+        if isinstance(network, str):
+            text = network
+        elif isinstance(addr, str) and type(prefixlen) is int:
+            text = f"{addr}/{prefixlen}"
+        else:
+            raise ValidationError(f"{what} must give its network (or addr and prefixlen)")
+    else:
+        raise ValidationError(f"{what} must be a dictionary")
+    try:
+        return str(ipaddress.IPv6Network(text, strict=True))
+    except ValueError:
+        return text  # refused, with the reason, by the service
+
+
 def _partition_spec(entry: Any, index: int, interface: str) -> PartitionSpec:
     if not isinstance(entry, dict):
         raise ValidationError(f"partition_list[{index}] must be a dictionary")
@@ -153,7 +179,8 @@ def _partition_spec(entry: Any, index: int, interface: str) -> PartitionSpec:
         addr = _network_text(_entry(address, "addr", str, f"{what}.addr"), f"{what}.addr")
         netmask = _network_text(address.get("netmask"), f"{what}.netmask")
         addresses.append(AddressSpec(address=addr, netmask=netmask, interface=name))
-    return PartitionSpec(reference=reference, addresses=tuple(addresses))
+    return PartitionSpec(reference=reference, addresses=tuple(addresses),
+                         ipv6_range=_ipv6_range(entry.get("ipv6_range"), reference))
 
 
 def computer_configuration(fields: Fields, max_bytes: int = DEFAULT_MAX_BYTES) -> ComputerConfiguration:
