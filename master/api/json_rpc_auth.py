@@ -127,7 +127,7 @@ def _certificate_document(entry: CertificateEntry | None) -> dict[str, Any] | No
 def _computer_document(entry: ComputerEntry) -> dict[str, Any]:
     return {"computer_guid": entry.reference, "title": entry.title, "owner": entry.owner,
             "created_at": _iso(entry.created_at), "partition_count": entry.partition_count,
-            "busy_partition_count": entry.busy_partition_count,
+            "busy_partition_count": entry.busy_partition_count, "instance_count": entry.instance_count,
             "certificate": _certificate_document(entry.certificate),
             "allocation_scope": entry.allocation_scope, "tags": dict(entry.tags), "network_guid": entry.network,
             "contact_state": entry.contact_state, "last_contact": _iso(entry.last_contact),

@@ -1,20 +1,23 @@
 """Computers as an operator sees them: owner, partitions, the state of their certificate, what
 placement knows of them (tags, network, allocation scope) and whether their node calls
-(`master.services.contact`)."""
+(`master.services.contact`).
+
+Its instances are those its partitions hold that are not destroyed: a destroyed instance keeps
+its partition busy until the node has freed it, but is no longer counted."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition
+from partita.master.db.models import Computer, IssuedCertificate, Owner, Partition, SoftwareInstance
 from partita.master.services import access, certificates, contact
 from partita.master.services.computers import get_computer
 from partita.master.services.identity import Caller
 from partita.master.settings import UNREACHABLE_AFTER_SECONDS
-from partita.slap.states import PartitionState
+from partita.slap.states import InstanceState, PartitionState
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,20 @@ class ComputerEntry:
     last_contact: float | None = None
     contact_state: str = contact.NEVER_SEEN
     builder: bool = False  # may fill the binary cache (`master.services.binary_cache`)
+    instance_count: int = 0  # the instances its partitions hold, destroyed ones left out
 
 
 def _entry(row: IssuedCertificate, now: float) -> CertificateEntry:
     return CertificateEntry(row.serial, row.not_before, row.not_after, certificates.state(row, now), row.revoked_at)
+
+
+def _instance_count(session: Session, computer_id: int) -> int:
+    """The instances on the computer's partitions that are not destroyed (being freed)."""
+    return session.scalar(
+        select(func.count()).select_from(SoftwareInstance)
+        .join(Partition, Partition.id == SoftwareInstance.partition_id)
+        .where(Partition.computer_id == computer_id,
+               SoftwareInstance.requested_state != InstanceState.DESTROYED.value)) or 0
 
 
 def _summary(session: Session, computer: Computer, owner: str, now: float, unreachable_after: float, *,
@@ -69,7 +82,7 @@ def _summary(session: Session, computer: Computer, owner: str, now: float, unrea
         tags=tuple(sorted((str(k), str(v)) for k, v in (computer.tags or {}).items())),
         network=computer.network, last_contact=computer.last_contact,
         contact_state=contact.contact_state(computer.last_contact, now, unreachable_after),
-        builder=bool(computer.builder),
+        builder=bool(computer.builder), instance_count=_instance_count(session, computer.id),
     )
 
 

@@ -6,7 +6,8 @@ from typing import Any
 import click
 
 from partita.slap.cli.common import cfg_option, format_option, open_client
-from partita.slap.cli.computers import certificate_expiry, certificate_state, partitions, scope, show_tags
+from partita.slap.cli.computers import (certificate_expiry, certificate_state, instance_count, partitions, scope,
+                                        show_tags)
 from partita.slap.cli.durations import ago, show_time
 from partita.slap.cli.output import print_json, print_mapping, print_table
 
@@ -44,6 +45,7 @@ def show(entry: dict[str, Any]) -> None:
         "owner": entry.get("owner"),
         "created": show_time(entry.get("created_at")),
         "partitions busy/total": partitions(entry),
+        "instances": str(instance_count(entry)),
         "allocation scope": _scope_line(entry),
         "node": f"{entry.get('contact_state') or 'never seen'} (last contact {ago(entry.get('last_contact'))})",
         "tags": show_tags(entry.get("tags")),

@@ -2,9 +2,10 @@
 (``compute_node_list``, ``compute_node``) as table cells, and setting the allocation scope.
 
 An entry: ``computer_guid``, ``title``, ``owner``, ``created_at``, ``partition_count``,
-``busy_partition_count``, ``certificate`` (the newest one, or null: ``serial``, ``not_after``,
-``state`` valid|expiring|expired|revoked), ``allocation_scope`` (open|close|drain), ``tags``,
-``network_guid``, ``contact_state`` (online|unreachable|never seen) and ``last_contact``.
+``busy_partition_count``, ``instance_count`` (destroyed instances left out), ``certificate`` (the
+newest one, or null: ``serial``, ``not_after``, ``state`` valid|expiring|expired|revoked),
+``allocation_scope`` (open|close|drain), ``tags``, ``network_guid``, ``contact_state``
+(online|unreachable|never seen) and ``last_contact``.
 
 ``computer list`` fits 80 columns (`slap.cli.output.print_fitted_table`); ``computer info`` has
 every field.
@@ -24,8 +25,18 @@ FITS = (Fit(8, shorten_middle), Fit(6), Fit(7), Fit(8), Fit(9), Fit(8))
 
 
 def partitions(entry: dict[str, Any]) -> str:
-    """``1/3``: busy partitions (their instances) over all partitions."""
+    """``1/3``: busy partitions over all partitions."""
     return f"{entry.get('busy_partition_count', 0)}/{entry.get('partition_count', 0)}"
+
+
+def instance_count(entry: dict[str, Any]) -> int:
+    """Its instances, destroyed ones left out (busy partitions from a master that does not count them)."""
+    return int(entry.get("instance_count", entry.get("busy_partition_count")) or 0)
+
+
+def instances(entry: dict[str, Any]) -> str:
+    """``1/3``: its instances over all partitions."""
+    return f"{instance_count(entry)}/{entry.get('partition_count', 0)}"
 
 
 def certificate_state(entry: dict[str, Any]) -> str:
@@ -57,7 +68,7 @@ def show_tags(tags: Any) -> str:
 def row(entry: dict[str, Any]) -> list[Any]:
     """One computer as a row of `COLUMNS`."""
     return [entry.get("computer_guid"), scope(entry), entry.get("contact_state") or "never seen",
-            ago(entry.get("last_contact")), partitions(entry), certificate_state(entry)]
+            ago(entry.get("last_contact")), instances(entry), certificate_state(entry)]
 
 
 def set_scope(cfg: str | None, computer_guid: str, value: str) -> None:

@@ -131,6 +131,16 @@ def test_computer_list_table_and_json(fake: FakeMaster, cfg: str) -> None:
     assert run(cfg, "computer", "list").stdout == "No computers.\n"
 
 
+def test_computer_list_and_info_count_instances_not_destroyed(fake: FakeMaster, cfg: str) -> None:
+    """A destroyed instance keeps its partition busy until freed; it is no longer an instance (issue 13)."""
+    counted = {**COMPUTER, "instance_count": 2, "certificates": [], "partitions": []}
+    fake.answers["slapos.allDocs.v0.compute_node_list"] = (200, {"result_list": [counted]})
+    assert run(cfg, "computer", "list").stdout.splitlines()[2].split()[-2:] == ["2/10", "valid"]
+    fake.answers["slapos.get.v0.compute_node"] = (200, counted)
+    lines = [line.split() for line in run(cfg, "computer", "info", "COMP-1").stdout.splitlines()]
+    assert ["instances", "2"] in lines and ["partitions", "busy/total", "3/10"] in lines
+
+
 def test_computer_info_shows_certificates_and_partitions(fake: FakeMaster, cfg: str) -> None:
     detail = {**COMPUTER, "certificates": [
         {"serial": "1f2e", "not_before": "2026-11-30T09:00:00+00:00", "not_after": "2027-11-30T09:00:00+00:00",
