@@ -6,8 +6,9 @@ One experiment for the module: ``up`` once (the fixture), then the tests in orde
 repeated lines, the table, a second ``up`` that changes nothing, hello-web pinned to the second host
 answering from the third host's namespace, ``status``, ``collect`` (every host's files, no private
 key), and ``down`` last (no process, user, address or remote directory left). The hosts share this
-machine's file system and users, so ``--node-setting`` gives each its own user prefix, and the
-nodes use the tests' prebuilt toolchain and cache (a build needs nothing from outside).
+machine's file system and users, so ``--node-setting`` gives each its own user prefix. The hosts
+reach no package index: Partita is installed from the wheels ``up`` copies, and each node builds
+its toolchain from the master's package index (the wheels ``up`` put there).
 """
 from __future__ import annotations
 
@@ -25,10 +26,10 @@ import pytest
 
 from partita.slap.client import MasterClient
 from tests.support import netns
-from tests.support.cluster import CACHE, http_get_in
+from tests.support.cluster import http_get_in
 from tests.support.node import HELLO_WEB
 from tests.support.ssh_hosts import SshHosts, ssh_hosts, users_of
-from tests.support.toolchain import TEST_ROOT, TOOLCHAIN_ROOT, test_toolchain
+from tests.support.toolchain import TEST_ROOT
 
 pytestmark = pytest.mark.root
 SLAPOS = str(Path(sys.executable).parent / "slapos")
@@ -73,20 +74,17 @@ def up_arguments(hosts: SshHosts) -> list[str]:
             "--ipv4-network", str(hosts.network.ipv4_network),
             "--postgres-user", f"{prefix}pg", "--wheelhouse", str(WHEELHOUSE),
             "--node-setting", f"slapformat.user_base_name={prefix}{{index}}u",
-            "--node-setting", f"toolchain_directory={TOOLCHAIN_ROOT}",
-            "--node-setting", f"cache_directory={CACHE}",
             "--node-setting", "software_timeout=300", "--node-setting", "buildout_timeout=120"]
 
 
 @pytest.fixture(scope="module")
 def experiment() -> Iterator[Experiment]:
-    test_toolchain()  # built once, before any node needs it
-    CACHE.mkdir(parents=True, exist_ok=True)
     with ssh_hosts(HOSTS) as hosts:
         directory = hosts.directory / "local"
         directory.mkdir()
         running = Experiment(hosts, directory, subprocess.CompletedProcess([], 0))
         running.up = running.slapos(*up_arguments(hosts))
+        print(running.up.stdout)
         yield running
 
 
@@ -110,13 +108,32 @@ def test_up_prints_a_row_per_distinct_host_and_the_client_configuration(experime
 
 def test_a_second_up_completes_and_duplicates_nothing(experiment: Experiment) -> None:
     before = experiment.state
-    with experiment.client() as client:
-        computers = len(client.list_compute_nodes())
+    remote = experiment.hosts.directory / "remote"
+    wheels = {path: path.stat().st_mtime_ns for path in WHEELHOUSE.rglob("*.whl")}
+    installed = {path: path.stat().st_mtime_ns for path in remote.glob("*/installed")}
+    users = users_of(experiment.hosts.run_id)
     again = experiment.slapos(*up_arguments(experiment.hosts))
+    print(again.stdout)
     assert experiment.state["hosts"] == before["hosts"]
+    partita = {path for path in wheels if path.name.startswith("partita-")}
+    assert {path: path.stat().st_mtime_ns for path in wheels if path not in partita} == {
+        path: mark for path, mark in wheels.items() if path not in partita}  # nothing downloaded
+    if all(path.exists() and path.stat().st_mtime_ns == wheels[path] for path in partita):
+        # nothing installed again (unless Partita's source changed meanwhile: a checkout being edited)
+        assert {path: path.stat().st_mtime_ns for path in installed} == installed
+    assert users_of(experiment.hosts.run_id) == users
     with experiment.client() as client:
-        assert len(client.list_compute_nodes()) == computers == HOSTS - 1
-    assert "install" in again.stdout
+        assert len(client.list_compute_nodes()) == HOSTS - 1
+    for namespace in experiment.hosts.network.namespaces[1:]:
+        daemons = [pid for pid in netns.namespace_pids(namespace.name) if b"node\0run" in _cmdline(pid)]
+        assert len(daemons) == 1, namespace.name
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_hello_web_on_the_second_host_answers_the_third(experiment: Experiment) -> None:
@@ -133,6 +150,7 @@ def test_hello_web_on_the_second_host_answers_the_third(experiment: Experiment) 
             time.sleep(0.5)
     url = doc.get("connection_parameters", {}).get("url")
     assert url, doc.get("status_reason")
+    assert (experiment.hosts.directory / "remote" / "h2" / "soft" / ".toolchain").is_dir()  # built from the master's index
     third = experiment.hosts.network.namespaces[2]
     assert "from h2" in http_get_in(experiment.hosts.network, third, url)
 
