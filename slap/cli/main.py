@@ -78,6 +78,7 @@ GROUP_HELP: dict[str, str] = {
     "master": "The master: the catalog and its APIs.",
     "configure": "Write configuration files.",
     "node": "The node agent.",
+    "experiment": "A cluster on hosts reached over SSH (a Grid'5000 reservation): up, status, collect, down.",
     "computer": "Computers (nodes): enrolment tokens, list, info, revocation, placement.",
     "computer.token": "Single-use tokens a node enrols with.",
     "computer.tag": "Tags placement matches (an SLA's tag.NAME=value).",
