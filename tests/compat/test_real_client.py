@@ -285,6 +285,26 @@ def test_request_without_free_partition_waits_then_is_allocated(client: PeerClie
     assert w3_later["answer"]["_parameter_dict"]["n"] == "3"
 
 
+def test_a_partitions_ipv6_range_reaches_the_node_and_the_recipe(client: PeerClient) -> None:
+    """slapos format's ipv6_range of a partition (issue 13) is stored, and the real library sees it
+    in that partition's parameters, in the shape of the partition's .slapos-resource."""
+    ranged = "2001:db8::1:0/112"
+    _, _, first, second, listed, seen = client.ok(
+        {"op": "format", "computer_id": COMPUTER_ID,
+         "partitions": [["slappart0", "127.0.1.1", ranged], ["slappart1", "127.0.1.2"]]},
+        {"op": "supply", "url": SR, "computer_id": COMPUTER_ID},
+        request("ranged"), request("plain"), computer(),
+        {"op": "partition", "as": [COMPUTER_ID, "slappart0"]},
+    )
+    assert (first["getId"], second["getId"]) == ({"ok": "slappart0"}, {"ok": "slappart1"})
+    expected = {"addr": "2001:db8::1:0", "netmask": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:0", "network": ranged,
+                "prefixlen": 112}
+    partitions = partitions_by_id(listed)
+    assert partitions["slappart0"]["_parameter_dict"]["ipv6_range"] == expected
+    assert "ipv6_range" not in partitions["slappart1"]["_parameter_dict"]
+    assert seen["getInstanceParameterDict"]["ok"]["ipv6_range"] == expected
+
+
 def test_errors_the_client_understands(client: PeerClient) -> None:
     client.ok(format_step(1))
     (unknown_computer, bad_authorization, bad_publish, unknown_partition, wrong_method, empty_form,

@@ -29,6 +29,7 @@ Operations (fields marked ? are optional):
                (plain `requests`, no client logic)
   marshal      value                    -> the client's dumps(value), for raw forms
 """
+import ipaddress
 import json
 import sys
 import traceback
@@ -71,8 +72,17 @@ def attempt(function, *args, **kw):
         }
 
 
+def ipv6_range(network):
+    """A partition's ipv6_range as slapos format writes it ({} without one)."""
+    if not network:
+        return {}
+    parsed = ipaddress.IPv6Network(network)
+    return {"addr": str(parsed.network_address), "netmask": str(parsed.netmask), "network": network,
+            "prefixlen": parsed.prefixlen}
+
+
 def computer_dict(computer_id, partitions):
-    """What `slapos node format` posts (§2.5), for partitions [[reference, ipv4], ...]."""
+    """What `slapos node format` posts (§2.5), for partitions [[reference, ipv4(, ipv6 range)], ...]."""
     return {
         "reference": computer_id, "address": "127.0.0.1", "netmask": "255.0.0.0",
         "instance_root": "/srv/slapgrid", "software_root": "/opt/slapgrid",
@@ -80,14 +90,14 @@ def computer_dict(computer_id, partitions):
             "reference": reference,
             "address_list": [{"addr": ipv4, "netmask": "255.0.0.0"},
                              {"addr": "::1", "netmask": IPV6_NETMASK}],
-            "external_storage_list": [], "ipv6_range": {},
+            "external_storage_list": [], "ipv6_range": ipv6_range(rest[0] if rest else None),
             "path": "/srv/slapgrid/" + reference,
             "tap": {"ipv4_addr": "", "ipv4_gateway": "", "ipv4_netmask": "", "ipv4_network": "",
                     "name": "slaptap" + reference[len("slappart"):]},
             "tun": None,
             "user": {"name": "slapuser" + reference[len("slappart"):], "path": "/srv/slapgrid/" + reference,
                      "shell": "/bin/sh", "additional_group_list": ["slapsoft"]},
-        } for reference, ipv4 in partitions],
+        } for reference, ipv4, *rest in partitions],
     }
 
 
