@@ -74,11 +74,14 @@ def main() -> int:
         results["up"], output = experiment(directory, *arguments)
         results["phases"] = phases(output)
         print(output)
-        results["up_again"], _ = experiment(directory, *arguments)
-        results["down"], _ = experiment(directory, "down")
+        results["up_again"], output = experiment(directory, *arguments)
+        results["phases_again"] = phases(output)
+        results["down"], output = experiment(directory, "down")
+        results["down_steps"] = {name: float(value) for name, value in _PHASE.findall(output)}
     print(f"{options.hosts} hosts: up {results['up']:.1f} s ("
           + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in results["phases"].items())
-          + f"); up again {results['up_again']:.1f} s; down {results['down']:.1f} s")
+          + f"); up again {results['up_again']:.1f} s ({results['phases_again']}); "
+          f"down {results['down']:.1f} s ({results['down_steps']})")
     if options.json:
         Path(options.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -8,6 +8,8 @@ be run again.
 """
 from __future__ import annotations
 
+import time
+
 from partita.experiment import remote
 from partita.experiment.context import MASTER_CONFIG, MASTER_PIDFILE, NODE_CONFIG, NODE_PIDFILE, Context, path
 from partita.experiment.ssh import parallel
@@ -38,15 +40,24 @@ def clean(context: Context, host: HostState) -> None:
     remote.remove_directory(context.ssh, host.name, host.remote_dir)
 
 
-def down(context: Context) -> None:
+def down(context: Context) -> dict[str, float]:
+    """Every step, also after one failed (the first failure is raised at the end); each step's
+    seconds."""
     state = context.state
     errors: list[Exception] = []
-    for step in (lambda: parallel(state.nodes, lambda host: stop_node(context, host), name=lambda h: h.name),
-                 lambda: stop_master(context, state.master),
-                 lambda: parallel(state.hosts, lambda host: clean(context, host), name=lambda h: h.name)):
+    steps = {
+        "nodes": lambda: parallel(state.nodes, lambda host: stop_node(context, host), name=lambda h: h.name),
+        "master": lambda: stop_master(context, state.master),
+        "clean": lambda: parallel(state.hosts, lambda host: clean(context, host), name=lambda h: h.name),
+    }
+    seconds: dict[str, float] = {}
+    for name, step in steps.items():
+        started = time.monotonic()
         try:
             step()
         except Exception as error:  # noqa: BLE001 - every step runs; the first failure is raised after
             errors.append(error)
+        seconds[name] = time.monotonic() - started
     if errors:
         raise errors[0]
+    return seconds

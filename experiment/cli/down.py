@@ -17,7 +17,7 @@ from partita.experiment.state import save
 def command(directory: str) -> None:
     """Stop everything the experiment started and leave the hosts as found."""
     context = load_context(directory)
-    teardown.down(context)
+    seconds = teardown.down(context)
     state = context.state
     state.running = False
     state.master_url = state.client_config = ""
@@ -27,4 +27,5 @@ def command(directory: str) -> None:
         host.partitions = 0
     save(context.directory, state)
     shutil.rmtree(context.client_config.parent, ignore_errors=True)
-    click.echo(f"down: {len(state.hosts)} hosts left as found")
+    steps = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+    click.echo(f"down: {len(state.hosts)} hosts left as found ({steps})")
