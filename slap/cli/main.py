@@ -76,6 +76,7 @@ GROUP_HELP: dict[str, str] = {
     "service": "Your instances (SlapOS's names for list and info).",
     "proxy": "The all-in-one proxy: a master with one local computer.",
     "master": "The master: the catalog and its APIs.",
+    "master.packages": "The master's package index, for nodes that reach only the master: fetch, list.",
     "configure": "Write configuration files.",
     "node": "The node agent.",
     "experiment": "A cluster on hosts reached over SSH (a Grid'5000 reservation): up, status, collect, down.",
