@@ -168,14 +168,14 @@ def _run_buildout(ctx: NodeContext, url: str, path: Path) -> None:
         profile = path / "buildout.cfg"
         write_file(path, profile.name, software_profile(url, path, cache), mode=0o644, owner=owner)
         remove_file(path, BUILD_LOG)
+        env = clean_environment(path, user, pip_environment(ctx.config))
     except NodeError as error:
         raise CommandFailed(str(error), "") from None
     log_path = path / BUILD_LOG
     log.info("software %s: building in %s (log: %s)", url, path, log_path)
     outcome = run(
         [str(ctx.toolchain.buildout), "-N", "-c", str(profile)],
-        cwd=path, env=clean_environment(path, user, pip_environment(ctx.config)),
-        timeout=ctx.config.software_timeout,
+        cwd=path, env=env, timeout=ctx.config.software_timeout,
         run_as=user, log_path=log_path, umask=0o022,
         on_line=lambda line: log.info("software %s | %s", path.name, line),
         pid_file=_locks(ctx) / f"{path.name}.pid",
