@@ -35,7 +35,7 @@ following a link a partition user planted (`shutil.rmtree` with ``dir_fd``): a l
 outside is removed, not what it points to. Every step is idempotent: a second run finds nothing
 and says so. ``--dry-run`` says what it would do and does nothing.
 
-Pure: `plan`, `blocker`, `describe`. IO: `gather`, `unformat`.
+Pure: `plan`, `blocker`, `what_runs`, `describe`. IO: `gather`, `gather_running`, `unformat`.
 """
 from __future__ import annotations
 
@@ -138,6 +138,14 @@ class Outcome:
 
 def blocker(running: Running, socket: str) -> str | None:
     """Why unformat refuses to go on without ``--stop`` (None: nothing of the node runs)."""
+    parts = what_runs(running, socket)
+    if not parts:
+        return None
+    return "; ".join(parts) + ": stop them first, or run slapos node unformat --stop"
+
+
+def what_runs(running: Running, socket: str) -> list[str]:
+    """What of the node runs, in words (pure)."""
     parts = []
     if running.supervisord:
         parts.append(f"the node's supervisord is running (socket {socket})")
@@ -145,9 +153,7 @@ def blocker(running: Running, socket: str) -> str | None:
         shown = ", ".join(f"{pid} ({user})" for pid, user in running.processes[:5])
         more = f" and {len(running.processes) - 5} more" if len(running.processes) > 5 else ""
         parts.append(f"processes of the node's users run: {shown}{more}")
-    if not parts:
-        return None
-    return "; ".join(parts) + ": stop them first, or run slapos node unformat --stop"
+    return parts
 
 
 def plan(facts: Facts, everything: bool = False) -> Plan:
@@ -286,6 +292,7 @@ def unformat(config: NodeConfig, *, dry_run: bool = False, stop: bool = False,
     when something of the node runs and `stop` is not given."""
     with _command_locks(config):
         root = os.geteuid() == 0
+        _check_owner(config.instance_root)
         netns = claims.current_netns()
         record = claims.read_record(config.instance_root) if root else None
         if record is not None and record.netns != netns:
@@ -296,8 +303,8 @@ def unformat(config: NodeConfig, *, dry_run: bool = False, stop: bool = False,
         running = gather_running(config, facts, outcome.plan)
         reason = blocker(running, str(config.supervisor_socket))
         if dry_run:
-            if reason is not None:
-                outcome.stopped.append(f"would stop (--stop): {reason.rpartition(': stop them')[0]}")
+            outcome.stopped += [f"would stop (--stop): {part}"
+                                for part in what_runs(running, str(config.supervisor_socket))]
             return outcome
         if reason is not None and not stop:
             raise UnformatError(f"nothing removed: {reason}")
@@ -305,6 +312,20 @@ def unformat(config: NodeConfig, *, dry_run: bool = False, stop: bool = False,
             outcome.stopped = _stop(config, running)
         _apply(config, outcome.plan, netns)
     return outcome
+
+
+def _check_owner(instance_root: Path) -> None:
+    """An UnformatError unless this user may unformat the node of `instance_root` (root, or the
+    user of a single-user node, who owns it)."""
+    try:
+        owner = os.lstat(instance_root).st_uid
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise UnformatError(f"cannot read instance_root {instance_root}: {error.strerror}") from None
+    if os.geteuid() not in (0, owner):
+        raise UnformatError(f"nothing removed: {instance_root} is uid {owner}'s: run slapos node unformat as root "
+                            "(or as that user)")
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from partita.node.supervisor import Supervisor
 from partita.slap.config import read_config
 from tests.node.test_format_addresses import (Node, addresses, formatted_locally, ip, local_routes,  # noqa: F401
                                               namespace, nodes)
+from tests.support.node import as_single_user
 from tests.support.server import SLAPOS
 
 pytestmark = pytest.mark.root
@@ -55,6 +56,10 @@ def test_unformat_finds_the_machine_as_before(namespace: str, nodes: list[Node])
     assert formatted["users"] == sorted([node.users + "s", node.users + "u0", node.users + "u1"])
     assert len(formatted["routes"]) == 2 and len(formatted["claims"]) == 4  # type: ignore[arg-type]
 
+    other = subprocess.run(as_single_user("node", "unformat", "--cfg", str(node.root / "slapos.cfg")),
+                           capture_output=True, text=True, timeout=120)  # not root: refused
+    assert (other.returncode, other.stderr.strip()) == (1, f"slapos: error: nothing removed: {node.root / 'srv'} is "
+                                                           "uid 0's: run slapos node unformat as root (or as that user)")
     dry = unformat(node, namespace, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would remove partition slappart0" in dry.stdout and machine(namespace, node) == formatted
