@@ -22,6 +22,7 @@ BUILD_TIMEOUT = 300.0
 # The modules in the order they run: those that disturb a node (cut its link, kill it) last; the
 # binary cache's own cluster first, so that it is gone before the shared one starts.
 ORDER = ("test_binary_cache.py", "test_placement.py", "test_tree.py", "test_link_cut.py", "test_node_kill.py")
+LAST = "test_unformat.py"  # after every other module: the nodes are gone after it
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,6 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.root)
         item.add_marker(pytest.mark.postgresql)
     rank = {name: number for number, name in enumerate(ORDER)}
+    rank[LAST] = len(ORDER) + 1
     ordered = iter(sorted(ours, key=lambda item: rank.get(item.path.name, len(ORDER))))  # stable
     items[:] = [next(ordered) if "tests/cluster/" in item.nodeid else item for item in items]
 
