@@ -91,7 +91,9 @@ def master(context: Context, options: Options, wheelhouse: Wheelhouse) -> None:
             f"tls_addresses = {host.address}\n"
             f"packages_directory = {path(host, 'master/packages')}\n"))
     env = tuple(remote.database_env(host.remote_dir))
-    init = remote.slapos(ssh, host.name, host.remote_dir, "master", "init", "--cfg", config, timeout=300,
+    # a new admin token if this machine lost its client configuration (the admin enrolled already)
+    fresh = [] if context.client_config.is_file() else ["--new-admin-token"]
+    init = remote.slapos(ssh, host.name, host.remote_dir, "master", "init", "--cfg", config, *fresh, timeout=300,
                          prefix=env)
     token = next((line.split(_TOKEN_LINE, 1)[1].strip() for line in init.splitlines() if _TOKEN_LINE in line), "")
     ssh.script(host.name, 'umask 022; mkdir -p "$1/master/packages"; cd "$1/wheelhouse"; '
@@ -104,8 +106,7 @@ def master(context: Context, options: Options, wheelhouse: Wheelhouse) -> None:
     state.master_url = url
     if not context.client_config.is_file():
         if not token:
-            raise ExperimentError(f"{host.name}: the master's admin enrolled already but {context.client_config} "
-                                  "is missing: run 'slapos master init --new-admin-token' there")
+            raise ExperimentError(f"{host.name}: slapos master init printed no admin token")
         _configure_client(context, url, token)
     state.client_config = str(context.client_config)
 

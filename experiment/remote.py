@@ -90,13 +90,22 @@ rm -f "$pidfile"
 
 _SWEEP = """
 # every process still running from the remote directory (command line or working directory)
-for entry in /proc/[0-9]*; do
-    pid=${entry#/proc/}
-    [ "$pid" = "$$" ] && continue
-    line=$(tr '\\0' ' ' < "$entry/cmdline" 2>/dev/null) || continue
-    cwd=$(readlink "$entry/cwd" 2>/dev/null || true)
-    case "$line $cwd/" in *"$1/"*) kill -KILL "$pid" 2>/dev/null && echo "$pid" || true ;; esac
-done
+import os, signal, sys
+prefix = sys.argv[1] + "/"
+for name in os.listdir("/proc"):
+    if not name.isdigit() or int(name) in (os.getpid(), os.getppid()):
+        continue
+    try:
+        line = open(f"/proc/{name}/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+        cwd = os.readlink(f"/proc/{name}/cwd") + "/"
+    except OSError:
+        continue
+    if prefix in line or cwd.startswith(prefix):
+        try:
+            os.kill(int(name), signal.SIGKILL)
+            print(name)
+        except ProcessLookupError:
+            pass
 """
 
 _POSTGRES = """
@@ -197,9 +206,9 @@ def stop_daemon(ssh: Ssh, host: str, pidfile: str, marker: str) -> None:
     ssh.script(host, _STOP_DAEMON, pidfile, marker, timeout=60)
 
 
-def sweep(ssh: Ssh, host: str, directory: str) -> list[int]:
+def sweep(ssh: Ssh, host: str, directory: str, python: str = PYTHON) -> list[int]:
     """SIGKILL what still runs from `directory` on `host`; the pids."""
-    return [int(word) for word in ssh.script(host, _SWEEP, directory).stdout.split()]
+    return [int(word) for word in ssh.run(host, [python, "-c", _SWEEP, directory]).stdout.split()]
 
 
 def postgres(ssh: Ssh, host: str, directory: str, user: str) -> bool:
