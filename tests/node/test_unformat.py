@@ -12,7 +12,7 @@ from partita.node import made
 from partita.node.errors import SetupError
 from partita.node.claims import Claim, Record
 from partita.node.network import InterfaceAddress
-from partita.node.unformat import Facts, Outcome, Plan, Running, blocker, describe, plan
+from partita.node.unformat import Facts, Outcome, Plan, Running, blocker, describe, plan, what_runs
 
 ROOT = "/srv/node"
 NETNS = 4026531840
@@ -110,6 +110,13 @@ def test_blocker_names_what_runs() -> None:
         "the node's supervisord is running (socket /srv/node/sv.sock); processes of the node's users run: "
         "100 (u0), 101 (u0), 102 (u0), 103 (u0), 104 (u0) and 2 more: stop them first, or run slapos node "
         "unformat --stop")
+
+
+def test_what_runs_is_said_by_dry_run() -> None:
+    running = Running(True, ((100, "u0"),))
+    assert what_runs(running, "/s") == ["the node's supervisord is running (socket /s)",
+                                        "processes of the node's users run: 100 (u0)"]
+    assert what_runs(Running(False), "/s") == []
 
 
 def test_describe() -> None:

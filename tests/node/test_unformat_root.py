@@ -58,8 +58,9 @@ def test_unformat_finds_the_machine_as_before(namespace: str, nodes: list[Node])
 
     other = subprocess.run(as_single_user("node", "unformat", "--cfg", str(node.root / "slapos.cfg")),
                            capture_output=True, text=True, timeout=120)  # not root: refused
-    assert (other.returncode, other.stderr.strip()) == (1, f"slapos: error: nothing removed: {node.root / 'srv'} is "
-                                                           "uid 0's: run slapos node unformat as root (or as that user)")
+    assert (other.returncode, other.stderr.strip()) == (
+        1, f"slapos: error: nothing removed: {node.root / 'srv'} is uid 0's: run slapos node unformat as root "
+           "(or as that user)")
     dry = unformat(node, namespace, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would remove partition slappart0" in dry.stdout and machine(namespace, node) == formatted
