@@ -118,6 +118,8 @@ def test_closed_port_is_master_unreachable() -> None:
     assert str(raised.value).startswith(f"cannot reach the master at {url}: ")
     assert "refused" in str(raised.value).lower()
     assert isinstance(raised.value, MasterRefused)  # the kind, for the node's back-off
+    with pytest.raises(MasterRefused):  # over TLS too: refused before any handshake
+        MasterClient(f"https://127.0.0.1:{closed_port()}", timeout=2).list_instance_trees()
 
 
 def test_a_reset_connection_is_master_refused() -> None:
