@@ -10,8 +10,6 @@ A host's remote directory ``D`` holds: ``wheelhouse/`` and ``venv/`` (Partita, i
 """
 from __future__ import annotations
 
-import shlex
-
 from partita.experiment.errors import SshError
 from partita.experiment.ssh import Ssh
 
@@ -252,7 +250,3 @@ def slapos(ssh: Ssh, host: str, directory: str, *args: str, timeout: float = 300
     """``D/venv/bin/slapos ARGS`` on `host` (after `prefix`, e.g. ``env X=Y``); its output."""
     done = ssh.run(host, [*prefix, f"{directory}/venv/bin/slapos", *args], timeout=timeout, check=check)
     return done.stdout.decode()
-
-
-def quoted(argv: list[str]) -> str:
-    return shlex.join(argv)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from partita.experiment import deploy, layout, report, wheelhouse
+from partita.experiment import deploy, layout, remote, report, wheelhouse
 from partita.experiment.cli.common import client_hint, dir_option
 from partita.experiment.context import Context
 from partita.experiment.errors import ExperimentError
@@ -38,7 +38,7 @@ from partita.experiment.state import HostState, State, load, save
 @click.option("--master-port", type=click.IntRange(1, 65535), default=8443, show_default=True)
 @click.option("--postgres-user", default="partita-pg", show_default=True,
               help="The unix user PostgreSQL runs as on the first host (made if missing, removed by down).")
-@click.option("--python", default=deploy.remote.PYTHON, show_default=True, help="The hosts' Python.")
+@click.option("--python", default=remote.PYTHON, show_default=True, help="The hosts' Python.")
 @click.option("--wheelhouse", "wheelhouse_dir", metavar="DIR", help="Where the wheels are cached (default: DIR/wheelhouse).")
 @dir_option
 def command(hosts_file: str, ssh_user: str, ssh_config: str | None, software: tuple[str, ...], partitions: int,

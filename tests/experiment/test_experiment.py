@@ -182,8 +182,9 @@ def test_down_leaves_the_hosts_as_found(experiment: Experiment) -> None:
     for namespace in hosts.network.namespaces:
         left = [pid for pid in netns.namespace_pids(namespace.name) if pid not in sshd]
         assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left if Path(f"/proc/{pid}").exists()]
-        addresses = netns.ip("-n", namespace.name, "-4", "-o", "addr", "show", "scope", "global")
-        assert [line for line in addresses.splitlines() if namespace.ipv4 not in line] == []
+        for family, own in (("-4", namespace.ipv4), ("-6", namespace.ipv6)):
+            addresses = netns.ip("-n", namespace.name, family, "-o", "addr", "show", "scope", "global")
+            assert [line for line in addresses.splitlines() if f" {own}/" not in line] == []
     assert users_of(hosts.run_id) == []
     assert not (hosts.directory / "remote").exists() or not any((hosts.directory / "remote").iterdir())
     assert experiment.state["running"] is False
