@@ -18,6 +18,12 @@ own certificate (role ``computer``: neither a partition certificate nor a user t
 gets 403 ``NOT_A_BUILDER`` and nothing is stored. A partition user on a builder cannot reach the
 node's certificate (root's). Every node (and admins) may read the cache.
 
+Every release a node builds runs as its one software user, which owns the other releases' software
+directories: a release someone else supplied could change them before they are uploaded. So a
+builder uploads a release only while it is supplied to it, and only if every release ever
+supplied to it (`Supply` rows) was supplied by its owner or an admin (`check_supplies`): a user who
+may supply any computer cannot turn a builder's upload into code of theirs on the other nodes.
+
 **Upload** (chunked: the front reads whole bodies, at most ``max_body_bytes``)::
 
     begin(key, url, platform, size, sha256)
@@ -51,7 +57,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from partita.master.db.models import BinaryCacheEntry, Computer
+from partita.master.db.models import BinaryCacheEntry, Computer, Owner, Supply
 from partita.master.services import access, audit
 from partita.master.services.computers import get_computer
 from partita.master.services.identity import Caller
@@ -143,6 +149,18 @@ def check_chunk(declared: int, held: int, offset: int, length: int) -> None:
                               f"size {declared}")
 
 
+def check_supplies(computer: str, release_url: str, supplied: list[tuple[str, str]], trusted: set[str]) -> None:
+    """`supplied`: (url, supplier) of every supply of the builder `computer`; `trusted`: its owner
+    and the admins. The release must be among them, and every supplier trusted (403 otherwise)."""
+    if release_url not in {url for url, _ in supplied}:
+        raise NotABuilder(f"{release_url[:300]!r} is not supplied to computer {computer!r}: it uploads only what "
+                          "it was asked to build")
+    others = sorted({owner for _, owner in supplied if owner not in trusted})
+    if others:
+        raise NotABuilder(f"computer {computer!r} also builds releases supplied by {', '.join(others[:5])}: "
+                          "its uploads are refused (they could have changed what it built)")
+
+
 def is_stale(created_at: float, now: float) -> bool:
     return now - created_at > STALE_AFTER
 
@@ -181,6 +199,15 @@ def _builder(session: Session, caller: Caller) -> Computer:
     return computer
 
 
+def _check_supplies(session: Session, computer: Computer, release_url: str) -> None:
+    supplied = [(url, name) for url, name in session.execute(
+        select(Supply.url, Owner.name).join(Owner, Owner.id == Supply.owner_id)
+        .where(Supply.computer_id == computer.id))]
+    owner = session.scalar(select(Owner.name).where(Owner.id == computer.owner_id)) or ""
+    admins = set(session.scalars(select(Owner.name).where(Owner.admin.is_(True))))
+    check_supplies(computer.reference, release_url, supplied, {owner, *admins})
+
+
 def lookup(session: Session, caller: Caller, key: str) -> EntryView:
     """The complete entry of `key` (404 NOT_CACHED otherwise)."""
     _reader(caller)
@@ -206,9 +233,10 @@ def read_chunk(session: Session, caller: Caller, store: Store, key: str, offset:
 def begin(session: Session, caller: Caller, store: Store, key: str, release_url: str, platform: str,
           size: int, sha256: str) -> EntryView:
     """Start (or restart) `caller`'s upload of `key`."""
-    _builder(session, caller)
+    computer = _builder(session, caller)
     check_key(key, release_url)
     check_upload(size, sha256, store.max_entry)
+    _check_supplies(session, computer, release_url)
     now = time.time()
     _remove_stale(session, store, now, keep=key)
     entry = _entry(session, key, lock=True)
@@ -258,6 +286,8 @@ def commit(session: Session, caller: Caller, store: Store, key: str) -> tuple[En
     this transaction removed the upload)."""
     entry = _uploading(session, caller, key)
     path = store.upload(key)
+    if not path.exists() and store.complete(key).exists():
+        path = store.complete(key)  # renamed by an attempt of this commit whose transaction was retried
     try:
         with _open(path, os.O_RDONLY) as fd:
             size, digest = _digest(fd)
@@ -270,7 +300,8 @@ def commit(session: Session, caller: Caller, store: Store, key: str) -> tuple[En
         path.unlink(missing_ok=True)
         return view, (f"the upload of {key} holds {size} bytes of sha256 {digest}, not the declared "
                       f"{entry.size} bytes of sha256 {entry.sha256}: removed")
-    os.replace(path, store.complete(key))
+    if path != store.complete(key):
+        os.replace(path, store.complete(key))
     entry.state = COMPLETE
     audit.record(session, caller, "binary_cache.upload", key, detail=f"{entry.release_url} sha256 {digest} "
                  f"{size} bytes")

@@ -31,6 +31,8 @@ def cache(realm: Realm, tmp_path: Path) -> Path:  # noqa: F811
 def builder(realm: Realm) -> Identity:  # noqa: F811
     computer = realm.computer(supplied=False)
     realm.ok(realm.admin, "slapos.put.v0.compute_node_builder", {"computer_guid": computer.name, "builder": True})
+    realm.ok(realm.admin, "slapos.post.v0.software_installation", {"computer_guid": computer.name,
+                                                                   "software_release_uri": URL})
     return computer
 
 
@@ -102,6 +104,24 @@ def test_a_non_builder_and_a_builders_partition_store_nothing(realm: Realm, cach
     assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
 
 
+def test_a_builder_that_built_someone_elses_release_uploads_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
+    """Any user may supply a release to any computer; built by the same software user, it could
+    change the builder's other releases before their upload (issue 13)."""
+    trusted = builder(realm)
+    other = "http://example.invalid/other/software.cfg"
+    unsupplied = begin(realm, trusted, b"x", software_release_uri=other,
+                       key=hashlib.md5(other.encode()).hexdigest() + "-debian-12-x86_64-0123456789ab")
+    assert (unsupplied.status_code, unsupplied.get_json()["code"]) == (403, "NOT_A_BUILDER")
+    assert "not supplied" in unsupplied.get_json()["title"]
+    mallory = realm.user("mallory")
+    realm.ok(mallory, "slapos.post.v0.software_installation", {"computer_guid": trusted.name,
+                                                               "software_release_uri": "http://evil.invalid/sr.cfg"})
+    refused = begin(realm, trusted, b"x")
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "NOT_A_BUILDER")
+    assert "supplied by mallory" in refused.get_json()["title"]
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+
+
 def test_a_wrong_digest_at_commit_leaves_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
     trusted = builder(realm)
     assert begin(realm, trusted, b"declared").status_code == 200
@@ -156,3 +176,7 @@ def test_rules() -> None:
         binary_cache.check_chunk(10, 0, 0, 11)
     binary_cache.check_chunk(10, 4, 2, 8)
     assert binary_cache.is_stale(0.0, 3601.0) and not binary_cache.is_stale(0.0, 60.0)
+    binary_cache.check_supplies("COMP-1", URL, [(URL, "ops"), ("other", "admin")], {"ops", "admin"})
+    for supplied in ([("other", "ops")], [(URL, "ops"), ("evil", "mallory")]):
+        with pytest.raises(binary_cache.NotABuilder):
+            binary_cache.check_supplies("COMP-1", URL, supplied, {"ops", "admin"})
