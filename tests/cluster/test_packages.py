@@ -3,8 +3,8 @@
 One more node joins the cluster in a namespace of its own, with no default route, a **fresh,
 empty toolchain directory** and cache (not the tests' prebuilt toolchain), and ``package_index``
 pointing at the master, which is its pip's only source (`node.package_index`: no machine pip
-configuration either). Its daemon builds its toolchain from the master's wheels, then builds and
-deploys hello-web, which answers.
+configuration either) and no binary cache. Its daemon builds its toolchain from the master's
+wheels, then builds and deploys hello-web, which answers.
 
 The master's packages come from ``slapos master packages fetch --toolchain``, run once into
 ``$PARTITA_TEST_ROOT/package-index/<key>`` (the key: the toolchain's requirements and Python) and
@@ -71,7 +71,8 @@ def offline(cluster: Cluster) -> Iterator[OfflineNode]:
     lines = [line for line in text.splitlines() if not line.startswith(("toolchain_directory", "cache_directory"))]
     at = lines.index("[slapos]") + 1
     lines[at:at] = [f"toolchain_directory = {toolchain_directory}", f"cache_directory = {node.directory / 'cache'}",
-                    f"package_index = {cluster.master_url}/packages/simple/"]
+                    f"package_index = {cluster.master_url}/packages/simple/",
+                    "binary_cache = false"]  # the release is built here, not fetched built
     node.config_path.write_text("\n".join(lines) + "\n")
     try:
         node.slapos("node", "format")
@@ -106,5 +107,6 @@ def test_its_toolchain_was_built_from_the_master_during_the_test(offline: Offlin
 
 def test_the_release_it_built_answers(cluster: Cluster, offline: OfflineNode) -> None:
     assert offline.doc["computer_guid"] == offline.node.computer_id
+    assert "software" in offline.node.log() and "built in" in offline.node.log()
     url = offline.doc["connection_parameters"]["url"]
     assert http_get_in(cluster.network, offline.node.namespace, url).strip() == "built from the master"
