@@ -53,7 +53,7 @@ from partita.node.files import read_text
 from partita.node.layout import RESOURCE_FILE
 from partita.node.locks import file_lock
 from partita.slap.client import MasterClient
-from partita.slap.errors import ConfigurationError, MasterUnreachable, RemoteError
+from partita.slap.errors import ConfigurationError, MasterUnreachable, PartitaError, RemoteError
 from partita.slap.fileio import atomic_write
 from partita.slap.wire.node_state import ComputePartition
 
@@ -232,11 +232,17 @@ def format_node(config: NodeConfig, client: MasterClient) -> FormatReport:
     if registry is not None:
         _claim(config, registry, addresses, plan, present, record)
     created = users.Created()
-    owners = _prepare_users(config, mode, plan.keep, created)
+    try:
+        owners = _prepare_users(config, mode, plan.keep, created)
+    except PartitaError:
+        if created.users or created.groups:  # what was created before the failure is the node's
+            _make_root(config.instance_root)
+            _record_made(config, None, created, fresh)
+        raise
     _make_root(config.instance_root)
     _make_root(config.software_root)
     if mode != MODE_SINGLE_USER:
-        _record_made(config, owners, created, fresh)
+        _record_made(config, [owner.name for owner in owners.values()], created, fresh)
     software_root.secure(config)  # root's, in root mode: the build user owns only what it builds
     with file_lock(_lock_file(config.instance_root), LOCK_TIMEOUT, "slapos node format"):
         for index in plan.keep:
@@ -491,12 +497,14 @@ def _prepare_users(config: NodeConfig, mode: str, indexes: Iterable[int],
     return owners
 
 
-def _record_made(config: NodeConfig, owners: dict[int, users.PartitionUser], created: users.Created,
+def _record_made(config: NodeConfig, names: Iterable[str] | None, created: users.Created,
                  fresh: Iterable[str]) -> None:
-    """Add what this format made to the node's record (`node.made`), for `slapos node unformat`."""
+    """Add what this format made to the node's record (`node.made`), for `slapos node unformat`:
+    `names`, the users the node uses (None: those it used, and those just created)."""
     before = made.read(config.instance_root)
-    made.write(config.instance_root, made.merge(before, [owner.name for owner in owners.values()],
-                                                created.users, created.groups, fresh))
+    if names is None:
+        names = [*(before.users if before else ()), *created.users]
+    made.write(config.instance_root, made.merge(before, names, created.users, created.groups, fresh))
     noted = {f"user.{name}": user.uid for name in created.users if (user := users.lookup(name)) is not None}
     noted |= {f"group.{name}": gid for name in created.groups if (gid := users.group_id(name)) is not None}
     made.note_created(noted)

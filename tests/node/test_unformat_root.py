@@ -5,7 +5,7 @@ idempotent; ``--all`` removes software_root (not what a link in it points to); a
 nodes share goes with the last one. The abusing partition user: a link it planted to a
 root-owned file outside, and a process it left running, neither make unformat delete the outside
 file nor leave the process behind silently; the node's supervisord running makes it refuse too
-(``--stop`` stops both)."""
+(``--stop`` stops both). A format that fails half-way records the users it created."""
 from __future__ import annotations
 
 import grp
@@ -14,15 +14,21 @@ import pwd
 import secrets
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from partita.node import made, users
 from partita.node.claims import CLAIMS_DIRECTORY
-from partita.node.config import node_config
+from partita.node.config import NodeConfig, node_config
+from partita.node.errors import SetupError
+from partita.node.format import format_node
 from partita.node.supervisor import Supervisor
+from partita.slap.client import MasterClient
 from partita.slap.config import read_config
 from tests.node.test_format_addresses import (Node, addresses, formatted_locally, ip, local_routes,  # noqa: F401
                                               namespace, nodes)
+from tests.slap.live_master import closed_port
 from tests.support.node import as_single_user
 from tests.support.server import SLAPOS
 
@@ -153,3 +159,28 @@ def test_a_software_user_two_nodes_share_goes_with_the_last(namespace: str, node
     finally:
         subprocess.run(["userdel", shared], capture_output=True, timeout=30)
         subprocess.run(["groupdel", shared], capture_output=True, timeout=30)
+
+
+def test_users_created_before_a_failing_format_are_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = "pty" + secrets.token_hex(2)
+    tmp_path.chmod(0o755)
+    config = NodeConfig(computer_id="COMP-1", master_url=f"http://127.0.0.1:{closed_port()}",
+                        instance_root=tmp_path / "srv", software_root=tmp_path / "opt", partition_amount=2,
+                        user_base_name=base + "u", software_user=base + "s", alter_user=True,
+                        ipv4_local_network="127.0.97.0/24", ipv6_local_network="fd70:6172:7469:97::/64")
+    real = users.ensure_user
+
+    def second_fails(name: str, *args: Any, **kwargs: Any) -> users.PartitionUser:
+        if name == base + "u1":
+            raise SetupError(f"cannot create the user {name}: useradd: failure")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(users, "ensure_user", second_fails)
+    try:
+        with MasterClient(config.master_url, timeout=2) as client, pytest.raises(SetupError):
+            format_node(config, client)
+        record = made.read(config.instance_root)
+        assert record is not None and record.created_users == (base + "s", base + "u0")
+    finally:
+        for name in (base + "u0", base + "s"):
+            users.remove_user(name)
