@@ -95,7 +95,8 @@ def transfer(cluster: Cluster, builder: ClusterNode, reader: ClusterNode, mib: i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--release", action="append", help="a release of software-releases/ (default: hello-web, c-hello)")
+    parser.add_argument("--release", action="append",
+                        help="a release of software-releases/ (default: hello-web, c-hello)")
     parser.add_argument("--transfer", type=int, default=64, metavar="MIB", help="MiB of the transfer test (0: none)")
     args = parser.parse_args()
     releases = args.release or ["hello-web", "c-hello"]

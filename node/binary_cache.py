@@ -83,7 +83,8 @@ def platform_id(os_id: str, version_id: str, machine: str, toolchain: str, softw
     """``<os>-<version>-<machine>-<12 hex>``: what a built release on this node depends on
     (`toolchain`: the toolchain's directory, whose name is its key)."""
     document = json.dumps([os_id, version_id, machine, toolchain, str(software_root), str(cache_root)])
-    return f"{_label(os_id)}-{_label(version_id)}-{_label(machine)}-{hashlib.sha256(document.encode()).hexdigest()[:12]}"
+    digest = hashlib.sha256(document.encode()).hexdigest()[:12]
+    return f"{_label(os_id)}-{_label(version_id)}-{_label(machine)}-{digest}"
 
 
 def cache_key(digest: str, platform: str) -> str:

@@ -73,7 +73,8 @@ def test_only_a_builder_fills_the_cache_and_another_node_deploys_from_it(cache_c
     # The third node deploys it from the cache: no buildout ran for it, and its instance answers.
     started = time.monotonic()
     doc = _deploy(cluster, cached)
-    print(f"node {cached.namespace.index}: request -> answer from the binary cache in {time.monotonic() - started:.1f} s")
+    took = time.monotonic() - started
+    print(f"node {cached.namespace.index}: request -> answer from the binary cache in {took:.1f} s")
     assert doc["computer_guid"] == cached.computer_id
     assert _answers(cluster, cached, doc) == f"node {cached.namespace.index}"
     assert _wait_log(cached, rf"software {re.escape(URL)}: from the binary cache \({uploaded[1]}\)")

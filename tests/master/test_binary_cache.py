@@ -81,7 +81,8 @@ def test_a_builder_uploads_in_chunks_and_every_node_reads_it(realm: Realm, cache
     assert files(cache) == [f"{KEY}.tar"] and (cache / f"{KEY}.tar").read_bytes() == data
     again = begin(realm, other, data)
     assert (again.status_code, again.get_json()["code"]) == (409, "ALREADY_CACHED")
-    assert realm.ok(node, "slapos.get.v0.binary_cache_entry", {"key": KEY})["sha256"] == hashlib.sha256(data).hexdigest()
+    found = realm.ok(node, "slapos.get.v0.binary_cache_entry", {"key": KEY})
+    assert found["sha256"] == hashlib.sha256(data).hexdigest()
     read = b""
     while len(read) < len(data):
         answer = realm.ok(node, "slapos.get.v0.binary_cache_chunk", {"key": KEY, "offset": len(read), "length": 500})

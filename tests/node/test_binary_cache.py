@@ -95,7 +95,8 @@ def test_the_key_names_the_platform() -> None:
     assert one.startswith("debian-12-x86_64-") and len(one.rsplit("-", 1)[1]) == 12
     assert one != binary_cache.platform_id("debian", "12", "x86_64", "abd", Path("/opt/slapgrid"),
                                            Path("/opt/slapgrid/.cache"))
-    assert one != binary_cache.platform_id("debian", "12", "x86_64", "abc", Path("/srv/sr"), Path("/opt/slapgrid/.cache"))
+    assert one != binary_cache.platform_id("debian", "12", "x86_64", "abc", Path("/srv/sr"),
+                                           Path("/opt/slapgrid/.cache"))
     assert binary_cache.platform_id("Ubuntu Linux", "24.04/x", "aarch64", "k", Path("/a"), Path("/b")).startswith(
         "ubuntu-linux-24.04-x-aarch64-")
 
