@@ -215,7 +215,20 @@ def test_the_download_has_no_name_a_partition_user_could_open(tmp_path: Path) ->
     private = tmp_path / "locks"
     private.mkdir(mode=0o700)
     with binary_cache._private_file(private) as stream:
-        stream.write(b"archive")
-        assert list(private.iterdir()) == []
-        assert os.readlink(f"/proc/self/fd/{stream.fileno()}").endswith("(deleted)") or \
-            "/proc/self/fd" not in os.readlink(f"/proc/self/fd/{stream.fileno()}")
+        stream.write(SECRET)
+        stream.flush()
+        assert list(private.iterdir()) == []  # unnamed: no path to open
+        if os.geteuid() != 0:
+            return
+        pid = os.fork()  # another user tries the one way left: the node's /proc descriptor
+        if pid == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                open(f"/proc/{os.getppid()}/fd/{stream.fileno()}", "rb").read()
+            except PermissionError:
+                os._exit(0)
+            except BaseException:
+                os._exit(2)
+            os._exit(1)
+        assert os.waitpid(pid, 0)[1] == 0
