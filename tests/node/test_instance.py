@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from partita.node.config import NodeConfig
+from partita.node.context import NodeContext, PartitionWork
 from partita.node.errors import NodeError
-from partita.node.instance import _drop_empty_record, _link_software, _previous_verdict
+from partita.node.instance import _drop_empty_record, _link_software, _previous_verdict, instance_file
 from partita.node.layout import NODE_DIR
+from partita.slap.wire.instance import NodeInstanceDocument
+from partita.slap.wire.node_state import ComputePartition
 
 
 def test_software_release_link_is_made_kept_or_replaced(tmp_path: Path) -> None:
@@ -68,3 +72,20 @@ def test_an_installed_record_that_is_a_link_is_left_to_buildout(tmp_path: Path) 
     (tmp_path / ".installed.cfg").symlink_to(target)
     _drop_empty_record("slappart0", tmp_path)
     assert (tmp_path / ".installed.cfg").is_symlink() and target.exists()
+
+
+def test_the_instance_file_gives_the_partitions_ipv6_range(tmp_path: Path) -> None:
+    """The range the master gives a partition (issue 13) reaches its buildout's instance.json."""
+    document = NodeInstanceDocument(
+        title="web", instance_guid="SOFTINST-1", software_release_uri="https://h/software.cfg",
+        software_type="default", state="started", connection_parameters={}, parameters={}, shared=False,
+        root_instance_title="web", ip_list=(("lo", "fd70::2"),), full_ip_list=(), sla_parameters={},
+        computer_guid="COMP-1", compute_partition_id="slappart0", processing_timestamp=1,
+        access_status_message="", status_reason="", reported_state=None, timestamp=1.5, shared_instance_list=())
+    config = NodeConfig(computer_id="COMP-1", master_url="http://127.0.0.1:1", instance_root=tmp_path / "i",
+                        software_root=tmp_path / "s")  # type: ignore[call-arg]
+    context = NodeContext(config, client=None, toolchain=None)  # type: ignore[arg-type]
+    for given in ("fd70::1:0/112", None):
+        partition = ComputePartition("slappart0", "busy", document.ip_list, document, ipv6_range=given)
+        work = PartitionWork(partition, tmp_path / "i" / "slappart0", document)
+        assert instance_file(context, work).ipv6_range == given
