@@ -26,8 +26,7 @@ _UPLOADED = re.compile(r"uploaded to the binary cache \(([a-z0-9._+-]+), (\d+) b
 
 @pytest.fixture(scope="module")
 def cache_cluster(postgres_server: PostgresServer) -> Iterator[Cluster]:
-    with start_cluster(postgres_server, 3, partitions=1, database="cluster_binary_cache",
-                       shared_software_root=True) as running:
+    with start_cluster(postgres_server, 3, partitions=1, shared_software_root=True) as running:
         yield running
 
 
