@@ -3,7 +3,8 @@ Grid'5000 experiment in one command"): network namespaces with no default route,
 own sshd (`tests.support.ssh_hosts`), driven from this machine as a Grid'5000 frontend would be.
 
 One experiment for the module: ``up`` once (the fixture), then the tests in order: the hosts file's
-repeated lines, the table, a second ``up`` that changes nothing, hello-web pinned to the second host
+repeated lines, the table, a node's daemon killed (``status`` says so) and a second ``up`` that
+restarts it and changes nothing else, hello-web pinned to the second host
 answering from the third host's namespace, ``status``, ``collect`` (every host's files, no private
 key), and ``down`` last (no process, user, address or remote directory left). The hosts share this
 machine's file system and users, so ``--node-setting`` gives each its own user prefix. The hosts
@@ -15,6 +16,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,8 +109,13 @@ def test_up_prints_a_row_per_distinct_host_and_the_client_configuration(experime
 
 
 def test_a_second_up_completes_and_duplicates_nothing(experiment: Experiment) -> None:
+    """A node's daemon killed: ``status`` says so (exit 1); ``up`` again starts it and nothing else."""
     before = experiment.state
     remote = experiment.hosts.directory / "remote"
+    os.kill(int((remote / "h3" / "node" / "node-run.pid").read_text()), signal.SIGKILL)
+    status = experiment.slapos("status", check=False)
+    assert status.returncode == 1
+    assert "daemon dead" in next(line for line in status.stdout.splitlines() if line.startswith("h3 ")), status.stdout
     wheels = {path: path.stat().st_mtime_ns for path in WHEELHOUSE.rglob("*.whl")}
     installed = {path: path.stat().st_mtime_ns for path in remote.glob("*/installed")}
     users = users_of(experiment.hosts.run_id)
