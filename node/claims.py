@@ -49,8 +49,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from partita.node import files
 from partita.node.errors import LockTimeout, SetupError
-from partita.slap.fileio import open_directory, open_regular, write_at
+from partita.slap.fileio import open_directory, write_at
 
 CLAIMS_DIRECTORY = Path("/var/lib/partita/address-claims")
 RECORD_FILE = ".slapos-addresses"
@@ -165,19 +166,8 @@ def find_conflict(wanted: Sequence[Claim], held: Mapping[str, Claim], live: Iter
 def read_record(instance_root: Path) -> Record | None:
     """The record of the node of `instance_root` (None if missing, unreadable, not a regular file
     or, as root, not root's)."""
-    try:
-        fd = open_regular(instance_root / RECORD_FILE)
-    except (OSError, ValueError):
-        return None
-    try:
-        if os.geteuid() == 0 and os.fstat(fd).st_uid != 0:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            return parse_record(stream.read(RECORD_LIMIT).decode("utf-8", "replace"))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    text = files.read_record(instance_root / RECORD_FILE, RECORD_LIMIT, owner=0 if os.geteuid() == 0 else None)
+    return None if text is None else parse_record(text)
 
 
 def write_record(instance_root: Path, record: Record) -> None:

@@ -84,6 +84,25 @@ def remove_file(directory: Path, name: str) -> None:
         os.close(dir_fd)
 
 
+def read_record(path: Path, limit: int, *, owner: int | None) -> str | None:
+    """The text of one of the node's own records (at most `limit` bytes, undecodable bytes
+    replaced), or None when it is missing, unreadable, not a regular file with one name, or, with
+    `owner`, owned by another uid: a record someone else could have written is no record."""
+    try:
+        fd = open_regular(path)
+    except (OSError, ValueError):
+        return None
+    try:
+        if owner is not None and os.fstat(fd).st_uid != owner:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path, limit: int = MAX_TEXT) -> str | None:
     """The content of a small file (at most `limit` bytes), or None when it is missing, unreadable,
     not valid UTF-8, not a regular file with one name, or reached through a link that someone

@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from partita.node import files
 from partita.node.errors import SetupError
-from partita.slap.fileio import open_directory, open_regular, write_at
+from partita.slap.fileio import open_directory, write_at
 
 RECORD_FILE = ".slapos-made"
 RECORD_LIMIT = 1024 * 1024
@@ -76,20 +77,9 @@ def parse(text: str | None) -> Made | None:
 # -- IO ----------------------------------------------------------------------------------------
 
 def read(instance_root: Path) -> Made | None:
-    """The record of the node of `instance_root` (None if there is none that can be trusted)."""
-    try:
-        fd = open_regular(instance_root / RECORD_FILE)
-    except (OSError, ValueError):
-        return None
-    try:
-        if os.fstat(fd).st_uid != os.geteuid():
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            return parse(stream.read(RECORD_LIMIT).decode("utf-8", "replace"))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    """The record of the node of `instance_root` (None if there is none that can be trusted: it
+    must be this user's own)."""
+    return parse(files.read_record(instance_root / RECORD_FILE, RECORD_LIMIT, owner=os.geteuid()))
 
 
 def write(instance_root: Path, made: Made) -> None:
