@@ -148,14 +148,15 @@ def node(context: Context, options: Options, host: HostState) -> None:
         with context.client() as client:
             token = client.create_compute_node_token(title=f"experiment {host.name}")["token"]
         ipv6 = layout.pick_ipv6(ipv6_addresses)
-        argv = ["node", "register", "--token", token, "--master-url", state.master_url, "--cfg", config,
+        argv = ["node", "register", "--token", "-", "--master-url", state.master_url, "--cfg", config,
                 "--partition-number", str(options.partitions), "--interface-name", interface,
                 "--ipv4-local-network", layout.ipv4_range(options.ipv4_network, host.index),
                 "--instance-root", path(host, "srv"), "--software-root", path(host, "soft")]
         if ipv6:
             argv += ["--ipv6-local-network", layout.ipv6_range(ipv6, host.index)]
         ssh.script(host.name, 'umask 022; mkdir -p "$1/node" "$1/srv" "$1/soft"', host.remote_dir)
-        remote.slapos(ssh, host.name, host.remote_dir, *argv)
+        # the token on standard input: on a command line, any local or remote user would see it
+        remote.slapos(ssh, host.name, host.remote_dir, *argv, input=f"{token}\n".encode())
         existing = remote.read_file(ssh, host.name, config)
     host.computer_id = computer_id_of(existing)
     if not host.computer_id:

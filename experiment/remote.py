@@ -246,7 +246,9 @@ def remove_directory(ssh: Ssh, host: str, directory: str) -> None:
 
 
 def slapos(ssh: Ssh, host: str, directory: str, *args: str, timeout: float = 300,
-           check: bool = True, prefix: tuple[str, ...] = ()) -> str:
-    """``D/venv/bin/slapos ARGS`` on `host` (after `prefix`, e.g. ``env X=Y``); its output."""
-    done = ssh.run(host, [*prefix, f"{directory}/venv/bin/slapos", *args], timeout=timeout, check=check)
+           check: bool = True, prefix: tuple[str, ...] = (), input: bytes | None = None) -> str:
+    """``D/venv/bin/slapos ARGS`` on `host` (after `prefix`, e.g. ``env X=Y``; `input` on its
+    standard input); its output."""
+    done = ssh.run(host, [*prefix, f"{directory}/venv/bin/slapos", *args], timeout=timeout, check=check,
+                   input=input)
     return done.stdout.decode()

@@ -30,7 +30,9 @@ from partita.slap.format_settings import (
 
 
 @click.command("register")
-@click.option("--token", required=True, help="The enrolment token the master's admin made for this node.")
+@click.option("--token", required=True,
+              help="The enrolment token the master's admin made for this node ('-': read it from standard "
+                   "input, so that it never shows in the process list).")
 @click.option("--master-url", required=True, help="The master's https:// URL.")
 @click.option("--cfg", metavar="FILE", default=NODE_DEFAULT, show_default=True,
               help="The node configuration to write (the TLS files go to ssl/ beside it).")
@@ -51,6 +53,10 @@ def command(token: str, master_url: str, cfg: str, force: bool, package_index: s
             packages_from_master: bool, **options: object) -> None:
     """Register this machine as a computer of the master at URL with TOKEN."""
     url = check_master_url(master_url)
+    if token == "-":
+        token = click.get_text_stream("stdin").readline(4096).strip()
+        if not token:
+            raise ConfigurationError("--token -: no enrolment token on standard input")
     if package_index and packages_from_master:
         raise ConfigurationError("give --package-index or --packages-from-master, not both")
     if packages_from_master:

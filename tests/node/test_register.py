@@ -203,3 +203,18 @@ def test_a_partition_talks_to_the_master_with_its_own_certificate(master: Secure
                 Supervisor(config).shutdown()
             except Exception as error:  # noqa: BLE001 - cleanup goes on
                 print(f"cleanup: supervisord shutdown: {error}", file=sys.stderr)
+
+
+def test_the_token_is_read_from_standard_input(master: SecureMaster, admin: Enrolled, node_dir: Path) -> None:
+    """``--token -``: the token never shows in the process list (slapos experiment passes it so)."""
+    argv = as_single_user("node", "register", "--token", "-", "--master-url", master.url,
+                          "--cfg", str(node_dir / "etc" / "slapos.cfg"), "--partition-number", "1",
+                          "--instance-root", str(node_dir / "srv"), "--software-root", str(node_dir / "opt"))
+    empty = subprocess.run(argv, input="\n", capture_output=True, text=True, timeout=300)
+    assert empty.returncode == 1, empty.stderr
+    assert empty.stderr.strip().splitlines() == ["slapos: error: --token -: no enrolment token on standard input"]
+    assert not (node_dir / "etc" / "slapos.cfg").exists()
+    done = subprocess.run(argv, input=computer_token(master, admin) + "\n", capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert node_config(read_config(str(node_dir / "etc" / "slapos.cfg"))).computer_id.startswith("COMP-")
