@@ -32,3 +32,15 @@ def test_models_match_migrations(database_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         db.dispose()
+
+
+def test_a_database_uri_with_percent_signs_migrates(tmp_path) -> None:
+    """A URI may carry percent-encoding (``?host=%2Frun%2Fpg``, a password): Alembic's
+    configuration must not read it as interpolation."""
+    directory = tmp_path / "100%"
+    directory.mkdir()
+    db = Database(f"sqlite:///{directory}/catalog.db")
+    try:
+        assert migrate.upgrade(db.engine) == migrate.head_revision(db.engine)
+    finally:
+        db.dispose()
