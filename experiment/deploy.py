@@ -59,7 +59,7 @@ def install(context: Context, wheelhouse: Wheelhouse, python: str) -> None:
 
     def one(host: HostState) -> None:
         ssh = context.ssh
-        missing = remote.missing_wheels(ssh, host.name, host.remote_dir, names)
+        missing = remote.missing_wheels(ssh, host.name, f"{host.remote_dir}/wheelhouse", names)
         if missing:
             ssh.copy(host.name, [str(wheelhouse.directory / name) for name in missing],
                      f"{host.remote_dir}/wheelhouse/")
@@ -99,6 +99,7 @@ def master(context: Context, options: Options, wheelhouse: Wheelhouse) -> None:
     ssh.script(host.name, 'umask 022; mkdir -p "$1/master/packages"; cd "$1/wheelhouse"; '
                'for wheel in *.whl; do case "$wheel" in partita-*) ;; *) cp -p "$wheel" "$1/master/packages/" ;; esac; done',
                host.remote_dir)
+    _release_packages(context, host, wheelhouse)
     remote.start_daemon(ssh, host.name, [*env, f"{host.remote_dir}/venv/bin/slapos", "master", "start", "--cfg", config],
                         pidfile=path(host, MASTER_PIDFILE), log=path(host, MASTER_LOG), marker=config,
                         directory=path(host, "master"))
@@ -109,6 +110,19 @@ def master(context: Context, options: Options, wheelhouse: Wheelhouse) -> None:
             raise ExperimentError(f"{host.name}: slapos master init printed no admin token")
         _configure_client(context, url, token)
     state.client_config = str(context.client_config)
+
+
+def _release_packages(context: Context, host: HostState, wheelhouse: Wheelhouse) -> None:
+    """The wheels the local releases pin, into the master's package index (only those it lacks)."""
+    if wheelhouse.release_wheels is None:
+        return
+    names = sorted(entry.name for entry in wheelhouse.release_wheels.glob("*.whl"))
+    missing = remote.missing_wheels(context.ssh, host.name, path(host, "master/packages"), names)
+    if missing:
+        incoming = path(host, "master/.incoming")
+        context.ssh.script(host.name, 'umask 022; mkdir -p "$1"', incoming)
+        context.ssh.copy(host.name, [str(wheelhouse.release_wheels / name) for name in missing], f"{incoming}/")
+        remote.publish_packages(context.ssh, host.name, incoming, path(host, "master/packages"))
 
 
 def _configure_client(context: Context, url: str, token: str) -> None:

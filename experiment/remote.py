@@ -20,8 +20,8 @@ INSTALL_TIMEOUT = 900.0
 
 _MISSING_WHEELS = """
 umask 022
-mkdir -p "$1/wheelhouse"
-cd "$1/wheelhouse"
+mkdir -p "$1"
+cd "$1"
 shift
 for name in "$@"; do [ -f "$name" ] || echo "$name"; done
 """
@@ -161,6 +161,13 @@ cat > "$1.new"
 mv -f "$1.new" "$1"
 """
 
+_PUBLISH_PACKAGES = """
+umask 022
+mkdir -p "$2"
+for file in "$1"/*; do [ -f "$file" ] && mv -f "$file" "$2/"; done
+exit 0
+"""
+
 _REMOVE_DIRECTORY = """
 [ -d "$1" ] || exit 0
 rm -rf --one-file-system -- "$1"
@@ -168,8 +175,15 @@ rm -rf --one-file-system -- "$1"
 
 
 def missing_wheels(ssh: Ssh, host: str, directory: str, names: list[str]) -> list[str]:
+    """Those of `names` that `directory` on `host` lacks (the directory is made)."""
     done = ssh.script(host, _MISSING_WHEELS, directory, *names)
     return done.stdout.decode().split()
+
+
+def publish_packages(ssh: Ssh, host: str, incoming: str, packages: str) -> None:
+    """Move the files of `incoming` into the package index `packages` (one file system: a node
+    never reads half a file)."""
+    ssh.script(host, _PUBLISH_PACKAGES, incoming, packages)
 
 
 def install(ssh: Ssh, host: str, directory: str, digest: str, wheel: str, python: str = PYTHON) -> str:

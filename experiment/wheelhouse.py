@@ -13,16 +13,22 @@ reaches a package index) and cached under ``--dir`` so that a second ``up`` down
   match the hosts; made again only when the requirement list or the Python changes
   (``.requirements``).
 
+``<wheelhouse>/releases/`` holds the wheels the local software releases given to ``up`` pin in
+their ``partita:pip`` parts (`partita.slap.pins`), downloaded checked against their sha256: they go
+to the master's package index only (nodes build those releases from it), not to every host.
+
 `digest` names the wheelhouse's content: a host whose installed digest matches skips the install.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -30,12 +36,14 @@ from urllib.parse import unquote, urlparse
 
 from partita.experiment.errors import WheelhouseError
 from partita.node.toolchain import REQUIREMENTS as TOOLCHAIN_REQUIREMENTS
+from partita.slap.pins import PinError, release_requirements
 
 DISTRIBUTION = "partita"
 PACKAGING = ("setup.py", "setup.cfg", "pyproject.toml", "README.md")
 BUILD_TIMEOUT = 1800.0
 SOURCE_MARKER = ".partita-source"
 REQUIREMENTS_MARKER = ".requirements"
+RELEASES_MARKER = ".release-requirements"
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class Wheelhouse:
     directory: Path            # the wheels
     partita_wheel: Path
     toolchain_requirements: tuple[str, ...]
+    release_wheels: Path | None = None  # the pins of the local releases given, for the master's index
 
     @property
     def digest(self) -> str:
@@ -53,8 +62,9 @@ class Wheelhouse:
         return digest.hexdigest()[:32]
 
 
-def ensure(root: Path, python: str) -> Wheelhouse:
-    """The wheelhouse under `root` for hosts running `python`, made or completed."""
+def ensure(root: Path, python: str, releases: Sequence[Path] = ()) -> Wheelhouse:
+    """The wheelhouse under `root` for hosts running `python`, made or completed, with the pinned
+    wheels of the local release profiles `releases`."""
     wheels = root / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     partita = _partita_wheel(root, wheels)
@@ -64,7 +74,32 @@ def ensure(root: Path, python: str) -> Wheelhouse:
     if not marker.is_file() or marker.read_text() != key:
         _pip_wheels(root, python, requirements, wheels)
         marker.write_text(key)
-    return Wheelhouse(wheels, partita, tuple(TOOLCHAIN_REQUIREMENTS))
+    return Wheelhouse(wheels, partita, tuple(TOOLCHAIN_REQUIREMENTS), _release_wheels(root, python, releases))
+
+
+def _release_wheels(root: Path, python: str, releases: Sequence[Path]) -> Path | None:
+    """``root/releases``, holding every wheel `releases` pin (downloaded again only when the pins
+    or the Python change); None when they pin nothing."""
+    try:
+        text = "".join(release_requirements(profile) for profile in releases)
+    except PinError as error:
+        raise WheelhouseError(str(error)) from None
+    if not text:
+        return None
+    directory = root / "releases"
+    key = json.dumps({"python": python, "requirements": text})
+    marker = root / RELEASES_MARKER
+    if not marker.is_file() or marker.read_text() != key:
+        with tempfile.TemporaryDirectory(prefix=".releases-", dir=root) as staging:
+            listing = Path(staging) / "requirements.txt"
+            listing.write_text(text)
+            _run([str(_builder(root, python) / "bin" / "pip"), "download", "--quiet", "--only-binary=:all:",
+                  "--no-deps", "--require-hashes", "--dest", str(Path(staging) / "wheels"), "-r", str(listing)],
+                 "the releases' pinned wheels")
+            shutil.rmtree(directory, ignore_errors=True)
+            os.rename(Path(staging) / "wheels", directory)
+        marker.write_text(key)
+    return directory
 
 
 def dependencies() -> list[str]:
@@ -152,14 +187,19 @@ def _installed_wheel(wheels: Path) -> Path:
 
 def _pip_wheels(root: Path, python: str, requirements: list[str], wheels: Path) -> None:
     """``pip wheel`` of `requirements` in a virtual environment of `python` (the hosts')."""
+    _run([str(_builder(root, python) / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), *requirements],
+         "the dependencies' wheels")
+
+
+def _builder(root: Path, python: str) -> Path:
+    """A virtual environment of `python` (the hosts'), whose pip picks wheels that match them."""
     builder = root / ".build-python"
     if not (builder / "bin" / "pip").is_file():
         if not Path(python).is_file():
             raise WheelhouseError(f"{python} (the hosts' Python) is not on this machine: the wheels are "
                                   "made with it (give --python)")
         _run([python, "-m", "venv", str(builder)], f"a virtual environment of {python}")
-    _run([str(builder / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), *requirements],
-         "the dependencies' wheels")
+    return builder
 
 
 def _run(argv: list[str], what: str) -> None:

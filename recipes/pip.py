@@ -40,7 +40,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -51,59 +50,28 @@ from pathlib import Path
 from typing import Any
 
 from partita.recipes.common import fail, number
+from partita.slap import pins as release_pins
+from partita.slap.pins import Pin, requirements
 
 REFERENCES = ".partita-stores"  # the store entries a buildout uses, for `slapos node prune`
 FORMAT = "1"  # bump when the layout of an entry changes
 TIMEOUT = 900.0
 TAIL_LINES = 4
 TAIL_CHARS = 400
-_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)\Z")
-_SHA256 = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})\Z")
 
 log = logging.getLogger(__name__)
 
 
-def normalise(name: str) -> str:
-    """A project name as pip compares them (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+def parse_pins(packages: str, options: Mapping[str, str], section: str) -> list[Pin]:
+    """``(name, version, sha256 digests)`` of each ``name==version`` line of `packages`
+    (`partita.slap.pins`), a buildout error otherwise."""
+    try:
+        return release_pins.parse_pins(packages, options, section)
+    except release_pins.PinError as error:
+        raise fail(str(error)) from None
 
 
-def parse_pins(packages: str, options: Mapping[str, str], section: str) -> list[tuple[str, str, tuple[str, ...]]]:
-    """``(name, version, sha256 digests)`` of each ``name==version`` line of `packages`."""
-    pins = []
-    seen = set()
-    for word in packages.split():
-        match = _PIN.match(word)
-        if not match:
-            raise fail(f"[{section}] packages must be pinned as name==version, not {word!r}")
-        name, version = normalise(match[1]), match[2]
-        if name in seen:
-            raise fail(f"[{section}] package {name} is listed twice")
-        seen.add(name)
-        option = f"sha256-{name}"
-        hashes = options.get(option, "").split()
-        if not hashes:
-            raise fail(f"[{section}] needs option '{option}': the sha256 of each file pip may install "
-                       f"for {word}")
-        digests = []
-        for value in hashes:
-            found = _SHA256.match(value)
-            if not found:
-                raise fail(f"[{section}] option '{option}' holds {value!r}, not a sha256 (64 hex digits)")
-            digests.append(found[1].lower())
-        pins.append((name, version, tuple(sorted(set(digests)))))
-    if not pins:
-        raise fail(f"[{section}] needs option 'packages'")
-    return sorted(pins)
-
-
-def requirements(pins: list[tuple[str, str, tuple[str, ...]]]) -> str:
-    """The requirements file pip installs in ``--require-hashes`` mode."""
-    return "".join(f"{name}=={version} " + " ".join(f"--hash=sha256:{digest}" for digest in digests) + "\n"
-                   for name, version, digests in pins)
-
-
-def store_key(pins: list[tuple[str, str, tuple[str, ...]]], python: str, python_version: str) -> str:
+def store_key(pins: list[Pin], python: str, python_version: str) -> str:
     """The store entry of these pins installed with this Python (scripts name it in their ``#!``)."""
     document = json.dumps({"format": FORMAT, "pins": pins, "python": python, "version": python_version},
                           sort_keys=True)

@@ -61,7 +61,8 @@ def command(hosts_file: str, ssh_user: str, ssh_config: str | None, software: tu
     timings = deploy.Timings()
     built: list[wheelhouse.Wheelhouse] = []
     timings.measure("wheelhouse", lambda: built.append(
-        wheelhouse.ensure(Path(wheelhouse_dir).absolute() if wheelhouse_dir else local / "wheelhouse", python)))
+        wheelhouse.ensure(Path(wheelhouse_dir).absolute() if wheelhouse_dir else local / "wheelhouse", python,
+                          [Path(url) for url in urls if not url.startswith(("http://", "https://"))])))
     state.running = True
     save(local, state)
     try:

@@ -38,6 +38,20 @@ SLAPOS = str(Path(sys.executable).parent / "slapos")
 WHEELHOUSE = TEST_ROOT / "experiment-wheelhouse"  # the wheels, kept between runs
 HOSTS = 3
 UP_TIMEOUT = 600
+# a release whose partita:pip part pins one small wheel: the hosts reach no package index, so they
+# build it from the master's, which up fills from what this machine downloads
+SIX = "six==1.17.0"
+SIX_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+
+
+def pinned_release(directory: Path) -> Path:
+    profile = directory / "pinned" / "software.cfg"
+    profile.parent.mkdir(exist_ok=True)
+    profile.write_text(f"[buildout]\nparts = wheels instance-profile\n\n"
+                       f"[wheels]\nrecipe = partita:pip\npackages = {SIX}\nsha256-six = {SIX_SHA256}\n\n"
+                       "[instance-profile]\nrecipe = partita:template\ninline = [buildout]\n    parts =\n"
+                       "output = ${buildout:directory}/instance.cfg\n")
+    return profile
 
 
 @dataclass
@@ -71,7 +85,7 @@ def up_arguments(hosts: SshHosts) -> list[str]:
     hosts_file.write_text("".join(f"{name}\n" * 2 for name in hosts.names) + hosts.names[-1] + "\n")
     prefix = hosts.user_prefix
     return ["up", "--hosts", str(hosts_file), "--ssh-config", str(hosts.ssh_config),
-            "--software", str(HELLO_WEB), "--partitions", "2",
+            "--software", str(HELLO_WEB), "--software", str(pinned_release(hosts.directory)), "--partitions", "2",
             "--remote-dir", str(hosts.directory / "remote" / "{host}"),
             "--ipv4-network", str(hosts.network.ipv4_network),
             "--postgres-user", f"{prefix}pg", "--wheelhouse", str(WHEELHOUSE),
@@ -160,6 +174,26 @@ def test_hello_web_on_the_second_host_answers_the_third(experiment: Experiment) 
     assert (experiment.hosts.directory / "remote" / "h2" / "soft" / ".toolchain").is_dir()  # built from the master's index
     third = experiment.hosts.network.namespaces[2]
     assert "from h2" in http_get_in(experiment.hosts.network, third, url)
+
+
+def test_a_release_pinning_wheels_builds_on_every_node_from_the_master_index(experiment: Experiment) -> None:
+    release = str(pinned_release(experiment.hosts.directory))
+    packages = experiment.hosts.directory / "remote" / "h1" / "master" / "packages"
+    assert (packages / "six-1.17.0-py2.py3-none-any.whl").is_file()
+    deadline = time.monotonic() + 300
+    states: dict[str, str] = {}
+    with experiment.client() as client:
+        while time.monotonic() < deadline:
+            states = {host["name"]: next((item.get("reported_state") for item in
+                                          client.list_software_installations(host["computer_id"])
+                                          if item.get("software_release_uri") == release), "")
+                      for host in experiment.state["hosts"][1:]}
+            if set(states.values()) == {"available"}:
+                break
+            time.sleep(1)
+    log = (experiment.hosts.directory / "remote" / "h2" / "node" / "node-run.log").read_text(errors="replace")
+    assert states == {"h2": "available", "h3": "available"}, "\n".join(
+        line for line in log.splitlines() if "pinned" in line or "ERROR" in line)[-3000:]
 
 
 def test_status_shows_every_node_online(experiment: Experiment) -> None:

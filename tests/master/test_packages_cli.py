@@ -73,3 +73,38 @@ def test_fetch_needs_something_to_fetch(setup: tuple[Path, dict[str, str]]) -> N
 def test_list_says_when_the_index_is_empty(setup: tuple[Path, dict[str, str]]) -> None:
     tmp_path, env = setup
     assert "no packages in" in slapos(tmp_path, env, "list").stdout
+
+
+def release(tmp_path: Path, pins: str) -> Path:
+    """A release profile extending a local profile whose partita:pip part pins `pins`."""
+    (tmp_path / "base.cfg").write_text(f"[wheels]\nrecipe = partita:pip\n{pins}\n")
+    profile = tmp_path / "software.cfg"
+    profile.write_text("[buildout]\nextends = base.cfg\nparts = wheels\n")
+    return profile
+
+
+def test_fetch_release_adds_its_pinned_wheels_checked_by_hash(setup: tuple[Path, dict[str, str]]) -> None:
+    import hashlib
+    tmp_path, env = setup
+    digest = hashlib.sha256((tmp_path / "source" / "helper-2.0-py3-none-any.whl").read_bytes()).hexdigest()
+    done = slapos(tmp_path, env, "fetch", "--release", str(release(tmp_path, f"packages = helper==2.0\n"
+                                                                            f"sha256-helper = {digest}")))
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp_path / "packages") == ["helper-2.0-py3-none-any.whl"]  # the pins only, no listing
+
+
+def test_fetch_release_refuses_a_wheel_that_does_not_match_its_pin(setup: tuple[Path, dict[str, str]]) -> None:
+    tmp_path, env = setup
+    done = slapos(tmp_path, env, "fetch", "--release", str(release(tmp_path, "packages = helper==2.0\n"
+                                                                            f"sha256-helper = {'0' * 64}")))
+    assert done.returncode == 1 and "nothing was added" in done.stderr
+    assert os.listdir(tmp_path / "packages") == []
+
+
+def test_fetch_release_refuses_an_unpinned_part_in_one_line(setup: tuple[Path, dict[str, str]]) -> None:
+    tmp_path, env = setup
+    done = slapos(tmp_path, env, "fetch", "--release", str(release(tmp_path, "packages = helper")))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "slapos: error: [wheels] packages must be pinned as name==version, not 'helper'"]
+    assert not (tmp_path / "packages").exists() or os.listdir(tmp_path / "packages") == []
