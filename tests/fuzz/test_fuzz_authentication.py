@@ -66,7 +66,9 @@ FRONTEND = "192.0.2.7"  # the one TLS front end the app believes (TEST-NET-1: ne
 LOOPBACK = "127.0.0.1"
 ERROR_CODES = {"BAD_REQUEST", "BAD_ENCODING", "INVALID", "BAD_AUTHORIZATION", "TOO_LARGE", "FORBIDDEN",
                "NOT_FOUND", "CONFLICT", "METHOD_NOT_ALLOWED", "UNAUTHENTICATED", "REVOKED", "BAD_TOKEN",
-               "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA"}
+               "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA",
+               # the binary cache (master.services.binary_cache)
+               "NOT_A_BUILDER", "NOT_CACHED", "ALREADY_CACHED", "UPLOAD_IN_PROGRESS", "DIGEST_MISMATCH"}
 AUDIT = "audit_events"
 PUBLIC_METHODS = {"slapos.post.v0.enrolment"}
 LISTINGS = ("slapos.allDocs.v0.api_token_list", "slapos.allDocs.v0.compute_node_list",

@@ -49,7 +49,9 @@ from tests.fuzz.conftest import (
 
 METHODS = openapi.documented_methods()
 ERROR_CODES = {"BAD_REQUEST", "BAD_ENCODING", "INVALID", "BAD_AUTHORIZATION", "TOO_LARGE", "FORBIDDEN",
-               "NOT_FOUND", "CONFLICT", "INVALID_TRANSITION", "METHOD_NOT_ALLOWED", "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA"}
+               "NOT_FOUND", "CONFLICT", "INVALID_TRANSITION", "METHOD_NOT_ALLOWED", "BAD_CONTENT_TYPE", "QUOTA", "BAD_SLA",
+               # the binary cache (master.services.binary_cache)
+               "NOT_A_BUILDER", "NOT_CACHED", "ALREADY_CACHED", "UPLOAD_IN_PROGRESS", "DIGEST_MISMATCH"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]
 
