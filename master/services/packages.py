@@ -42,12 +42,12 @@ from urllib.parse import quote
 
 from partita.slap.errors import BadRequest, NotFound
 from partita.slap.fileio import open_directory, open_regular
+from partita.slap.pins import normalise as normalize  # PEP 503: one rule for the index and the pins
 
 SUFFIXES = (".whl", ".tar.gz", ".zip")
 MAX_NAME = 255
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]*\Z")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
-_SEPARATORS = re.compile(r"[-_.]+")
 _REQUIRES_PYTHON = re.compile(rb"^Requires-Python:[ \t]*(.+?)\r?$", re.MULTILINE)
 _MAX_METADATA = 1024 * 1024
 _CACHE_LIMIT = 10_000
@@ -62,11 +62,6 @@ class PackageNotFound(NotFound):
 
 
 # -- rules ---------------------------------------------------------------------------------------
-
-def normalize(project: str) -> str:
-    """The PEP 503 form of a project name: lower case, runs of ``-_.`` as one ``-``."""
-    return _SEPARATORS.sub("-", project).lower()
-
 
 def file_name(name: str) -> str:
     """`name` if the index may serve a file so named; a `BadPackageName` saying why otherwise."""
