@@ -91,6 +91,19 @@ def registration_target(config_path: Path, existing: configparser.ConfigParser |
     return Target(files, computer_id, False)
 
 
+def check_kept_package_index(existing: configparser.ConfigParser | None, target: Target,
+                             package_index: str | None) -> None:
+    """Re-registering in place keeps the configuration: a package index given that differs from
+    the configured one is a Conflict (pure, before the token is used), not silently ignored."""
+    if target.write_config or package_index is None or existing is None:
+        return
+    configured = get_option(existing, "slapos", "package_index")
+    if configured != package_index:
+        raise Conflict(f"{target.files.config} is kept when registering again, and its package_index is "
+                       f"{configured or 'unset'}, not {package_index}: edit it there, or give --force to "
+                       "write a new configuration")
+
+
 def _absolute(value: str, base: Path) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path

@@ -19,7 +19,7 @@ import click
 
 from partita.node.config import check_package_index
 from partita.node.registration import (
-    check_enrolled, registration_target, render_node_config, write_registration,
+    check_enrolled, check_kept_package_index, registration_target, render_node_config, write_registration,
 )
 from partita.slap.config import NODE_DEFAULT, read_config
 from partita.slap.enrolment import check_master_url, enrol, new_key
@@ -68,6 +68,7 @@ def command(token: str, master_url: str, cfg: str, force: bool, package_index: s
     check_format(settings)
     existing = read_config(str(config_path)) if config_path.exists() else None
     target = registration_target(config_path, existing, url, force)
+    check_kept_package_index(existing, target, package_index)
     key = new_key()
     enrolled = enrol(url, token, key)
     check_enrolled(enrolled, target)

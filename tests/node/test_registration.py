@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from partita.node.config import node_config
-from partita.node.registration import registration_target
+from partita.node.registration import check_kept_package_index, registration_target
 from partita.slap.config import read_config
 from partita.slap.enrolment import load_certificate, load_key, matches_key
 from partita.slap.cli.main import cli
@@ -120,3 +120,17 @@ def test_an_existing_node_of_another_master_is_a_conflict(tmp_path: Path) -> Non
         registration_target(tmp_path / "slapos.cfg", existing, "https://b", force=False)
     target = registration_target(tmp_path / "slapos.cfg", existing, "https://a", force=False)
     assert (target.computer_id, target.write_config, target.files.key) == ("C", False, tmp_path / "k")
+
+
+def test_registering_again_refuses_a_package_index_it_would_not_write(tmp_path: Path) -> None:
+    existing = configparser.ConfigParser()
+    existing.read_string("[slapos]\ncomputer_id = C\nmaster_url = https://a\nkey_file = k\ncert_file = c\n"
+                         "partita_ca_file = ca\ncertificate_repository_path = pki\n"
+                         "package_index = https://a/packages/simple/\n")
+    target = registration_target(tmp_path / "slapos.cfg", existing, "https://a", force=False)
+    check_kept_package_index(existing, target, None)
+    check_kept_package_index(existing, target, "https://a/packages/simple/")  # the same: nothing to say
+    with pytest.raises(Conflict, match="its package_index is https://a/packages/simple/, not https://m/simple/"):
+        check_kept_package_index(existing, target, "https://m/simple/")
+    forced = registration_target(tmp_path / "slapos.cfg", existing, "https://a", force=True)
+    check_kept_package_index(existing, forced, "https://m/simple/")  # a new configuration is written
