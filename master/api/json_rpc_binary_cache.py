@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,30 @@ def _required_store() -> Store:
 
 
 def _document(entry: EntryView) -> dict[str, Any]:
+    created = datetime.datetime.fromtimestamp(entry.created_at, datetime.timezone.utc)
     return {"key": entry.key, "software_release_uri": entry.release_url, "platform": entry.platform,
-            "sha256": entry.sha256, "size": entry.size, "uploader": entry.uploader, "state": entry.state}
+            "sha256": entry.sha256, "size": entry.size, "uploader": entry.uploader, "state": entry.state,
+            "created_at": created.isoformat(timespec="seconds")}
+
+
+def binary_cache_entry_list(body: dict[str, Any]) -> dict[str, Any]:
+    """Every entry, newest first, filtered by uploader and release (admin only)."""
+    caller = context.caller()
+    with context.database().read() as session:
+        entries = binary_cache.list_entries(session, caller, body.get("uploader"), body.get("software_release_uri"))
+        return {"result_list": [_document(entry) for entry in entries]}
+
+
+def remove_binary_cache_entry(body: dict[str, Any]) -> dict[str, Any]:
+    """Remove one entry by key, or every entry of an uploader (admin only)."""
+    caller, store = context.caller(), _store()
+    if store is None:
+        raise NotCached("this master keeps no binary cache")
+    removed = context.database().run_write(lambda session: binary_cache.remove(
+        session, caller, store, body.get("key"), body.get("uploader")))
+    count = f"{len(removed)} entry" if len(removed) == 1 else f"{len(removed)} entries"
+    return {"type": "success", "title": f"Removed {count} of the binary cache",
+            "result_list": [_document(entry) for entry in removed]}
 
 
 def get_binary_cache_entry(body: dict[str, Any]) -> dict[str, Any]:
@@ -101,4 +124,6 @@ METHODS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "slapos.put.v0.binary_cache_chunk": put_binary_cache_chunk,
     "slapos.put.v0.binary_cache_commit": put_binary_cache_commit,
     "slapos.put.v0.compute_node_builder": put_compute_node_builder,
+    "slapos.allDocs.v0.binary_cache_entry_list": binary_cache_entry_list,
+    "slapos.remove.v0.binary_cache_entry": remove_binary_cache_entry,
 }

@@ -42,6 +42,13 @@ An upload abandoned for an hour is removed by the next begin (`is_stale`).
 **Download**: `lookup` (sha256 and size; 404 ``NOT_CACHED`` unless complete), then `read_chunk`
 by ranges. The node checks the sha256 of what it received.
 
+**Listing and removal** are for admins only (`list_entries`, `remove`): an admin who no longer
+trusts a builder unsets it and removes every entry it uploaded (complete or still uploading; both
+files of a key, audited ``binary_cache.remove`` each). The rows go in the transaction that holds
+their lock, so no upload of the same key interleaves. A node downloading a removed entry gets 404
+``NOT_CACHED`` at its next chunk (its row or its file is gone), and a node that read chunks of an
+entry replaced meanwhile fails its sha256 check: either way it builds the release itself.
+
 Several master processes share the catalog but not this directory: run them over one shared
 directory, or one master.
 """
@@ -317,9 +324,50 @@ def _remove_stale(session: Session, store: Store, now: float, keep: str) -> None
         session.delete(entry)
 
 
-def list_entries(session: Session, caller: Caller) -> list[EntryView]:
-    _reader(caller)
-    return [_view(e) for e in session.scalars(select(BinaryCacheEntry).order_by(BinaryCacheEntry.id))]
+def check_removal(key: str | None, uploader: str | None) -> None:
+    """A removal names one key or one uploader, not both (400 otherwise)."""
+    if (key is None) == (uploader is None):
+        raise ValidationError("name either a key or an uploader (a computer) to remove from the binary cache")
+    if key is not None:
+        check_key(key)
+    elif not uploader:
+        raise ValidationError("the uploader must be a computer id")
+
+
+def list_entries(session: Session, caller: Caller, uploader: str | None = None,
+                 release_url: str | None = None) -> list[EntryView]:
+    """Every entry (complete or uploading), newest first, of `uploader` and `release_url` when
+    given (admin only)."""
+    access.require_admin(caller, "list the binary cache")
+    query = select(BinaryCacheEntry).order_by(BinaryCacheEntry.created_at.desc(), BinaryCacheEntry.id.desc())
+    if uploader is not None:
+        query = query.where(BinaryCacheEntry.uploader == uploader)
+    if release_url is not None:
+        query = query.where(BinaryCacheEntry.release_url == release_url)
+    return [_view(e) for e in session.scalars(query)]
+
+
+def remove(session: Session, caller: Caller, store: Store, key: str | None = None,
+           uploader: str | None = None) -> list[EntryView]:
+    """Remove the entry `key` (404 NOT_CACHED if there is none) or every entry `uploader`
+    uploaded (maybe none), complete or uploading, with their files (admin only); what was removed."""
+    access.require_admin(caller, "remove entries of the binary cache")
+    check_removal(key, uploader)
+    query = select(BinaryCacheEntry).order_by(BinaryCacheEntry.created_at.desc(), BinaryCacheEntry.id.desc())
+    query = query.where(BinaryCacheEntry.key == key if key is not None else BinaryCacheEntry.uploader == uploader)
+    entries = list(session.scalars(query.with_for_update()))
+    if key is not None and not entries:
+        raise NotCached(f"the binary cache has no {key}")
+    removed = []
+    for entry in entries:
+        removed.append(_view(entry))
+        session.delete(entry)
+        store.upload(entry.key).unlink(missing_ok=True)
+        store.complete(entry.key).unlink(missing_ok=True)
+        audit.record(session, caller, "binary_cache.remove", entry.key,
+                     detail=f"{entry.release_url} uploaded by {entry.uploader} ({entry.state}, {entry.size} bytes)")
+    session.flush()
+    return removed
 
 
 def set_builder(session: Session, caller: Caller, reference: str, builder: bool) -> bool:

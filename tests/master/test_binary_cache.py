@@ -1,5 +1,6 @@
 """The binary cache over the JSON API of an authenticated master (issue 13): only builders an admin
-chose fill it, every node reads it, and no upload that is refused or wrong leaves anything."""
+chose fill it, every node reads it, and no upload that is refused or wrong leaves anything; only an
+admin lists and removes entries (one key, or all of a builder no longer trusted)."""
 from __future__ import annotations
 
 import base64
@@ -11,12 +12,15 @@ import pytest
 
 from partita.master.db.models import BinaryCacheEntry
 from partita.master.services import binary_cache
+from partita.master.services.identity import Caller
 from partita.slap.errors import TooLarge, ValidationError
 from tests.master.test_authentication import Identity, Realm, realm  # noqa: F401
 
 URL = "http://example.invalid/hello/software.cfg"
 KEY = hashlib.md5(URL.encode()).hexdigest() + "-debian-12-x86_64-0123456789ab"
 MAX_ENTRY = 64 * 1024 * 1024
+OTHER_PLATFORM = "debian-13-x86_64-0123456789ab"
+OTHER_KEY = hashlib.md5(URL.encode()).hexdigest() + "-" + OTHER_PLATFORM
 
 
 @pytest.fixture
@@ -42,9 +46,9 @@ def begin(realm: Realm, who: Identity, data: bytes, **extra: object):  # noqa: F
     return realm.call(who, "slapos.post.v0.binary_cache_upload", body)
 
 
-def chunk(realm: Realm, who: Identity, offset: int, data: bytes):  # noqa: F811
+def chunk(realm: Realm, who: Identity, offset: int, data: bytes, key: str = KEY):  # noqa: F811
     return realm.call(who, "slapos.put.v0.binary_cache_chunk",
-                      {"key": KEY, "offset": offset, "data": base64.b64encode(data).decode()})
+                      {"key": key, "offset": offset, "data": base64.b64encode(data).decode()})
 
 
 def upload(realm: Realm, who: Identity, data: bytes, size: int = 3) -> dict:  # noqa: F811
@@ -52,6 +56,11 @@ def upload(realm: Realm, who: Identity, data: bytes, size: int = 3) -> dict:  # 
     for offset in range(0, len(data), size):
         assert chunk(realm, who, offset, data[offset:offset + size]).status_code == 200
     return realm.ok(who, "slapos.put.v0.binary_cache_commit", {"key": KEY})
+
+
+def begin_other(realm: Realm, who: Identity, data: bytes) -> None:  # noqa: F811
+    """Begin (and leave) an upload of the release for another platform."""
+    assert begin(realm, who, data, key=OTHER_KEY, platform=OTHER_PLATFORM).status_code == 200
 
 
 def files(directory: Path) -> list[str]:
@@ -167,6 +176,114 @@ def test_an_upload_abandoned_for_an_hour_is_removed(realm: Realm, cache: Path) -
     assert upload(realm, late, b"abandoned")["uploader"] == late.name
 
 
+def entry_list(realm: Realm, **body: str) -> list[dict]:  # noqa: F811
+    return realm.ok(realm.admin, "slapos.allDocs.v0.binary_cache_entry_list", body)["result_list"]
+
+
+def test_an_admin_lists_every_entry_newest_first(realm: Realm, cache: Path) -> None:  # noqa: F811
+    first, second = builder(realm), builder(realm)
+    assert entry_list(realm) == []
+    upload(realm, first, b"complete")
+    begin_other(realm, second, b"half")
+    listed = entry_list(realm)
+    assert [(e["key"], e["state"], e["uploader"]) for e in listed] == [
+        (OTHER_KEY, "uploading", second.name), (KEY, "complete", first.name)]
+    assert listed[1]["sha256"] == hashlib.sha256(b"complete").hexdigest() and listed[1]["size"] == 8
+    assert listed[1]["software_release_uri"] == URL and listed[0]["platform"] == OTHER_PLATFORM
+    assert listed[1]["created_at"].endswith("+00:00")
+    assert [e["key"] for e in entry_list(realm, uploader=first.name)] == [KEY]
+    assert [e["key"] for e in entry_list(realm, uploader=second.name, software_release_uri=URL)] == [OTHER_KEY]
+    assert entry_list(realm, software_release_uri=URL + "x") == [] == entry_list(realm, uploader="COMP-NONE")
+
+
+def test_only_an_admin_lists_or_removes_and_a_refusal_changes_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted = builder(realm)
+    upload(realm, trusted, b"complete")
+    intruders = (realm.user("alice"), realm.computer(), trusted, realm.partition_identity(trusted, "slappart0"))
+    for intruder in intruders:
+        for method, body in (("slapos.allDocs.v0.binary_cache_entry_list", {}),
+                             ("slapos.remove.v0.binary_cache_entry", {"key": KEY}),
+                             ("slapos.remove.v0.binary_cache_entry", {"uploader": trusted.name})):
+            refused = realm.call(intruder, method, body)
+            assert (refused.status_code, refused.get_json()["code"]) == (403, "FORBIDDEN"), (intruder, refused.text)
+    assert realm.count(BinaryCacheEntry) == 1 and files(cache) == [f"{KEY}.tar"]
+    events = realm.ok(realm.admin, "slapos.allDocs.v0.audit_event_list")["result_list"]
+    assert not [e for e in events if e["action"] == "binary_cache.remove" and e["outcome"] == "ok"]
+
+
+def test_an_admin_removes_an_entry_and_a_builder_may_upload_it_again(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted, node = builder(realm), realm.computer(supplied=False)
+    upload(realm, trusted, b"first version")
+    answer = realm.ok(realm.admin, "slapos.remove.v0.binary_cache_entry", {"key": KEY})
+    assert [(e["key"], e["state"]) for e in answer["result_list"]] == [(KEY, "complete")]
+    assert answer["title"] == "Removed 1 entry of the binary cache"
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+    gone = realm.call(node, "slapos.get.v0.binary_cache_entry", {"key": KEY})
+    assert (gone.status_code, gone.get_json()["code"]) == (404, "NOT_CACHED")
+    again = realm.call(realm.admin, "slapos.remove.v0.binary_cache_entry", {"key": KEY})
+    assert (again.status_code, again.get_json()["code"]) == (404, "NOT_CACHED")
+    events = realm.ok(realm.admin, "slapos.allDocs.v0.audit_event_list")["result_list"]
+    removals = [e for e in events if e["action"] == "binary_cache.remove"]
+    assert [(e["actor"], e["target"]) for e in removals] == [("user:admin", KEY)]
+    assert URL in removals[0]["detail"] and trusted.name in removals[0]["detail"]
+    assert upload(realm, trusted, b"second version")["state"] == "complete"
+    assert (cache / f"{KEY}.tar").read_bytes() == b"second version"
+
+
+def test_bad_removals_are_refused_and_change_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
+    trusted = builder(realm)
+    upload(realm, trusted, b"complete")
+    for body in ({}, {"key": KEY, "uploader": trusted.name}, {"key": "../" + KEY}, {"key": KEY.upper()},
+                 {"uploader": ""}, {"key": KEY, "extra": 1}, {"uploader": 7}):
+        refused = realm.call(realm.admin, "slapos.remove.v0.binary_cache_entry", body)
+        assert (refused.status_code, refused.get_json()["code"]) == (400, "INVALID"), (body, refused.text)
+    for body in ({"uploader": ["x"]}, {"software_release_uri": None}, {"state": "complete"}):
+        refused = realm.call(realm.admin, "slapos.allDocs.v0.binary_cache_entry_list", body)
+        assert refused.status_code == 400, (body, refused.text)
+    assert realm.count(BinaryCacheEntry) == 1 and files(cache) == [f"{KEY}.tar"]
+
+
+def test_removing_a_builders_entries_takes_its_uploads_in_progress(realm: Realm, cache: Path) -> None:  # noqa: F811
+    """What an admin does when a builder is found compromised (docs/master.md)."""
+    bad, good = builder(realm), builder(realm)
+    upload(realm, bad, b"complete")
+    begin_other(realm, bad, b"half")
+    assert chunk(realm, bad, 0, b"ha", OTHER_KEY).status_code == 200
+    assert files(cache) == [f".upload-{OTHER_KEY}", f"{KEY}.tar"]
+    answer = realm.ok(realm.admin, "slapos.remove.v0.binary_cache_entry", {"uploader": bad.name})
+    assert sorted(e["key"] for e in answer["result_list"]) == sorted([KEY, OTHER_KEY])
+    assert realm.count(BinaryCacheEntry) == 0 and files(cache) == []
+    late = chunk(realm, bad, 2, b"lf", OTHER_KEY)
+    assert late.status_code == 409 and files(cache) == []
+    upload(realm, good, b"trusted")
+    nothing = realm.ok(realm.admin, "slapos.remove.v0.binary_cache_entry", {"uploader": bad.name})
+    assert (nothing["result_list"], nothing["title"]) == ([], "Removed 0 entries of the binary cache")
+    assert [e["uploader"] for e in entry_list(realm)] == [good.name]
+
+
+def test_a_download_of_a_removed_entry_stops_at_the_next_chunk(realm: Realm, cache: Path) -> None:  # noqa: F811
+    """The node gets NOT_CACHED, never bytes of another file: it then builds the release itself
+    (and checks the sha256 of what it received)."""
+    trusted, node = builder(realm), realm.computer(supplied=False)
+    data = b"0123456789" * 10
+    upload(realm, trusted, data)
+    store = binary_cache.Store(cache, MAX_ENTRY)
+    reader = Caller(owner="admin", computer=node.name, role="computer")
+    admin = Caller(owner="admin", role="user", admin=True)
+    with realm.db.read() as session:
+        assert binary_cache.read_chunk(session, reader, store, KEY, 0, 10) == data[:10]
+    with realm.db.write() as session:
+        assert [e.key for e in binary_cache.remove(session, admin, store, key=KEY)] == [KEY]
+    with realm.db.read() as session, pytest.raises(binary_cache.NotCached):
+        binary_cache.read_chunk(session, reader, store, KEY, 10, 10)
+    upload(realm, trusted, data)
+    (cache / f"{KEY}.tar").unlink()  # a removal whose transaction has not committed yet
+    with realm.db.read() as session, pytest.raises(binary_cache.NotCached):
+        binary_cache.read_chunk(session, reader, store, KEY, 10, 10)
+    removed = realm.ok(realm.admin, "slapos.remove.v0.binary_cache_entry", {"key": KEY})  # the row alone
+    assert [e["key"] for e in removed["result_list"]] == [KEY] and realm.count(BinaryCacheEntry) == 0
+
+
 def test_rules() -> None:
     binary_cache.check_key(KEY, URL)
     with pytest.raises(ValidationError):
@@ -177,6 +294,11 @@ def test_rules() -> None:
         binary_cache.check_chunk(10, 0, 0, 11)
     binary_cache.check_chunk(10, 4, 2, 8)
     assert binary_cache.is_stale(0.0, 3601.0) and not binary_cache.is_stale(0.0, 60.0)
+    binary_cache.check_removal(KEY, None)
+    binary_cache.check_removal(None, "COMP-1")
+    for key, uploader in ((None, None), (KEY, "COMP-1"), ("../x", None), (None, "")):
+        with pytest.raises(ValidationError):
+            binary_cache.check_removal(key, uploader)
     binary_cache.check_supplies("COMP-1", URL, [(URL, "ops"), ("other", "admin")], {"ops", "admin"})
     for supplied in ([("other", "ops")], [(URL, "ops"), ("evil", "mallory")]):
         with pytest.raises(binary_cache.NotABuilder):
