@@ -326,6 +326,17 @@ class MasterClient:
     def commit_binary_cache_upload(self, key: str) -> JSONDict:
         return self.call("slapos.put.v0.binary_cache_commit", {"key": key})
 
+    def list_binary_cache_entries(self, uploader: str | None = None,
+                                  software_release_uri: str | None = None) -> list[JSONDict]:
+        """``slapos.allDocs.v0.binary_cache_entry_list`` (admin): every entry, newest first."""
+        return _result_list(self.call("slapos.allDocs.v0.binary_cache_entry_list",
+                                      _present(uploader=uploader, software_release_uri=software_release_uri)))
+
+    def remove_binary_cache_entries(self, key: str | None = None, uploader: str | None = None) -> list[JSONDict]:
+        """``slapos.remove.v0.binary_cache_entry`` (admin): remove the entry `key` (RemoteError
+        NOT_CACHED if none) or every entry `uploader` uploaded; the entries removed."""
+        return _result_list(self.call("slapos.remove.v0.binary_cache_entry", _present(key=key, uploader=uploader)))
+
     def create_user(self, name: str, admin: bool = False, ttl: int | None = None) -> JSONDict:
         """``slapos.post.v0.user`` (admin): a new user and its enrolment ``token``."""
         return self.call("slapos.post.v0.user", {"name": name, "admin": bool(admin), **_present(ttl=ttl)})

@@ -8,7 +8,7 @@ imported, so ``slapos --help`` imports nothing from ``master``, ``proxy`` or ``n
   ``start``, ``stop`` and ``destroy`` (the state alone);
   the identity commands ``computer token create``, ``computer revoke|list|info``, the placement
   commands ``computer tag set|unset``, ``computer network set``, ``computer open|close|drain``,
-  ``user create|token``, ``token create|list|revoke`` and ``audit list``;
+  ``user create|token``, ``token create|list|revoke``, ``audit list`` and ``binary-cache list|remove``;
 - the entry points of the group ``partita.cli`` declared by the other packages: a name ``a.b``
   becomes the sub-command ``b`` of the group ``a`` (groups are created on the fly).
 
@@ -70,6 +70,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "audit.list": "partita.slap.cli.audit_list:command",
     "software.info": "partita.slap.cli.software_info:command",
     "software.publish": "partita.slap.cli.software_publish:command",
+    "binary-cache.list": "partita.slap.cli.binary_cache_list:command",
+    "binary-cache.remove": "partita.slap.cli.binary_cache_remove:command",
 }
 
 GROUP_HELP: dict[str, str] = {
@@ -89,6 +91,7 @@ GROUP_HELP: dict[str, str] = {
     "token": "API tokens for scripts (used instead of a certificate).",
     "audit": "What happened on the master: who did what, when, from where.",
     "software": "Software releases: their parameters, short names (product.NAME).",
+    "binary-cache": "The master's binary cache of built software: list, remove (admin).",
 }
 
 
