@@ -347,12 +347,15 @@ def list_entries(session: Session, caller: Caller, uploader: str | None = None,
     return [_view(e) for e in session.scalars(query)]
 
 
-def remove(session: Session, caller: Caller, store: Store, key: str | None = None,
+def remove(session: Session, caller: Caller, store: Store | None, key: str | None = None,
            uploader: str | None = None) -> list[EntryView]:
     """Remove the entry `key` (404 NOT_CACHED if there is none) or every entry `uploader`
-    uploaded (maybe none), complete or uploading, with their files (admin only); what was removed."""
+    uploaded (maybe none), complete or uploading, with their files (admin only); what was removed.
+    `store` None: this master keeps no cache (404)."""
     access.require_admin(caller, "remove entries of the binary cache")
     check_removal(key, uploader)
+    if store is None:
+        raise NotCached("this master keeps no binary cache")
     query = select(BinaryCacheEntry).order_by(BinaryCacheEntry.created_at.desc(), BinaryCacheEntry.id.desc())
     query = query.where(BinaryCacheEntry.key == key if key is not None else BinaryCacheEntry.uploader == uploader)
     entries = list(session.scalars(query.with_for_update()))

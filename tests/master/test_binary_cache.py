@@ -230,6 +230,14 @@ def test_an_admin_removes_an_entry_and_a_builder_may_upload_it_again(realm: Real
     assert (cache / f"{KEY}.tar").read_bytes() == b"second version"
 
 
+def test_a_master_without_a_cache_refuses_before_it_says_so(realm: Realm) -> None:  # noqa: F811
+    refused = realm.call(realm.user("alice"), "slapos.remove.v0.binary_cache_entry", {"key": KEY})
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "FORBIDDEN")
+    missing = realm.call(realm.admin, "slapos.remove.v0.binary_cache_entry", {"uploader": "COMP-1"})
+    assert (missing.status_code, missing.get_json()["code"]) == (404, "NOT_CACHED")
+    assert entry_list(realm) == []
+
+
 def test_bad_removals_are_refused_and_change_nothing(realm: Realm, cache: Path) -> None:  # noqa: F811
     trusted = builder(realm)
     upload(realm, trusted, b"complete")
