@@ -6,7 +6,6 @@ that re-ask must not count as the node's contact, or the node shows unreachable 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from partita.master.front import WAIT_PATH, Front
 from partita.master.services import contact
 from partita.master.settings import AppSettings
 from tests.master.conftest import PROXY_COMPUTER, catalog
+from tests.master.test_front import run, scope
 from tests.master.test_json_rpc import Api
 
 POLL = 3.0               # the node's long poll (and the master's cap on it)
@@ -45,26 +45,7 @@ def app(db: Database, monkeypatch: pytest.MonkeyPatch) -> Flask:
 def long_poll_then_silence(front: Front, generation: int) -> dict[str, Any]:
     """One long poll through the front by a client that never disconnects nor calls again."""
     body = json.dumps({"computer_guid": PROXY_COMPUTER, "generation": generation, "timeout": POLL}).encode()
-    scope = {"type": "http", "method": "POST", "path": WAIT_PATH, "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json")], "server": ("127.0.0.1", 80),
-             "client": ("127.0.0.1", 5000), "scheme": "http", "http_version": "1.1"}
-    sent: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.Event().wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await front(scope, receive, send)
-
-    asyncio.run(main())
+    sent = run(front, scope(WAIT_PATH), body)
     assert sent[0]["status"] == 200
     return json.loads(sent[1]["body"])
 

@@ -14,6 +14,7 @@ import requests
 
 from partita.master.db.notify import ChangeBus
 from partita.master.front import FileStream, Front
+from tests.master.test_front import run
 from tests.support.server import ServerProcess, start
 
 MIB = 1024 * 1024
@@ -39,23 +40,7 @@ def test_a_file_answer_is_sent_in_blocks_and_closed(tmp_path: Path) -> None:
         return stream
 
     front = Front(spy, ChangeBus(), threads=2, max_body=None, max_wait_seconds=60)
-    sent: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        messages = [{"type": "http.request", "body": b"", "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.Event().wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await front({"type": "http", "method": "GET", "path": "/f", "headers": []}, receive, send)
-
-    asyncio.run(main())
+    sent = run(front, {"type": "http", "method": "GET", "path": "/f", "headers": []}, b"")
     blocks = [message["body"] for message in sent[1:]]
     assert b"".join(blocks) == data
     assert max(len(block) for block in blocks) == 64 * 1024 and len(blocks) > 40
