@@ -136,12 +136,18 @@ def share(env: NodeEnv, title: str, url: str, state: str = "started") -> dict:
 
 
 class Watcher:
-    """Asks `url` in a loop in a thread and records every answer that is not `body`."""
+    """Asks `url` in a loop in a thread and records every answer that is not `body`.
+
+    A GET whose fresh connection is closed before any answer is asked again once, as HTTP/1.1
+    lets a client do for an idempotent request and as browsers do: when Caddy swaps its
+    configuration, the old server's shutdown closes a connection it accepted but had not read yet
+    (Go's graceful shutdown treats it as idle). A second failure, or any wrong answer, counts."""
 
     def __init__(self, url: str, body: str) -> None:
         self.url, self.body = url, body
         self.failures: list[str] = []
         self.count = 0
+        self.retried = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -149,7 +155,16 @@ class Watcher:
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                answer = get(self.url)
+                try:
+                    answer = get(self.url)
+                except urllib.error.URLError as error:
+                    if not isinstance(error.reason, http.client.RemoteDisconnected):
+                        raise
+                    self.retried += 1
+                    answer = get(self.url)
+                except http.client.RemoteDisconnected:
+                    self.retried += 1
+                    answer = get(self.url)
             except OSError as error:
                 answer = (0, str(error))
             self.count += 1
