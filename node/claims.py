@@ -171,11 +171,7 @@ def read_record(instance_root: Path) -> Record | None:
 
 
 def write_record(instance_root: Path, record: Record) -> None:
-    try:
-        with open_directory(instance_root) as dir_fd:
-            write_at(dir_fd, RECORD_FILE, render_record(record), mode=0o644)
-    except OSError as error:
-        raise SetupError(f"cannot write {instance_root / RECORD_FILE}: {error.strerror}") from None
+    files.write_record(instance_root, RECORD_FILE, render_record(record))
 
 
 def holder_is_live(claim: Claim) -> bool:

@@ -17,7 +17,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from partita.node.errors import NodeError
+from partita.node.errors import NodeError, SetupError
 from partita.slap.fileio import open_beneath, open_directory, open_regular, walk_directory, write_at
 
 MAX_TEXT = 1 << 20  # what `read_text` reads at most: the node reads small files only
@@ -101,6 +101,16 @@ def read_record(path: Path, limit: int, *, owner: int | None) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+def write_record(directory: Path, name: str, text: str) -> None:
+    """Atomically (re)place one of the node's own records, ``directory/name`` (mode 0644, this
+    user's): a SetupError naming it if it cannot."""
+    try:
+        with open_directory(directory) as dir_fd:
+            write_at(dir_fd, name, text, mode=0o644)
+    except OSError as error:
+        raise SetupError(f"cannot write {directory / name}: {error.strerror}") from None
 
 
 def read_text(path: Path, limit: int = MAX_TEXT) -> str | None:

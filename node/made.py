@@ -83,11 +83,7 @@ def read(instance_root: Path) -> Made | None:
 
 
 def write(instance_root: Path, made: Made) -> None:
-    try:
-        with open_directory(instance_root) as dir_fd:
-            write_at(dir_fd, RECORD_FILE, render(made), mode=0o644)
-    except OSError as error:
-        raise SetupError(f"cannot write {instance_root / RECORD_FILE}: {error.strerror}") from None
+    files.write_record(instance_root, RECORD_FILE, render(made))
 
 
 # -- the machine's list ------------------------------------------------------------------------
